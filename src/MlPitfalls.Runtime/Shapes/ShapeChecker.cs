@@ -1,0 +1,206 @@
+using System;
+using System.IO;
+using System.Text;
+using MlPitfalls.Runtime.Internal;
+using TorchSharp;
+
+namespace MlPitfalls.Runtime.Shapes
+{
+    /// <summary>The matching engine. The passing path reads sizes with no allocation and formats nothing.</summary>
+    internal static class ShapeChecker
+    {
+        public static void Check(torch.Tensor tensor, ShapeSpec spec, ShapeScope scope, string label, string? file, int line)
+        {
+            long ndim = tensor.ndim;
+            int terms = spec.Terms.Length;
+            bool rankOk = spec.EllipsisIndex < 0 ? ndim == terms : ndim >= terms - 1;
+            if (!rankOk)
+            {
+                Fail(tensor, spec, scope, label, file, line, RankProblem(spec, ndim), "a dimension is missing or extra: look for a lost batch dimension (indexing x[0], squeeze()), a missing unsqueeze/flatten, or a spec written for a different layout.");
+            }
+
+            // Names bound by this check; rolled back if a later dimension fails so a failed check leaves the scope unchanged.
+            ulong boundHere = 0;
+            for (int i = 0; i < terms; i++)
+            {
+                var term = spec.Terms[i];
+                if (term.Kind == DimKind.Ellipsis || term.Kind == DimKind.Any) continue;
+
+                int axis = spec.EllipsisIndex < 0 || i < spec.EllipsisIndex ? i : (int)(ndim - (terms - i));
+                long actual = tensor.size(axis);
+                switch (term.Kind)
+                {
+                    case DimKind.Fixed:
+                        if (actual != term.Value)
+                        {
+                            Rollback(scope, spec, boundHere, label, file, line);
+                            Fail(tensor, spec, scope, label, file, line, $"dim {axis} should be {term.Value} but is {actual}.", "the layer producing this tensor was configured with a different size, or the dimensions are in a different order (e.g. channels-last vs channels-first).");
+                        }
+                        break;
+                    case DimKind.Name:
+                        if (scope.TryGetBinding(term.Name!, out var existing))
+                        {
+                            if (existing.Value != actual)
+                            {
+                                Rollback(scope, spec, boundHere, label, file, line);
+                                Fail(tensor, spec, scope, label, file, line,
+                                    $"dim {axis} '{term.Name}' should be {existing.Value} (bound by {existing.Describe()}) but is {actual}.",
+                                    $"this tensor disagrees with an earlier tensor about '{term.Name}'. If they really are different quantities, give them different names; otherwise find where this tensor's dim {axis} changed (a reshape/view, a slice, or a layer with the wrong size).");
+                            }
+                        }
+                        else
+                        {
+                            scope.SetBinding(term.Name!, new DimBinding(actual, label, axis, file, line));
+                            if (i < 64) boundHere |= 1UL << i;
+                        }
+                        break;
+                    case DimKind.Expression:
+                        var problem = CheckExpression(term, actual, axis, scope, label, file, line, out bool bound);
+                        if (bound && i < 64) boundHere |= 1UL << i;
+                        if (problem is not null)
+                        {
+                            Rollback(scope, spec, boundHere, label, file, line);
+                            Fail(tensor, spec, scope, label, file, line, problem, "check the factors of the product/quotient: a head count or hidden size that does not match, or heads and head_dim swapped in a view.");
+                        }
+                        break;
+                }
+            }
+        }
+
+        public static void CheckDtypeDevice(torch.Tensor tensor, ShapeSpec spec, ShapeScope scope, torch.ScalarType? dtype, DeviceType? device, string label, string? file, int line)
+        {
+            if (dtype.HasValue)
+            {
+                var actual = tensor.dtype;
+                if (actual != dtype.Value)
+                {
+                    Fail(tensor, spec, scope, label, file, line, $"dtype should be {dtype.Value} but is {actual}.", $"convert with .to({nameof(torch.ScalarType)}.{dtype.Value}) where the tensor is created or loaded, or create it with dtype: {nameof(torch.ScalarType)}.{dtype.Value}.");
+                }
+            }
+            if (device.HasValue)
+            {
+                var actual = tensor.device_type;
+                if (actual != device.Value)
+                {
+                    Fail(tensor, spec, scope, label, file, line, $"device should be {device.Value} but is {actual}.", "move the tensor (or the model) with .to(device) so that all operands live on the same device.");
+                }
+            }
+        }
+
+        private static string? CheckExpression(DimTerm term, long actual, int axis, ShapeScope scope, string label, string? file, int line, out bool bound)
+        {
+            bound = false;
+            // value = numerator / denominator; solve for at most one unbound name.
+            long num = 1, den = 1;
+            string? unknown = null;
+            bool unknownDivides = false;
+            foreach (var f in term.Factors!)
+            {
+                long v;
+                if (f.Name is null)
+                {
+                    v = f.Constant;
+                }
+                else if (scope.TryGetBinding(f.Name, out var b))
+                {
+                    v = b.Value;
+                }
+                else
+                {
+                    if (unknown is not null && unknown != f.Name)
+                    {
+                        return $"dim {axis} is '{term.Text}' = {actual}, but both '{unknown}' and '{f.Name}' are unbound, so it cannot be checked. Bind one of them first (check a tensor that carries it, or ShapeScope.Bind).";
+                    }
+                    if (unknown == f.Name)
+                    {
+                        return $"dim {axis} is '{term.Text}' with '{f.Name}' unbound and used twice; bind '{f.Name}' first.";
+                    }
+                    unknown = f.Name;
+                    unknownDivides = f.Divide;
+                    continue;
+                }
+                if (f.Divide) den = checked(den * v);
+                else num = checked(num * v);
+            }
+
+            if (unknown is null)
+            {
+                if (den == 0 || num % den != 0) return $"dim {axis} is '{term.Text}' = {num}/{den}, which is not a whole number; the sizes do not divide evenly (actual size {actual}).";
+                long expected = num / den;
+                return expected == actual ? null : $"dim {axis} '{term.Text}' should be {expected} ({Explain(term, scope)}) but is {actual}.";
+            }
+
+            // actual = num * u / den  or  actual = num / (den * u)
+            long solved;
+            if (!unknownDivides)
+            {
+                long top = checked(actual * den);
+                if (num == 0 || top % num != 0) return $"dim {axis} is {actual}, which is not a multiple matching '{term.Text}' ({Explain(term, scope)}): '{unknown}' would not be a whole number.";
+                solved = top / num;
+            }
+            else
+            {
+                long bottom = checked(actual * den);
+                if (bottom == 0 || num % bottom != 0) return $"dim {axis} is {actual}, which does not divide '{term.Text}' ({Explain(term, scope)}) evenly: '{unknown}' would not be a whole number.";
+                solved = num / bottom;
+            }
+            if (solved <= 0) return $"dim {axis} is {actual}, which would make '{unknown}' = {solved} in '{term.Text}'.";
+            scope.SetBinding(unknown, new DimBinding(solved, label, axis, file, line));
+            bound = true;
+            return null;
+        }
+
+        private static string Explain(DimTerm term, ShapeScope scope)
+        {
+            var sb = new StringBuilder();
+            foreach (var f in term.Factors!)
+            {
+                if (f.Name is null) continue;
+                if (sb.Length > 0) sb.Append(", ");
+                sb.Append(f.Name).Append('=').Append(scope.TryGet(f.Name, out var v) ? v.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?");
+            }
+            return sb.ToString();
+        }
+
+        private static void Rollback(ShapeScope scope, ShapeSpec spec, ulong boundHere, string label, string? file, int line)
+        {
+            if (boundHere == 0) return;
+            for (int i = 0; i < spec.Terms.Length && i < 64; i++)
+            {
+                if ((boundHere & (1UL << i)) == 0) continue;
+                var term = spec.Terms[i];
+                if (term.Kind == DimKind.Name)
+                {
+                    scope.RemoveBinding(term.Name!);
+                    continue;
+                }
+                foreach (var f in term.Factors!)
+                {
+                    // The factor solved by this check is the one whose binding came from this very call site.
+                    if (f.Name is not null && scope.TryGetBinding(f.Name, out var b) && b.Source == label && b.File == file && b.Line == line)
+                    {
+                        scope.RemoveBinding(f.Name);
+                    }
+                }
+            }
+        }
+
+        private static string RankProblem(ShapeSpec spec, long ndim) =>
+            spec.HasEllipsis
+                ? $"has {ndim} dimensions but the spec needs at least {spec.FixedRank}."
+                : $"has {ndim} dimensions but the spec has {spec.FixedRank}.";
+
+        private static void Fail(torch.Tensor tensor, ShapeSpec spec, ShapeScope scope, string label, string? file, int line, string problem, string hint)
+        {
+            var shape = tensor.shape;
+            var where = file is null ? "" : $" at {Path.GetFileName(file)}:{line}";
+            var message =
+                $"Shape check failed for '{label}'{where}: {problem}{Environment.NewLine}" +
+                $"  expected: \"{spec.Text}\"{Environment.NewLine}" +
+                $"  actual:   {TensorText.Shape(shape)} ({tensor.dtype}, {tensor.device_type}){Environment.NewLine}" +
+                $"Bindings in scope:{Environment.NewLine}{ShapeScope.Format(scope.Bindings)}{Environment.NewLine}" +
+                $"What to check: {hint}";
+            throw new ShapeContractException(message, label, spec.Text, shape, scope.Snapshot());
+        }
+    }
+}
