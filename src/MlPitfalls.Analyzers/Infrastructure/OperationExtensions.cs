@@ -1,0 +1,97 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MlPitfalls.Analyzers.Infrastructure;
+
+/// <summary>Small questions about operations that several rules ask.</summary>
+internal static class OperationExtensions
+{
+    /// <summary>Strips conversions and parentheses, which never change what a value is bound to.</summary>
+    public static IOperation? WithoutConversions(this IOperation? operation)
+    {
+        while (true)
+        {
+            switch (operation)
+            {
+                case IConversionOperation conversion:
+                    operation = conversion.Operand;
+                    break;
+                case IParenthesizedOperation parenthesized:
+                    operation = parenthesized.Operand;
+                    break;
+                default:
+                    return operation;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The receiver of an instance call, seen through <c>?.</c>: for <c>p.grad?.zero_()</c> that is <c>p.grad</c>.
+    /// </summary>
+    public static IOperation? ResolvedReceiver(this IInvocationOperation invocation)
+    {
+        var instance = invocation.Instance.WithoutConversions();
+        if (instance is IConditionalAccessInstanceOperation)
+        {
+            for (var parent = invocation.Parent; parent is not null; parent = parent.Parent)
+            {
+                if (parent is IConditionalAccessOperation access)
+                {
+                    return access.Operation.WithoutConversions();
+                }
+            }
+
+            return null;
+        }
+
+        return instance;
+    }
+
+    /// <summary>
+    /// The variable, parameter, field or property a value is read from, or null when the value is computed
+    /// (a call, an element access, ...). This is the identity rules compare, never the variable's name.
+    /// </summary>
+    public static ISymbol? ReferencedSymbol(this IOperation? operation)
+        => operation.WithoutConversions() switch
+        {
+            ILocalReferenceOperation local => local.Local,
+            IParameterReferenceOperation parameter => parameter.Parameter,
+            IFieldReferenceOperation field => field.Field,
+            IPropertyReferenceOperation { Arguments.Length: 0 } property => property.Property,
+            _ => null,
+        };
+
+    /// <summary>
+    /// True when reading the value has no side effects and can be repeated in the same scope:
+    /// <c>opt</c>, <c>this.opt</c>, <c>trainer.Optimizer</c>.
+    /// </summary>
+    public static bool IsSimpleReference(this IOperation? operation)
+        => operation.WithoutConversions() switch
+        {
+            ILocalReferenceOperation or IParameterReferenceOperation => true,
+            IFieldReferenceOperation field => field.Instance is null or IInstanceReferenceOperation || field.Instance.IsSimpleReference(),
+            IPropertyReferenceOperation { Arguments.Length: 0 } property
+                => property.Instance is null or IInstanceReferenceOperation || property.Instance.IsSimpleReference(),
+            _ => false,
+        };
+
+    /// <summary>
+    /// The innermost for/foreach/while/do loop around <paramref name="operation"/> in the same method body.
+    /// The search stops at a lambda or local function, whose body runs when it is called, not where it stands.
+    /// </summary>
+    public static ILoopOperation? EnclosingLoop(this IOperation operation)
+    {
+        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
+        {
+            switch (parent)
+            {
+                case ILoopOperation loop:
+                    return loop;
+                case IAnonymousFunctionOperation or ILocalFunctionOperation:
+                    return null;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,57 @@
+using System.Collections.Concurrent;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MlPitfalls.Analyzers.Infrastructure;
+
+/// <summary>
+/// Finds the body of a method, local function or accessor declared in the compilation being analysed, so that a
+/// rule can follow a call (<c>TrainStep(batch)</c>, <c>ZeroGrads()</c>) into what it does. One instance lives for
+/// one compilation-start scope; bodies are bound once and shared by every operation analysed in it.
+/// </summary>
+internal sealed class SourceMethodBodies
+{
+    private readonly Compilation _compilation;
+    private readonly ConcurrentDictionary<IMethodSymbol, IOperation?> _bodies = new(SymbolEqualityComparer.Default);
+
+    public SourceMethodBodies(Compilation compilation) => _compilation = compilation;
+
+    /// <summary>
+    /// The body of <paramref name="method"/>, or null when it has none the compiler can see: a metadata method, an
+    /// abstract or interface member, an extern or a partial declaration without implementation.
+    /// </summary>
+    public IOperation? GetBody(IMethodSymbol method, SemanticModel callerModel, CancellationToken cancellationToken)
+    {
+        var definition = method.PartialImplementationPart ?? method.OriginalDefinition;
+        if (definition.IsAbstract || definition.IsExtern || definition.DeclaringSyntaxReferences.Length == 0)
+        {
+            return null;
+        }
+
+        if (_bodies.TryGetValue(definition, out var cached))
+        {
+            return cached;
+        }
+
+        var body = Bind(definition, callerModel, cancellationToken);
+        return _bodies.GetOrAdd(definition, body);
+    }
+
+    private IOperation? Bind(IMethodSymbol method, SemanticModel callerModel, CancellationToken cancellationToken)
+    {
+        var syntax = method.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken);
+        var model = syntax.SyntaxTree == callerModel.SyntaxTree
+            ? callerModel
+#pragma warning disable RS1030 // Following a call into another file needs that file's semantic model; bodies are bound once and cached.
+            : _compilation.GetSemanticModel(syntax.SyntaxTree);
+#pragma warning restore RS1030
+
+        return model.GetOperation(syntax, cancellationToken) switch
+        {
+            IMethodBodyOperation body => (IOperation?)body.BlockBody ?? body.ExpressionBody,
+            ILocalFunctionOperation localFunction => localFunction.Body,
+            _ => null,
+        };
+    }
+}

@@ -1,0 +1,54 @@
+using System.Collections.Generic;
+using Microsoft.CodeAnalysis;
+
+namespace MlPitfalls.Analyzers.TrainingLoop;
+
+internal enum GradientEventKind
+{
+    /// <summary><c>loss.backward()</c>: adds into every parameter's .grad.</summary>
+    Backward,
+
+    /// <summary><c>optimizer.step()</c>: applies the parameters' .grad.</summary>
+    Step,
+
+    /// <summary><c>optimizer.zero_grad()</c>, or a call we cannot see into that is handed the optimizer.</summary>
+    ClearOptimizer,
+
+    /// <summary><c>module.zero_grad()</c>: clears the gradients of that module's parameters.</summary>
+    ClearModule,
+
+    /// <summary><c>p.grad.zero_()</c> or <c>p.grad = null</c>: manual clearing, not tied to one optimizer.</summary>
+    ClearParameterGrad,
+}
+
+/// <summary>One gradient-related operation of a loop iteration, in the order the iteration runs them.</summary>
+internal sealed class GradientEvent
+{
+    public GradientEvent(GradientEventKind kind, ISymbol? target, IOperation operation, IOperation anchor, IReadOnlyList<IOperation> nestedLoops)
+    {
+        Kind = kind;
+        Target = target;
+        Operation = operation;
+        Anchor = anchor;
+        NestedLoops = nestedLoops;
+    }
+
+    public GradientEventKind Kind { get; }
+
+    /// <summary>The optimizer or module acted on, as the loop sees it; null when not a plain variable, field or property.</summary>
+    public ISymbol? Target { get; }
+
+    /// <summary>The TorchSharp call (or assignment) itself, possibly inside a helper the loop calls.</summary>
+    public IOperation Operation { get; }
+
+    /// <summary>Where the loop itself runs the event: <see cref="Operation"/>, or the call in the loop body that reaches it.</summary>
+    public IOperation Anchor { get; }
+
+    /// <summary>Loops inside the analysed loop (in its body or in helpers) that enclose the event.</summary>
+    public IReadOnlyList<IOperation> NestedLoops { get; }
+
+    public bool IsClear => Kind is GradientEventKind.ClearOptimizer or GradientEventKind.ClearModule or GradientEventKind.ClearParameterGrad;
+
+    /// <summary>True when the event is written directly in the loop, not reached through a call.</summary>
+    public bool IsDirect => ReferenceEquals(Operation, Anchor);
+}

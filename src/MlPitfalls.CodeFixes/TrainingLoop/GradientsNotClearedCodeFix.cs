@@ -1,0 +1,169 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using MlPitfalls.Analyzers;
+using MlPitfalls.Analyzers.TrainingLoop;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Editing;
+using Microsoft.CodeAnalysis.Formatting;
+
+namespace MlPitfalls.CodeFixes.TrainingLoop;
+
+/// <summary>
+/// MLP001 fixes: insert <c>optimizer.zero_grad();</c> as the first statement of the training loop, or move a clear that
+/// sits between backward() and step() to just before backward(). The analyzer decides which applies and hands over
+/// the optimizer expression and locations, so this class only edits syntax.
+/// </summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(GradientsNotClearedCodeFix)), Shared]
+public sealed class GradientsNotClearedCodeFix : CodeFixProvider
+{
+    public const string InsertEquivalenceKey = "MLP001.InsertZeroGrad";
+    public const string MoveEquivalenceKey = "MLP001.MoveZeroGradBeforeBackward";
+
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } =
+        ImmutableArray.Create(Descriptors.MLP001_GradientsNotCleared.Id);
+
+    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixAllInDocumentAsync);
+
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return;
+        }
+
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            var edit = PlanEdit(root, diagnostic);
+            if (edit is null)
+            {
+                continue;
+            }
+
+            var (title, key) = edit.Value.Kind == GradientsNotClearedAnalyzer.InsertFix
+                ? ($"Call '{edit.Value.Optimizer}.zero_grad()' at the start of the loop", InsertEquivalenceKey)
+                : ("Move the gradient clearing before backward()", MoveEquivalenceKey);
+            context.RegisterCodeFix(
+                CodeAction.Create(title, ct => ApplyAsync(context.Document, new[] { edit.Value }, ct), key),
+                diagnostic);
+        }
+    }
+
+    private static async Task<Document?> FixAllInDocumentAsync(FixAllContext context, Document document, ImmutableArray<Diagnostic> diagnostics)
+    {
+        var root = await document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return null;
+        }
+
+        var wantedKind = context.CodeActionEquivalenceKey == MoveEquivalenceKey ? GradientsNotClearedAnalyzer.MoveFix : GradientsNotClearedAnalyzer.InsertFix;
+        var edits = diagnostics
+            .Select(d => PlanEdit(root, d))
+            .Where(e => e is not null && e.Value.Kind == wantedKind)
+            .Select(e => e!.Value)
+            .ToList();
+        return edits.Count == 0 ? null : await ApplyAsync(document, edits, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One edit a diagnostic asks for, validated against the current syntax; null when it cannot be done safely.</summary>
+    private readonly struct Edit
+    {
+        public Edit(string kind, StatementSyntax loop, string? optimizer, StatementSyntax? clear, StatementSyntax? backward)
+        {
+            Kind = kind;
+            Loop = loop;
+            Optimizer = optimizer;
+            Clear = clear;
+            Backward = backward;
+        }
+
+        public string Kind { get; }
+
+        public StatementSyntax Loop { get; }
+
+        public string? Optimizer { get; }
+
+        public StatementSyntax? Clear { get; }
+
+        public StatementSyntax? Backward { get; }
+    }
+
+    private static Edit? PlanEdit(SyntaxNode root, Diagnostic diagnostic)
+    {
+        if (!diagnostic.Properties.TryGetValue(GradientsNotClearedAnalyzer.FixProperty, out var kind)
+            || diagnostic.AdditionalLocations.Count == 0
+            || root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan) is not StatementSyntax loop
+            || LoopBody(loop) is null)
+        {
+            return null;
+        }
+
+        if (kind == GradientsNotClearedAnalyzer.InsertFix
+            && diagnostic.Properties.TryGetValue(GradientsNotClearedAnalyzer.OptimizerProperty, out var optimizer)
+            && !string.IsNullOrWhiteSpace(optimizer))
+        {
+            return new Edit(kind!, loop, optimizer, null, null);
+        }
+
+        if (kind == GradientsNotClearedAnalyzer.MoveFix && diagnostic.AdditionalLocations.Count > 1)
+        {
+            // Only a clear that is a statement of its own, in the same block as the backward() statement, can move safely.
+            var clear = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<ExpressionStatementSyntax>();
+            var backward = root.FindNode(diagnostic.AdditionalLocations[1].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<StatementSyntax>();
+            if (clear is not null && backward is not null && clear.Parent is BlockSyntax && clear.Parent == backward.Parent
+                && clear.SpanStart > backward.SpanStart)
+            {
+                return new Edit(kind!, loop, null, clear, backward);
+            }
+        }
+
+        return null;
+    }
+
+    private static async Task<Document> ApplyAsync(Document document, IReadOnlyCollection<Edit> edits, CancellationToken cancellationToken)
+    {
+        var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
+
+        foreach (var group in edits.Where(e => e.Kind == GradientsNotClearedAnalyzer.InsertFix).GroupBy(e => e.Loop))
+        {
+            var inserted = group.Select(e => e.Optimizer!).Distinct()
+                .Select(optimizer => (StatementSyntax)SyntaxFactory.ParseStatement($"{optimizer}.zero_grad();").WithAdditionalAnnotations(Formatter.Annotation))
+                .ToList();
+            var body = LoopBody(group.Key)!;
+            if (body is BlockSyntax { Statements.Count: > 0 } block)
+            {
+                editor.InsertBefore(block.Statements[0], inserted);
+            }
+            else
+            {
+                editor.ReplaceNode(body, SyntaxFactory.Block(inserted.Append(body)).WithAdditionalAnnotations(Formatter.Annotation));
+            }
+        }
+
+        foreach (var move in edits.Where(e => e.Kind == GradientsNotClearedAnalyzer.MoveFix))
+        {
+            editor.RemoveNode(move.Clear!, SyntaxRemoveOptions.KeepNoTrivia);
+            editor.InsertBefore(move.Backward!, move.Clear!.WithAdditionalAnnotations(Formatter.Annotation));
+        }
+
+        return editor.GetChangedDocument();
+    }
+
+    private static StatementSyntax? LoopBody(StatementSyntax loop) => loop switch
+    {
+        ForStatementSyntax @for => @for.Statement,
+        CommonForEachStatementSyntax @foreach => @foreach.Statement,
+        WhileStatementSyntax @while => @while.Statement,
+        DoStatementSyntax @do => @do.Statement,
+        _ => null,
+    };
+}

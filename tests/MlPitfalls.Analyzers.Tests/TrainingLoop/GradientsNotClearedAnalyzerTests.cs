@@ -1,0 +1,704 @@
+using System;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Testing;
+using MlPitfalls.Analyzers.TrainingLoop;
+using MlPitfalls.CodeFixes.TrainingLoop;
+using Xunit;
+using Verifier = MlPitfalls.Analyzers.Tests.Verifiers.Verify<
+    MlPitfalls.Analyzers.TrainingLoop.GradientsNotClearedAnalyzer,
+    MlPitfalls.CodeFixes.TrainingLoop.GradientsNotClearedCodeFix>;
+
+namespace MlPitfalls.Analyzers.Tests.TrainingLoop;
+
+public class GradientsNotClearedAnalyzerTests
+{
+    /// <summary>MLP001 at markup location <paramref name="location"/>, message not compared.</summary>
+    private static DiagnosticResult MLP001(int location = 0)
+        => Verifier.DiagnosticAnyMessage(Descriptors.MLP001_GradientsNotCleared).WithLocation(location);
+
+    /// <summary>MLP001 at markup location 0 with exactly this message.</summary>
+    private static DiagnosticResult MLP001(string optimizer, string explanation)
+        => Verifier.Diagnostic(Descriptors.MLP001_GradientsNotCleared).WithLocation(0).WithArguments(optimizer, explanation);
+
+    /// <summary>A training method with a model, an optimizer built from its parameters and a loss; the body is the test's.</summary>
+    private static string Training(string body) => $$"""
+        class Trainer
+        {
+            void Train(Module<Tensor, Tensor> model, IEnumerable<(Tensor x, Tensor y)> batches)
+            {
+                var optimizer = optim.Adam(model.parameters());
+                var criterion = nn.CrossEntropyLoss();
+        {{body}}
+            }
+        }
+        """;
+
+    // ---------------------------------------------------------------- the bug
+
+    [Fact]
+    public Task Loop_without_any_clearing_is_reported_with_a_message_naming_the_optimizer()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        {|#0:loss.backward()|};
+                        optimizer.step();
+                    }
+            """),
+            MLP001(
+                "optimizer",
+                "the loop runs backward() and 'optimizer.step()' every iteration but nothing in it clears the gradients, " +
+                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+
+    [Theory]
+    [InlineData("for (int i = 0; i < 100; i++)")]
+    [InlineData("while (true)")]
+    public Task Every_loop_kind_is_checked(string header)
+        => Verifier.AnalyzerAsync(Training($$"""
+                    {{header}}
+                    {
+                        var loss = criterion.call(model.call(torch.rand(8, 4)), torch.zeros(8, dtype: ScalarType.Int64));
+                        {|#0:loss.backward()|};
+                        optimizer.step();
+                    }
+            """), MLP001());
+
+    [Fact]
+    public Task Do_while_loop_is_checked()
+        => Verifier.AnalyzerAsync(Training("""
+                    int i = 0;
+                    do
+                    {
+                        var loss = criterion.call(model.call(torch.rand(8, 4)), torch.zeros(8, dtype: ScalarType.Int64));
+                        {|#0:loss.backward()|};
+                        optimizer.step();
+                    } while (++i < 10);
+            """), MLP001());
+
+    [Fact]
+    public Task Clearing_once_before_the_loop_is_reported()
+        => Verifier.AnalyzerAsync(Training("""
+                    optimizer.zero_grad();
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        {|#0:loss.backward()|};
+                        optimizer.step();
+                    }
+            """), MLP001());
+
+    [Fact]
+    public Task Clearing_once_per_epoch_around_a_batch_loop_is_reported_on_the_batch_loop_only()
+        => Verifier.AnalyzerAsync(Training("""
+                    for (int epoch = 0; epoch < 10; epoch++)
+                    {
+                        optimizer.zero_grad();
+                        foreach (var (x, y) in batches)
+                        {
+                            var loss = criterion.call(model.call(x), y);
+                            {|#0:loss.backward()|};
+                            optimizer.step();
+                        }
+                    }
+            """), MLP001());
+
+    [Fact]
+    public Task Clearing_between_backward_and_step_is_reported_on_the_clear()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        {|#0:optimizer.zero_grad()|};
+                        optimizer.step();
+                    }
+            """),
+            MLP001(
+                "optimizer",
+                "'optimizer.zero_grad()' runs after backward() and before 'optimizer.step()', so the step applies zeroed gradients; move it before backward()"));
+
+    [Fact]
+    public Task Gan_loop_that_never_clears_the_generator_optimizer_is_reported_for_that_optimizer_only()
+        => Verifier.AnalyzerAsync("""
+            class Gan
+            {
+                void Train(Module<Tensor, Tensor> generator, Module<Tensor, Tensor> discriminator, IEnumerable<Tensor> batches)
+                {
+                    var optG = optim.Adam(generator.parameters());
+                    var optD = optim.Adam(discriminator.parameters());
+                    foreach (var real in batches)
+                    {
+                        var fake = generator.call(torch.randn(real.shape[0], 16));
+                        optD.zero_grad();
+                        var lossD = discriminator.call(real).mean() - discriminator.call(fake.detach()).mean();
+                        lossD.backward();
+                        optD.step();
+                        var lossG = -discriminator.call(fake).mean();
+                        {|#0:lossG.backward()|};
+                        optG.step();
+                    }
+                }
+            }
+            """, MLP001("optG", "the loop runs backward() and 'optG.step()' every iteration but nothing in it clears the gradients, so each step applies the sum of every gradient so far; call 'optG.zero_grad()' at the start of each iteration"));
+
+    [Fact]
+    public Task Module_clear_of_the_other_network_does_not_count_when_the_optimizer_is_built_from_this_network()
+        => Verifier.AnalyzerAsync("""
+            class Gan
+            {
+                void Train(Module<Tensor, Tensor> generator, Module<Tensor, Tensor> discriminator, IEnumerable<Tensor> batches)
+                {
+                    var optG = optim.Adam(generator.parameters());
+                    var optD = optim.Adam(discriminator.parameters());
+                    foreach (var real in batches)
+                    {
+                        var fake = generator.call(torch.randn(real.shape[0], 16));
+                        discriminator.zero_grad();
+                        var lossD = discriminator.call(real).mean() - discriminator.call(fake.detach()).mean();
+                        lossD.backward();
+                        optD.step();
+                        var lossG = -discriminator.call(fake).mean();
+                        {|#0:lossG.backward()|};
+                        optG.step();
+                    }
+                }
+            }
+            """, MLP001("optG", "the loop runs backward() and 'optG.step()' every iteration but nothing in it clears the gradients, so each step applies the sum of every gradient so far; call 'optG.zero_grad()' at the start of each iteration"));
+
+    [Fact]
+    public Task Train_step_method_called_from_a_loop_without_clearing_is_reported_at_the_call()
+        => Verifier.AnalyzerAsync(
+            """
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> model = nn.Linear(4, 2);
+                private readonly optim.Optimizer optimizer;
+
+                Trainer() => optimizer = optim.SGD(model.parameters(), 0.1);
+
+                void TrainStep(Tensor x, Tensor y)
+                {
+                    var loss = nn.functional.cross_entropy(model.call(x), y);
+                    loss.backward();
+                    optimizer.step();
+                }
+
+                void Fit(IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    foreach (var (x, y) in batches)
+                    {
+                        {|#0:TrainStep(x, y)|};
+                    }
+                }
+            }
+            """,
+            MLP001(
+                "optimizer",
+                "the loop runs backward() (through 'TrainStep') and 'optimizer.step()' (through 'TrainStep') every iteration but nothing in it clears the gradients, " +
+                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+
+    [Fact]
+    public Task Optimizer_passed_to_a_helper_is_named_as_the_loop_knows_it()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        {|#0:loss.backward()|};
+                        Apply(optimizer);
+                    }
+                }
+
+                static void Apply(optim.Optimizer opt)
+                {
+                    opt.step();
+            """),
+            MLP001(
+                "optimizer",
+                "the loop runs backward() and 'optimizer.step()' (through 'Apply') every iteration but nothing in it clears the gradients, " +
+                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+
+    [Fact]
+    public Task Helper_that_clears_a_different_optimizer_does_not_hide_the_bug()
+        => Verifier.AnalyzerAsync(
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, Module<Tensor, Tensor> critic, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    var criticOptimizer = optim.Adam(critic.parameters());
+                    foreach (var x in batches)
+                    {
+                        Clear(criticOptimizer);
+                        {|#0:model.call(x).sum().backward()|};
+                        optimizer.step();
+                    }
+                }
+
+                static void Clear(optim.Optimizer opt) => opt.zero_grad();
+            }
+            """,
+            MLP001());
+
+    // ---------------------------------------------------------------- correct code that looks like the bug
+
+    [Theory]
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer.zero_grad();
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                    }
+        """)]
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                        optimizer.zero_grad();
+                    }
+        """)]
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        model.zero_grad();
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                    }
+        """)]
+    [InlineData("""
+                    int i = 0;
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y) / 4;
+                        loss.backward();
+                        if (++i % 4 == 0)
+                        {
+                            optimizer.step();
+                            optimizer.zero_grad();
+                        }
+                    }
+        """)]
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer.zero_grad();
+                        criterion.call(model.call(x), y).backward();
+                        (0.1 * model.call(x).pow(2).mean()).backward();
+                        optimizer.step();
+                    }
+        """)]
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        optimizer?.step();
+                        optimizer?.zero_grad();
+                    }
+        """)]
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        foreach (var p in model.parameters())
+                        {
+                            p.grad = null;
+                        }
+
+                        criterion.call(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+        """)]
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        foreach (var p in model.parameters())
+                        {
+                            p.grad?.zero_();
+                        }
+
+                        criterion.call(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+        """)]
+    [InlineData("""
+                    Action clear = () => optimizer.zero_grad();
+                    foreach (var (x, y) in batches)
+                    {
+                        clear();
+                        criterion.call(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+        """)]
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        ZeroGrads();
+                        criterion.call(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+
+                    void ZeroGrads() => optimizer.zero_grad();
+        """)]
+    [InlineData("""
+                    var scheduler = optim.lr_scheduler.StepLR(optimizer, 10, 0.5);
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer.zero_grad();
+                        criterion.call(model.call(x), y).backward();
+                        optimizer.step();
+                        scheduler.step();
+                    }
+        """)]
+    [InlineData("""
+                    // Gradient accumulation over micro-batches: the clear belongs to the outer loop.
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer.zero_grad();
+                        foreach (var micro in x.chunk(4))
+                        {
+                            criterion.call(model.call(micro), y).backward();
+                        }
+
+                        optimizer.step();
+                    }
+        """)]
+    [InlineData("""
+                    // Saliency map: gradients with respect to the input, no optimizer step in the loop.
+                    foreach (var (x, y) in batches)
+                    {
+                        var input = x.requires_grad_();
+                        model.call(input).max().backward();
+                        var saliency = input.grad!.abs();
+                    }
+        """)]
+    [InlineData("""
+                    // LR scheduler only: steps the learning rate, not the weights.
+                    var scheduler = optim.lr_scheduler.StepLR(optimizer, 10, 0.5);
+                    optimizer.zero_grad();
+                    criterion.call(model.call(torch.rand(8, 4)), torch.zeros(8, dtype: ScalarType.Int64)).backward();
+                    optimizer.step();
+                    for (int epoch = 0; epoch < 10; epoch++)
+                    {
+                        scheduler.step();
+                    }
+        """)]
+    public Task Correct_training_loops_are_not_reported(string body)
+        => Verifier.AnalyzerAsync(Training(body));
+
+    [Fact]
+    public Task Lbfgs_closure_that_clears_is_not_reported()
+        => Verifier.AnalyzerAsync(Training("""
+                    var lbfgs = optim.LBFGS(model.parameters());
+                    foreach (var (x, y) in batches)
+                    {
+                        lbfgs.step(() =>
+                        {
+                            lbfgs.zero_grad();
+                            var loss = criterion.call(model.call(x), y);
+                            loss.backward();
+                            return loss;
+                        });
+                    }
+            """));
+
+    [Fact]
+    public Task Manual_sgd_under_no_grad_is_not_reported()
+        => Verifier.AnalyzerAsync(Training("""
+                    foreach (var (x, y) in batches)
+                    {
+                        criterion.call(model.call(x), y).backward();
+                        using (torch.no_grad())
+                        {
+                            foreach (var p in model.parameters())
+                            {
+                                p.sub_(p.grad! * 0.01);
+                                p.grad!.zero_();
+                            }
+                        }
+                    }
+            """));
+
+    [Fact]
+    public Task Correct_gan_loop_with_two_optimizers_is_not_reported()
+        => Verifier.AnalyzerAsync("""
+            class Gan
+            {
+                void Train(Module<Tensor, Tensor> generator, Module<Tensor, Tensor> discriminator, IEnumerable<Tensor> batches)
+                {
+                    var optG = optim.Adam(generator.parameters());
+                    var optD = optim.Adam(discriminator.parameters());
+                    foreach (var real in batches)
+                    {
+                        var fake = generator.call(torch.randn(real.shape[0], 16));
+                        discriminator.zero_grad();
+                        var lossReal = -discriminator.call(real).mean();
+                        lossReal.backward();
+                        var lossFake = discriminator.call(fake.detach()).mean();
+                        lossFake.backward();
+                        optD.step();
+
+                        generator.zero_grad();
+                        var lossG = -discriminator.call(fake).mean();
+                        lossG.backward();
+                        optG.step();
+                    }
+                }
+            }
+            """);
+
+    [Fact]
+    public Task Base_class_template_method_that_clears_is_not_reported()
+        => Verifier.AnalyzerAsync("""
+            abstract class TrainerBase
+            {
+                protected abstract Module<Tensor, Tensor> Model { get; }
+                protected abstract optim.Optimizer Optimizer { get; }
+
+                protected abstract Tensor ComputeLoss(Tensor x, Tensor y);
+
+                protected virtual void BeforeStep() => Optimizer.zero_grad();
+
+                public void Fit(IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    foreach (var (x, y) in batches)
+                    {
+                        BeforeStep();
+                        ComputeLoss(x, y).backward();
+                        Optimizer.step();
+                    }
+                }
+            }
+            """);
+
+    [Fact]
+    public Task Call_to_an_unreadable_method_that_is_handed_the_optimizer_is_assumed_to_clear()
+        => Verifier.AnalyzerAsync("""
+            abstract class TrainerBase
+            {
+                protected abstract void ResetGradients(optim.Optimizer optimizer);
+
+                public void Fit(Module<Tensor, Tensor> model, optim.Optimizer optimizer, IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        ResetGradients(optimizer);
+                        model.call(x).sum().backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
+
+    [Fact]
+    public Task Helper_declared_in_another_file_that_clears_is_followed()
+    {
+        var test = Verifier.Create();
+        test.TestState.Sources.Add(Verifier.Usings + """
+            partial class Trainer
+            {
+                void Fit(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.SGD(model.parameters(), 0.01);
+                    foreach (var x in batches)
+                    {
+                        Helpers.Reset(optimizer);
+                        model.call(x).sum().backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
+        test.TestState.Sources.Add(Verifier.Usings + """
+            static class Helpers
+            {
+                public static void Reset(optim.Optimizer optimizer) => optimizer.zero_grad();
+            }
+            """);
+        return test.RunAsync();
+    }
+
+    [Fact]
+    public Task Train_step_that_clears_itself_is_not_reported()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> model = nn.Linear(4, 2);
+                private readonly optim.Optimizer optimizer;
+
+                Trainer() => optimizer = optim.SGD(model.parameters(), 0.1);
+
+                void TrainStep(Tensor x, Tensor y)
+                {
+                    optimizer.zero_grad();
+                    nn.functional.cross_entropy(model.call(x), y).backward();
+                    optimizer.step();
+                }
+
+                void Fit(IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    foreach (var (x, y) in batches)
+                    {
+                        TrainStep(x, y);
+                    }
+                }
+            }
+            """);
+
+    [Fact]
+    public Task Recursive_helpers_do_not_hang_or_throw()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                optim.Optimizer optimizer = null!;
+
+                void Ping(int n) { if (n > 0) Pong(n - 1); }
+                void Pong(int n) { if (n > 0) Ping(n - 1); optimizer.zero_grad(); }
+
+                void Fit(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        Ping(3);
+                        model.call(x).sum().backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
+
+    // ---------------------------------------------------------------- look-alikes and robustness
+
+    [Fact]
+    public Task A_users_own_optimizer_and_tensor_types_are_not_torchsharp()
+        => Verifier.AnalyzerAsync("""
+            namespace MyMl
+            {
+                class Optimizer { public void step() { } public void zero_grad() { } }
+                class Tensor { public void backward() { } }
+
+                class Loop
+                {
+                    void Run(Optimizer optimizer, System.Collections.Generic.IEnumerable<Tensor> losses)
+                    {
+                        foreach (var loss in losses)
+                        {
+                            loss.backward();
+                            optimizer.step();
+                        }
+                    }
+                }
+            }
+            """);
+
+    [Fact]
+    public Task Nothing_is_reported_when_torchsharp_is_not_referenced()
+        => Verifier.AnalyzerWithoutTorchSharpAsync("""
+            class Optimizer { public void step() { } public void zero_grad() { } }
+            class Tensor { public void backward() { } }
+
+            class Loop
+            {
+                void Run(Optimizer optimizer, System.Collections.Generic.IEnumerable<Tensor> losses)
+                {
+                    foreach (var loss in losses)
+                    {
+                        loss.backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
+
+    [Theory]
+    [InlineData("""
+        class Trainer
+        {
+            void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+            {
+                var optimizer = optim.Adam(model.parameters());
+                foreach (var x in )
+                {
+                    model.call(x).sum().backward();
+                    optimizer.step(
+                }
+        """)]
+    [InlineData("""
+        class Trainer
+        {
+            void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+            {
+                foreach (var x in batches)
+                {
+                    model.call(x).sum().backward();
+                    undefinedOptimizer.step();
+                    Unknown(x).zero_grad();
+                }
+            }
+        }
+        """)]
+    [InlineData("""
+        class Trainer
+        {
+            void Train(Module<Tensor, Tensor> model, optim.Optimizer optimizer)
+            {
+                while (true)
+                    model.call().backward(;
+                optimizer.step();
+                for (;;) { optimizer.step(); x.backward(); }
+            }
+        }
+        """)]
+    public async Task Incomplete_code_does_not_throw(string source)
+    {
+        var test = Verifier.Create();
+        test.TestCode = Verifier.Usings + source;
+        test.CompilerDiagnostics = CompilerDiagnostics.None;
+        // Whatever is or is not reported on broken code, the analyzer must not fail (AD0001 would fail the test).
+        test.TestBehaviors |= TestBehaviors.SkipGeneratedCodeCheck;
+        test.ExpectedDiagnostics.Clear();
+        await RunAllowingAnyMlp001Async(test);
+    }
+
+    private static async Task RunAllowingAnyMlp001Async(Verifier.Test test)
+    {
+        try
+        {
+            await test.RunAsync();
+        }
+        catch (Exception e) when (!e.Message.Contains("AD0001", StringComparison.Ordinal) && e.Message.Contains("MLP001", StringComparison.Ordinal))
+        {
+            // A diagnostic on broken code is acceptable; an analyzer exception is not.
+        }
+    }
+
+    [Theory]
+    [InlineData(LanguageVersion.CSharp7_3)]
+    [InlineData(LanguageVersion.CSharp10)]
+    public Task Older_language_versions_are_analysed(LanguageVersion version)
+        => Verifier.AnalyzerAsync(
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        {|#0:model.call(x).sum().backward()|};
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            version,
+            MLP001());
+}
