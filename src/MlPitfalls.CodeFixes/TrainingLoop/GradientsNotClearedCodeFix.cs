@@ -135,13 +135,17 @@ public sealed class GradientsNotClearedCodeFix : CodeFixProvider
 
         foreach (var group in edits.Where(e => e.Kind == GradientsNotClearedAnalyzer.InsertFix).GroupBy(e => e.Loop))
         {
-            var inserted = group.Select(e => e.Optimizer!).Distinct()
-                .Select(optimizer => (StatementSyntax)SyntaxFactory.ParseStatement($"{optimizer}.zero_grad();").WithAdditionalAnnotations(Formatter.Annotation))
-                .ToList();
             var body = LoopBody(group.Key)!;
-            if (body is BlockSyntax { Statements.Count: > 0 } block)
+            // After clears already at the top of the body, so fixing one optimizer at a time gives the same order as fix-all.
+            var firstStatement = body is BlockSyntax { Statements.Count: > 0 } block
+                ? block.Statements.FirstOrDefault(s => !IsZeroGradStatement(s)) ?? block.Statements[0]
+                : body;
+            var inserted = group.Select(e => e.Optimizer!).Distinct()
+                .Select(optimizer => ZeroGradStatement(optimizer, firstStatement))
+                .ToList();
+            if (body is BlockSyntax)
             {
-                editor.InsertBefore(block.Statements[0], inserted);
+                editor.InsertBefore(firstStatement, inserted);
             }
             else
             {
@@ -157,6 +161,20 @@ public sealed class GradientsNotClearedCodeFix : CodeFixProvider
 
         return editor.GetChangedDocument();
     }
+
+    /// <summary><c>optimizer.zero_grad();</c> indented like <paramref name="next"/>, on a line of its own.</summary>
+    private static StatementSyntax ZeroGradStatement(string optimizer, StatementSyntax next)
+    {
+        var indentation = next.GetLeadingTrivia().Where(t => t.IsKind(SyntaxKind.WhitespaceTrivia)).LastOrDefault();
+        var endOfLine = next.GetTrailingTrivia().Where(t => t.IsKind(SyntaxKind.EndOfLineTrivia)).LastOrDefault();
+        return SyntaxFactory.ParseStatement($"{optimizer}.zero_grad();")
+            .WithLeadingTrivia(indentation == default ? SyntaxFactory.TriviaList() : SyntaxFactory.TriviaList(indentation))
+            .WithTrailingTrivia(endOfLine == default ? SyntaxFactory.ElasticCarriageReturnLineFeed : endOfLine)
+            .WithAdditionalAnnotations(Formatter.Annotation);
+    }
+
+    private static bool IsZeroGradStatement(StatementSyntax statement)
+        => statement is ExpressionStatementSyntax { Expression: InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: "zero_grad" } } };
 
     private static StatementSyntax? LoopBody(StatementSyntax loop) => loop switch
     {

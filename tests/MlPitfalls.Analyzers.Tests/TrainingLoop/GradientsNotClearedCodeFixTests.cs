@@ -1,0 +1,313 @@
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis.Testing;
+using MlPitfalls.CodeFixes.TrainingLoop;
+using Xunit;
+using Verifier = MlPitfalls.Analyzers.Tests.Verifiers.Verify<
+    MlPitfalls.Analyzers.TrainingLoop.GradientsNotClearedAnalyzer,
+    MlPitfalls.CodeFixes.TrainingLoop.GradientsNotClearedCodeFix>;
+
+namespace MlPitfalls.Analyzers.Tests.TrainingLoop;
+
+public class GradientsNotClearedCodeFixTests
+{
+    private static DiagnosticResult MLP001(int location)
+        => Verifier.DiagnosticAnyMessage(Descriptors.MLP001_GradientsNotCleared).WithLocation(location);
+
+    [Fact]
+    public Task Inserts_zero_grad_as_the_first_statement_of_the_loop()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = nn.functional.cross_entropy(model.call(x), y);
+                        {|#0:loss.backward()|};
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer.zero_grad();
+                        var loss = nn.functional.cross_entropy(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            GradientsNotClearedCodeFix.InsertEquivalenceKey,
+            MLP001(0));
+
+    [Fact]
+    public Task Uses_the_receiver_as_written_for_a_field()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> model = nn.Linear(4, 2);
+                private optim.Optimizer _optimizer = null!;
+
+                void Fit(IEnumerable<Tensor> batches)
+                {
+                    for (int i = 0; i < 10; i++)
+                    {
+                        {|#0:model.call(torch.rand(2, 4)).sum().backward()|};
+                        this._optimizer.step();
+                    }
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> model = nn.Linear(4, 2);
+                private optim.Optimizer _optimizer = null!;
+
+                void Fit(IEnumerable<Tensor> batches)
+                {
+                    for (int i = 0; i < 10; i++)
+                    {
+                        this._optimizer.zero_grad();
+                        model.call(torch.rand(2, 4)).sum().backward();
+                        this._optimizer.step();
+                    }
+                }
+            }
+            """,
+            MLP001(0));
+
+    [Fact]
+    public Task Wraps_a_single_statement_body_in_a_block()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> model = nn.Linear(4, 2);
+                private readonly optim.Optimizer optimizer;
+
+                Trainer() => optimizer = optim.SGD(model.parameters(), 0.1);
+
+                void TrainStep(Tensor x)
+                {
+                    model.call(x).sum().backward();
+                    optimizer.step();
+                }
+
+                void Fit(IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                        {|#0:TrainStep(x)|};
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> model = nn.Linear(4, 2);
+                private readonly optim.Optimizer optimizer;
+
+                Trainer() => optimizer = optim.SGD(model.parameters(), 0.1);
+
+                void TrainStep(Tensor x)
+                {
+                    model.call(x).sum().backward();
+                    optimizer.step();
+                }
+
+                void Fit(IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        optimizer.zero_grad();
+                        TrainStep(x);
+                    }
+                }
+            }
+            """,
+            MLP001(0));
+
+    [Fact]
+    public Task Moves_a_clear_that_sits_between_backward_and_step_before_backward()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        var loss = model.call(x).sum();
+                        loss.backward();
+                        {|#0:optimizer.zero_grad()|};
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        var loss = model.call(x).sum();
+                        optimizer.zero_grad();
+                        loss.backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            GradientsNotClearedCodeFix.MoveEquivalenceKey,
+            MLP001(0));
+
+    [Fact]
+    public Task Fix_all_fixes_every_loop_in_the_document()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                void Pretrain(Module<Tensor, Tensor> encoder, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(encoder.parameters());
+                    foreach (var x in batches)
+                    {
+                        {|#0:encoder.call(x).pow(2).mean().backward()|};
+                        optimizer.step();
+                    }
+                }
+
+                void Finetune(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var sgd = optim.SGD(model.parameters(), 0.01);
+                    for (int epoch = 0; epoch < 3; epoch++)
+                    {
+                        foreach (var x in batches)
+                        {
+                            {|#1:model.call(x).sum().backward()|};
+                            sgd.step();
+                        }
+                    }
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                void Pretrain(Module<Tensor, Tensor> encoder, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(encoder.parameters());
+                    foreach (var x in batches)
+                    {
+                        optimizer.zero_grad();
+                        encoder.call(x).pow(2).mean().backward();
+                        optimizer.step();
+                    }
+                }
+
+                void Finetune(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var sgd = optim.SGD(model.parameters(), 0.01);
+                    for (int epoch = 0; epoch < 3; epoch++)
+                    {
+                        foreach (var x in batches)
+                        {
+                            sgd.zero_grad();
+                            model.call(x).sum().backward();
+                            sgd.step();
+                        }
+                    }
+                }
+            }
+            """,
+            MLP001(0),
+            MLP001(1));
+
+    [Fact]
+    public Task Fix_all_clears_both_optimizers_of_a_gan_loop()
+        => Verifier.CodeFixAsync(
+            """
+            class Gan
+            {
+                void Train(Module<Tensor, Tensor> generator, Module<Tensor, Tensor> discriminator, IEnumerable<Tensor> batches)
+                {
+                    var optG = optim.Adam(generator.parameters());
+                    var optD = optim.Adam(discriminator.parameters());
+                    foreach (var real in batches)
+                    {
+                        var fake = generator.call(torch.randn(real.shape[0], 16));
+                        {|#0:(discriminator.call(fake.detach()).mean() - discriminator.call(real).mean()).backward()|};
+                        optD.step();
+                        {|#1:(-discriminator.call(fake).mean()).backward()|};
+                        optG.step();
+                    }
+                }
+            }
+            """,
+            """
+            class Gan
+            {
+                void Train(Module<Tensor, Tensor> generator, Module<Tensor, Tensor> discriminator, IEnumerable<Tensor> batches)
+                {
+                    var optG = optim.Adam(generator.parameters());
+                    var optD = optim.Adam(discriminator.parameters());
+                    foreach (var real in batches)
+                    {
+                        optD.zero_grad();
+                        optG.zero_grad();
+                        var fake = generator.call(torch.randn(real.shape[0], 16));
+                        (discriminator.call(fake.detach()).mean() - discriminator.call(real).mean()).backward();
+                        optD.step();
+                        (-discriminator.call(fake).mean()).backward();
+                        optG.step();
+                    }
+                }
+            }
+            """,
+            MLP001(0),
+            MLP001(1));
+
+    [Fact]
+    public async Task No_fix_is_offered_when_the_optimizer_is_not_visible_in_the_loop()
+    {
+        var source = """
+            class Trainer
+            {
+                void TrainStep(Module<Tensor, Tensor> model, Tensor x)
+                {
+                    var optimizer = optim.SGD(model.parameters(), 0.1);
+                    model.call(x).sum().backward();
+                    optimizer.step();
+                }
+
+                void Fit(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        {|#0:TrainStep(model, x)|};
+                    }
+                }
+            }
+            """;
+        var test = Verifier.Create();
+        test.TestCode = Verifier.Usings + source;
+        test.FixedCode = Verifier.Usings + source;
+        test.ExpectedDiagnostics.Add(MLP001(0));
+        await test.RunAsync();
+    }
+}
