@@ -1,0 +1,42 @@
+using System;
+using TorchSharp;
+
+namespace MlPitfalls.Runtime.Internal
+{
+    /// <summary>Finite-value tests that create no tensors that outlive the call.</summary>
+    internal static class Finite
+    {
+        /// <summary>
+        /// True when every element is finite. One reduction and one host sync: the sum of a tensor is finite when all its
+        /// elements are (NaN and ±Inf propagate). A non-finite sum can also be an overflow of large finite values, so that
+        /// case is confirmed element-wise.
+        /// </summary>
+        public static bool AllFinite(torch.Tensor t)
+        {
+            if (!TensorText.IsFloating(t.dtype)) return true;
+            using var _ = torch.no_grad();
+            using (var sum = t.sum())
+            {
+                if (double.IsFinite(sum.ToDouble())) return true;
+            }
+            using var finite = t.isfinite();
+            using var all = finite.all();
+            return all.item<bool>();
+        }
+
+        public static (long NaN, long PosInf, long NegInf) Count(torch.Tensor t)
+        {
+            using var _ = torch.no_grad();
+            using var nanMask = t.isnan();
+            using var nanSum = nanMask.sum();
+            using var posMask = t.isposinf();
+            using var posSum = posMask.sum();
+            using var negMask = t.isneginf();
+            using var negSum = negMask.sum();
+            return (nanSum.ToInt64(), posSum.ToInt64(), negSum.ToInt64());
+        }
+
+        public static string Describe((long NaN, long PosInf, long NegInf) c, long numel) =>
+            FormattableString.Invariant($"{c.NaN} NaN, {c.PosInf} +Inf, {c.NegInf} -Inf (of {numel} elements)");
+    }
+}

@@ -1,0 +1,436 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using MlPitfalls.Runtime.Internal;
+using TorchSharp;
+
+namespace MlPitfalls.Runtime.NonFinite
+{
+    /// <summary>What a guard does when it finds NaN/Inf.</summary>
+    public enum NonFiniteAction
+    {
+        /// <summary>Throw <see cref="NonFiniteValueException"/> at the first detection (default).</summary>
+        Throw,
+
+        /// <summary>Add a <see cref="NonFiniteEvent"/> to <see cref="NonFiniteGuard.Events"/> and continue.</summary>
+        Record,
+    }
+
+    /// <summary>Options for <see cref="NonFiniteGuard"/>.</summary>
+    public sealed class NonFiniteGuardOptions
+    {
+        /// <summary>Check one step in N (1 = every step). Unchecked steps cost one boolean test per module call.</summary>
+        public int CheckEvery { get; set; } = 1;
+
+        /// <summary>Throw (default) or record and continue.</summary>
+        public NonFiniteAction OnNonFinite { get; set; } = NonFiniteAction.Throw;
+
+        /// <summary>Also check the tensor given to the root module (catches NaN in the data itself). Default true.</summary>
+        public bool CheckModelInput { get; set; } = true;
+
+        /// <summary>Run <see cref="NonFiniteGuard.Backward"/> under <c>torch.autograd.detect_anomaly()</c> on checked steps,
+        /// which names the autograd function that produced NaN in backward. Slow; off by default.</summary>
+        public bool DetectAnomalyInBackward { get; set; }
+    }
+
+    /// <summary>
+    /// Watches a model for NaN/Inf. Attaching registers forward hooks on every module, the root included; the first module
+    /// whose output is non-finite while its input was finite is reported as the origin. Dispose to remove every hook.
+    /// </summary>
+    /// <remarks>
+    /// Hooks run only when a module is invoked with <c>call()</c>. A custom <c>forward</c> that calls <c>child.forward(x)</c>
+    /// hides that child; <see cref="Coverage"/> lists what was never observed.
+    /// Steps are counted from calls of the root module unless <see cref="BeginStep"/> is used.
+    /// </remarks>
+    public sealed class NonFiniteGuard : IDisposable
+    {
+        private readonly torch.nn.Module _root;
+        private readonly List<(string Path, torch.nn.Module Module)> _modules;
+        private readonly bool[] _observed;
+        private readonly bool[] _inspected;
+        private readonly bool[] _callable;
+        private readonly List<Action> _removers = new();
+        private readonly List<NonFiniteEvent> _events = new();
+        private readonly int _every;
+        private bool _manualSteps;
+        private bool _active = true;
+        private bool _passHasEvent;
+        private int _lastFinite = -1;
+        private bool _disposed;
+
+        private NonFiniteGuard(torch.nn.Module root, NonFiniteGuardOptions options)
+        {
+            _root = root;
+            Options = options;
+            _every = Math.Max(1, options.CheckEvery);
+            _modules = ModuleNames.All(root);
+            _observed = new bool[_modules.Count];
+            _inspected = new bool[_modules.Count];
+            _callable = new bool[_modules.Count];
+            for (int i = 0; i < _modules.Count; i++) Hook(i);
+        }
+
+        /// <summary>The options in effect.</summary>
+        public NonFiniteGuardOptions Options { get; }
+
+        /// <summary>The current step (1-based; 0 before the first forward pass).</summary>
+        public long Step { get; private set; }
+
+        /// <summary>True when the current step is checked (see <see cref="NonFiniteGuardOptions.CheckEvery"/>).</summary>
+        public bool IsCheckingThisStep => _active;
+
+        /// <summary>Detections recorded in <see cref="NonFiniteAction.Record"/> mode (in throw mode: the one that was thrown).</summary>
+        public IReadOnlyList<NonFiniteEvent> Events => _events;
+
+        /// <summary>Attaches a guard to <paramref name="model"/> and every module inside it.</summary>
+        public static NonFiniteGuard Attach(torch.nn.Module model, NonFiniteGuardOptions? options = null)
+        {
+            if (model is null) throw new ArgumentNullException(nameof(model));
+            return new NonFiniteGuard(model, options ?? new NonFiniteGuardOptions());
+        }
+
+        /// <summary>
+        /// Starts a step explicitly (call once per training iteration before the forward pass). After the first call the guard
+        /// stops counting steps from root-module calls, so evaluation passes or several forward calls per step do not shift the count.
+        /// </summary>
+        public void BeginStep()
+        {
+            _manualSteps = true;
+            Step++;
+            _active = (Step - 1) % _every == 0;
+            _passHasEvent = false;
+            _lastFinite = -1;
+        }
+
+        /// <summary>
+        /// Checks a loss or metric (or any tensor) on checked steps. Use it right after computing the loss: when the model's
+        /// outputs were finite, a non-finite loss points at the loss computation itself.
+        /// </summary>
+        public void Check(torch.Tensor tensor, [CallerArgumentExpression(nameof(tensor))] string? name = null)
+        {
+            if (!_active) return;
+            var e = NonFiniteChecks.CheckTensor(tensor, name ?? "tensor", Step, _passHasEvent ? null : "the model's forward outputs were finite on this step (the guard checked them), so the loss/metric computation produced them");
+            if (e is not null) Report(e);
+        }
+
+        /// <summary>
+        /// After <c>backward()</c>: on checked steps, finds every parameter whose gradient holds NaN/Inf and reports them all
+        /// (TorchSharp 0.107.0 has no backward hooks, so gradients are inspected here).
+        /// </summary>
+        public void CheckGradients()
+        {
+            if (!_active) return;
+            var e = NonFiniteChecks.CheckGradients(_root, Step);
+            if (e is not null) Report(e);
+        }
+
+        /// <summary>
+        /// Runs <c>loss.backward()</c> and then <see cref="CheckGradients"/>. With <see cref="NonFiniteGuardOptions.DetectAnomalyInBackward"/>,
+        /// checked steps run under <c>torch.autograd.detect_anomaly()</c>, and an anomaly is reported with the autograd function's name.
+        /// </summary>
+        public void Backward(torch.Tensor loss)
+        {
+            if (loss is null) throw new ArgumentNullException(nameof(loss));
+            if (_active && Options.DetectAnomalyInBackward)
+            {
+                try
+                {
+                    using (torch.autograd.detect_anomaly())
+                    {
+                        loss.backward();
+                    }
+                }
+                catch (ExternalException ex) when (ex.Message.Contains("nan values", StringComparison.OrdinalIgnoreCase))
+                {
+                    var first = ex.Message.Split('\n')[0].Trim();
+                    var message =
+                        $"NaN appeared in the backward pass{NonFiniteEvent.StepText(Step)}: {first}{Environment.NewLine}" +
+                        "The forward values were finite (or the guard would have stopped earlier), so a derivative is undefined at the values used: " +
+                        "sqrt/pow at 0, log at 0, division by a value that is zero, or torch.where/masking that computes NaN in the branch it discards " +
+                        "(the discarded branch still gets a zero gradient multiplied by NaN). Clamp the input of that operation, or add an epsilon.";
+                    Report(new NonFiniteEvent(NonFiniteKind.Backward, Step, first, "autograd", Array.Empty<long>(), "", 0, 0, 0, false, null,
+                        Array.Empty<string>(), Array.Empty<NonFiniteGradient>(), message), ex);
+                    return;
+                }
+            }
+            else
+            {
+                loss.backward();
+            }
+            CheckGradients();
+        }
+
+        /// <summary>Which modules the guard observed, which it could not inspect, and which never ran through <c>call()</c>.</summary>
+        public GuardCoverage Coverage()
+        {
+            var observed = new List<string>();
+            var notInspected = new List<UnobservedModule>();
+            var never = new List<UnobservedModule>();
+            var byPath = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int i = 0; i < _modules.Count; i++) byPath[_modules[i].Path] = i;
+            bool anyPass = _observed.Any(o => o);
+
+            for (int i = 0; i < _modules.Count; i++)
+            {
+                var (path, module) = _modules[i];
+                var display = ModuleNames.Display(path, module);
+                var type = module.GetType().Name;
+                if (!_callable[i]) continue; // containers (ModuleList, ModuleDict) are never called themselves
+                if (_observed[i])
+                {
+                    observed.Add(display);
+                    if (!_inspected[i]) notInspected.Add(new UnobservedModule(display, type, "its forward signature is not Tensor -> Tensor or (Tensor, Tensor) -> Tensor, so the guard saw the call but not its values"));
+                    continue;
+                }
+                string reason;
+                if (!anyPass)
+                {
+                    reason = "no forward pass has run through call() since the guard was attached";
+                }
+                else
+                {
+                    // Find the nearest callable ancestor.
+                    var parent = path;
+                    int pi = -1;
+                    while (parent.Length > 0)
+                    {
+                        parent = ModuleNames.ParentOf(parent);
+                        if (byPath.TryGetValue(parent, out var idx) && _callable[idx]) { pi = idx; break; }
+                    }
+                    if (pi >= 0 && _observed[pi])
+                    {
+                        var pd = ModuleNames.Display(_modules[pi].Path, _modules[pi].Module);
+                        reason = $"'{pd}' ran, but never invoked this module through call(): its forward() calls it with .forward(...) (which bypasses hooks) or does not use it";
+                    }
+                    else if (pi >= 0)
+                    {
+                        reason = $"its parent '{ModuleNames.Display(_modules[pi].Path, _modules[pi].Module)}' was never observed either";
+                    }
+                    else
+                    {
+                        reason = "the root module was never invoked through call() (model.forward(x) bypasses every hook of the root)";
+                    }
+                }
+                never.Add(new UnobservedModule(display, type, reason));
+            }
+            return new GuardCoverage(observed, notInspected, never);
+        }
+
+        /// <summary>Removes every hook the guard registered.</summary>
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var remove in _removers) remove();
+            _removers.Clear();
+        }
+
+        private void Hook(int i)
+        {
+            var module = _modules[i].Module;
+            bool isRoot = i == 0;
+            switch (module)
+            {
+                case torch.nn.Module<torch.Tensor, torch.Tensor> m1:
+                {
+                    _callable[i] = true;
+                    _inspected[i] = true;
+                    if (isRoot)
+                    {
+                        var pre = m1.register_forward_pre_hook((_, input) => { OnRootPre(input); return null!; });
+                        _removers.Add(pre.remove);
+                    }
+                    var post = m1.register_forward_hook((_, input, output) => { OnPost(i, input, null, output); return null!; });
+                    _removers.Add(post.remove);
+                    break;
+                }
+                case torch.nn.Module<torch.Tensor, torch.Tensor, torch.Tensor> m2:
+                {
+                    _callable[i] = true;
+                    _inspected[i] = true;
+                    if (isRoot)
+                    {
+                        var pre = m2.register_forward_pre_hook((_, a, b) => { OnRootPre(a); return null; });
+                        _removers.Add(pre.remove);
+                    }
+                    var post = m2.register_forward_hook((_, a, b, output) => { OnPost(i, a, b, output); return null!; });
+                    _removers.Add(post.remove);
+                    break;
+                }
+                default:
+                    HookByReflection(i, module, isRoot);
+                    break;
+            }
+        }
+
+        /// <summary>Other signatures: observe the call (for coverage and step counting) through the Action&lt;Module&gt; overloads.</summary>
+        private void HookByReflection(int i, torch.nn.Module module, bool isRoot)
+        {
+            var methods = module.GetType().GetMethods(BindingFlags.Public | BindingFlags.Instance);
+            MethodInfo? Find(string name) => methods.FirstOrDefault(mi =>
+                mi.Name == name && mi.GetParameters() is { Length: 1 } ps && ps[0].ParameterType == typeof(Action<torch.nn.Module>));
+            var register = Find("register_forward_hook");
+            if (register is null) return; // not a callable module
+            _callable[i] = true;
+            AddReflectedHook(register, module, _ => { _observed[i] = true; });
+            if (isRoot)
+            {
+                var registerPre = Find("register_forward_pre_hook");
+                if (registerPre is not null) AddReflectedHook(registerPre, module, _ => OnRootPre(null));
+            }
+        }
+
+        private void AddReflectedHook(MethodInfo register, torch.nn.Module module, Action<torch.nn.Module> hook)
+        {
+            var remover = register.Invoke(module, new object[] { hook });
+            var remove = remover?.GetType().GetMethod("remove", Type.EmptyTypes);
+            if (remover is not null && remove is not null) _removers.Add(() => remove.Invoke(remover, null));
+        }
+
+        private void OnRootPre(torch.Tensor? input)
+        {
+            if (!_manualSteps)
+            {
+                Step++;
+                _active = (Step - 1) % _every == 0;
+            }
+            _passHasEvent = false;
+            _lastFinite = -1;
+            if (!_active || !Options.CheckModelInput || input is null) return;
+            var e = NonFiniteChecks.CheckTensor(input, "model input", Step, null);
+            if (e is null) return;
+            var message =
+                $"The input given to the model {ModuleNames.Display("", _root)} is already non-finite{NonFiniteEvent.StepText(Step)}: " +
+                $"{NonFiniteEvent.Counts(e.NaNCount, e.PosInfCount, e.NegInfCount, e.Shape)}, shape {TensorText.Shape(e.Shape)}, {e.DType}.{Environment.NewLine}" +
+                "The NaN/Inf is in the data, not the model: check the loading and normalisation of this batch (division by a zero std, log of 0, missing values parsed as NaN).";
+            _passHasEvent = true;
+            Report(new NonFiniteEvent(NonFiniteKind.ModelInput, Step, "model input", "Tensor", e.Shape, e.DType, e.NaNCount, e.PosInfCount, e.NegInfCount,
+                true, null, Array.Empty<string>(), Array.Empty<NonFiniteGradient>(), message));
+        }
+
+        private void OnPost(int i, torch.Tensor? input1, torch.Tensor? input2, torch.Tensor output)
+        {
+            _observed[i] = true;
+            if (!_active || output is null) return;
+            // Inspected synchronously: Sequential disposes intermediate outputs right after the next module has run.
+            if (Finite.AllFinite(output))
+            {
+                _lastFinite = i;
+                return;
+            }
+            if (_passHasEvent) return; // already reported where it started; outer modules only propagate it
+            _passHasEvent = true;
+
+            bool inputNonFinite = (input1 is not null && !Finite.AllFinite(input1)) || (input2 is not null && !Finite.AllFinite(input2));
+            var (path, module) = _modules[i];
+            var display = ModuleNames.Display(path, module);
+            var type = module.GetType().Name;
+            var shape = output.shape;
+            var dtype = output.dtype.ToString();
+            var counts = Finite.Count(output);
+            var badParams = new List<string>();
+            foreach (var (name, p) in module.named_parameters(recurse: false))
+            {
+                if (!Finite.AllFinite(p)) badParams.Add(name);
+            }
+            string? lastFinite = _lastFinite >= 0 ? ModuleNames.Display(_modules[_lastFinite].Path, _modules[_lastFinite].Module) : null;
+
+            var lines = new List<string>();
+            if (!inputNonFinite)
+            {
+                lines.Add($"Non-finite values first appeared in the output of module '{display}' ({type}){NonFiniteEvent.StepText(Step)}.");
+                lines.Add($"  output: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
+                lines.Add("  its input was finite, so this module produced them.");
+                if (badParams.Count > 0)
+                {
+                    lines.Add($"  its own parameters are already non-finite: {string.Join(", ", badParams)}.");
+                    lines.Add("What to check: an earlier optimizer step wrote NaN/Inf into the weights. Call CheckGradients() after backward() to find the gradient that did it, and lower the learning rate or clip gradients (nn.utils.clip_grad_norm_).");
+                }
+                else
+                {
+                    lines.Add($"What to check: the operations in {type}.forward: log/sqrt/pow of zero or negative values, division by zero (e.g. a std or a count), exp() overflow, " +
+                              "or normalisation over a single element. Add an epsilon or clamp the input of that operation. If it happens only after many steps, the activations grew too large: check the learning rate.");
+                }
+            }
+            else
+            {
+                lines.Add($"Non-finite values reached module '{display}' ({type}){NonFiniteEvent.StepText(Step)} through its input: the input was already non-finite.");
+                lines.Add($"  output: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
+                var parent = path.Length == 0 ? null : ModuleNames.Display(ModuleNames.ParentOf(path), _modules.First(m => m.Path == ModuleNames.ParentOf(path)).Module);
+                lines.Add(lastFinite is null
+                    ? "  no module had produced a finite output earlier in this forward pass."
+                    : $"  the last module with a finite output before it was '{lastFinite}'.");
+                lines.Add("What to check: the values became non-finite in code the guard cannot see: " +
+                          (parent is null ? "before the model ran" : $"an operation in the forward() of '{parent}'") +
+                          " between those two modules — a functional call (log, sqrt, division, exp) or a child invoked with .forward(...) instead of .call(...). Coverage() lists the modules the guard never observed.");
+            }
+
+            Report(new NonFiniteEvent(NonFiniteKind.ModuleOutput, Step, display, type, shape, dtype, counts.NaN, counts.PosInf, counts.NegInf,
+                inputNonFinite, lastFinite, badParams, Array.Empty<NonFiniteGradient>(), NonFiniteEvent.Join(lines)));
+        }
+
+        private void Report(NonFiniteEvent e, Exception? inner = null)
+        {
+            _events.Add(e);
+            if (Options.OnNonFinite == NonFiniteAction.Throw) throw new NonFiniteValueException(e, inner);
+        }
+    }
+
+    /// <summary>A module the guard did not fully observe.</summary>
+    public sealed class UnobservedModule
+    {
+        internal UnobservedModule(string path, string typeName, string reason)
+        {
+            Path = path;
+            TypeName = typeName;
+            Reason = reason;
+        }
+
+        /// <summary>Module path.</summary>
+        public string Path { get; }
+
+        /// <summary>Module type name.</summary>
+        public string TypeName { get; }
+
+        /// <summary>Why it was not observed.</summary>
+        public string Reason { get; }
+
+        /// <inheritdoc />
+        public override string ToString() => $"{Path} ({TypeName}): {Reason}";
+    }
+
+    /// <summary>What a <see cref="NonFiniteGuard"/> could and could not see.</summary>
+    public sealed class GuardCoverage
+    {
+        internal GuardCoverage(IReadOnlyList<string> observed, IReadOnlyList<UnobservedModule> notInspected, IReadOnlyList<UnobservedModule> neverObserved)
+        {
+            Observed = observed;
+            NotInspected = notInspected;
+            NeverObserved = neverObserved;
+        }
+
+        /// <summary>Modules seen running through call().</summary>
+        public IReadOnlyList<string> Observed { get; }
+
+        /// <summary>Modules seen running whose values could not be inspected (unsupported forward signature).</summary>
+        public IReadOnlyList<UnobservedModule> NotInspected { get; }
+
+        /// <summary>Modules never seen running, with the likely reason.</summary>
+        public IReadOnlyList<UnobservedModule> NeverObserved { get; }
+
+        /// <summary>True when every callable module was observed and inspected.</summary>
+        public bool IsComplete => NeverObserved.Count == 0 && NotInspected.Count == 0;
+
+        /// <inheritdoc />
+        public override string ToString()
+        {
+            var lines = new List<string> { $"NaN guard coverage: {Observed.Count} module(s) observed, {NeverObserved.Count} never observed, {NotInspected.Count} not inspected." };
+            lines.AddRange(NeverObserved.Select(m => "  never observed: " + m));
+            lines.AddRange(NotInspected.Select(m => "  not inspected: " + m));
+            return NonFiniteEvent.Join(lines);
+        }
+    }
+}

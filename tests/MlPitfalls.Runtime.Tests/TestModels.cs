@@ -1,0 +1,119 @@
+using System.Collections.Generic;
+using System.Reflection;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MlPitfalls.Runtime.Tests
+{
+    /// <summary>log(x): NaN for negative inputs, -Inf at 0. The "unstable custom layer" of the tests.</summary>
+    internal sealed class LogLayer : nn.Module<Tensor, Tensor>
+    {
+        public LogLayer() : base(nameof(LogLayer)) { }
+
+        public override Tensor forward(Tensor input) => input.log();
+    }
+
+    /// <summary>A model whose forward calls one child with .forward(...), hiding it from hooks.</summary>
+    internal sealed class HiddenChildNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear fc1 = nn.Linear(4, 8);
+        private readonly LogLayer bad = new();
+        private readonly Linear fc2 = nn.Linear(8, 3);
+
+        public HiddenChildNet() : base(nameof(HiddenChildNet)) => RegisterComponents();
+
+        public override Tensor forward(Tensor input)
+        {
+            using var h = fc1.call(input);
+            using var b = bad.forward(h); // bypasses bad's hooks
+            return fc2.call(b);
+        }
+    }
+
+    /// <summary>A custom module that forgot RegisterComponents(): it has no parameters as far as TorchSharp knows.</summary>
+    internal sealed class UnregisteredNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear fc1 = nn.Linear(4, 8);
+        private readonly Linear fc2 = nn.Linear(8, 3);
+
+        public UnregisteredNet() : base(nameof(UnregisteredNet)) { }
+
+        public override Tensor forward(Tensor input)
+        {
+            using var h = fc1.call(input);
+            return fc2.call(h);
+        }
+    }
+
+    /// <summary>Has a layer that is never used in forward: its parameters get no gradient.</summary>
+    internal sealed class UnusedLayerNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear fc = nn.Linear(4, 3);
+        private readonly Linear unused = nn.Linear(4, 3);
+        private readonly Linear frozen = nn.Linear(3, 3);
+
+        public UnusedLayerNet() : base(nameof(UnusedLayerNet))
+        {
+            RegisterComponents();
+            foreach (var p in frozen.parameters()) p.requires_grad = false;
+        }
+
+        public override Tensor forward(Tensor input)
+        {
+            using var h = fc.call(input);
+            return frozen.call(h);
+        }
+    }
+
+    /// <summary>
+    /// Splits [batch, seq*dim] into [batch, seq, dim], then swaps to [seq, batch, dim] with view instead of permute —
+    /// the classic bug that mixes samples — and projects back. <paramref name="buggy"/> false uses permute.
+    /// </summary>
+    internal sealed class SeqFirstNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear proj = nn.Linear(4, 4);
+        private readonly bool _buggy;
+
+        public SeqFirstNet(bool buggy) : base(nameof(SeqFirstNet))
+        {
+            _buggy = buggy;
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor input)
+        {
+            long b = input.shape[0];
+            using var x = input.view(b, 3, 4);                                   // [batch, seq, dim]
+            using var seqFirst = _buggy ? x.view(3, b, 4) : x.permute(1, 0, 2);  // [seq, batch, dim]
+            using var y = proj.call(seqFirst);
+            using var back = _buggy ? y.view(b, 3, 4) : y.permute(1, 0, 2);
+            return back.reshape(b, 12);
+        }
+    }
+
+    internal static class Hooks
+    {
+        /// <summary>Number of hooks registered on a module (TorchSharp keeps them in protected dictionaries).</summary>
+        public static int Count(nn.Module module)
+        {
+            int total = 0;
+            for (var t = module.GetType(); t is not null; t = t.BaseType)
+            {
+                foreach (var name in new[] { "pre_hooks", "post_hooks", "module_pre_hooks", "module_post_hooks" })
+                {
+                    var f = t.GetField(name, BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.DeclaredOnly);
+                    if (f?.GetValue(module) is System.Collections.ICollection c) total += c.Count;
+                }
+            }
+            return total;
+        }
+
+        public static int CountAll(nn.Module root)
+        {
+            int total = Count(root);
+            foreach (var m in root.modules()) total += Count(m);
+            return total;
+        }
+    }
+}
