@@ -67,8 +67,9 @@ namespace MlPitfalls.Runtime.Tests
     }
 
     /// <summary>
-    /// Splits [batch, seq*dim] into [batch, seq, dim], then swaps to [seq, batch, dim] with view instead of permute —
-    /// the classic bug that mixes samples — and projects back. <paramref name="buggy"/> false uses permute.
+    /// Splits [batch, seq*dim] into [batch, seq, dim], moves to a sequence-first layout [seq, batch, dim], projects and averages
+    /// over the sequence (dim 0). <paramref name="buggy"/> uses view instead of permute for the layout change — the classic bug
+    /// that silently mixes samples.
     /// </summary>
     internal sealed class SeqFirstNet : nn.Module<Tensor, Tensor>
     {
@@ -87,8 +88,7 @@ namespace MlPitfalls.Runtime.Tests
             using var x = input.view(b, 3, 4);                                   // [batch, seq, dim]
             using var seqFirst = _buggy ? x.view(3, b, 4) : x.permute(1, 0, 2);  // [seq, batch, dim]
             using var y = proj.call(seqFirst);
-            using var back = _buggy ? y.view(b, 3, 4) : y.permute(1, 0, 2);
-            return back.reshape(b, 12);
+            return y.mean(new long[] { 0 });                                      // [batch, dim]: average over the sequence
         }
     }
 

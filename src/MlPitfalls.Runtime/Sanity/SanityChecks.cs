@@ -1,0 +1,251 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using MlPitfalls.Runtime.Internal;
+using TorchSharp;
+
+namespace MlPitfalls.Runtime.Sanity
+{
+    /// <summary>
+    /// Training sanity checks from Karpathy's "A Recipe for Training Neural Networks": loss at initialisation, overfitting one batch,
+    /// batch independence and train/eval mode. Each returns a result with <c>IsOk</c>, a message, and <c>ThrowIfFailed()</c>.
+    /// All of them leave the model (and the optimizer) as they found them.
+    /// </summary>
+    public static class SanityChecks
+    {
+        private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+        /// <summary>
+        /// Compares a classification loss measured at initialisation with −ln(1/C) = ln(C), the cross-entropy of a model that
+        /// predicts the uniform distribution.
+        /// </summary>
+        /// <param name="loss">The mean cross-entropy of the untrained model on a batch.</param>
+        /// <param name="classes">Number of classes C (at least 2).</param>
+        /// <param name="tolerance">Allowed relative deviation from ln(C); default 0.25 (25%).</param>
+        public static InitialLossResult CheckInitialLoss(double loss, int classes, double tolerance = 0.25)
+        {
+            if (classes < 2) throw new ArgumentOutOfRangeException(nameof(classes), classes, "A classification loss needs at least 2 classes.");
+            double expected = Math.Log(classes);
+            double implied = Math.Exp(loss);
+            string head = string.Format(Inv, "Initial loss {0:0.####} vs expected -ln(1/{1}) = {2:0.####} for {1} classes", loss, classes, expected);
+            if (!double.IsFinite(loss))
+            {
+                return new InitialLossResult(false, loss, expected, classes,
+                    head + " — the loss is not finite before any training." + Environment.NewLine +
+                    "What to check: log of 0 in the loss (softmax().log() instead of log_softmax, BCELoss on exact 0/1), NaN in the data, or uninitialised weights (torch.empty). A NonFiniteGuard names the module.");
+            }
+            double deviation = Math.Abs(loss - expected) / expected;
+            if (deviation <= tolerance)
+            {
+                return new InitialLossResult(true, loss, expected, classes, head + string.Format(Inv, ": within {0:0%}. OK.", tolerance));
+            }
+            string message = loss > expected
+                ? head + string.Format(Inv, ": {0:0%} too high. The untrained model is confidently wrong (the loss equals a uniform guess over ~{1:0.#} classes).", deviation, implied) + Environment.NewLine +
+                  "What to check: the logits are too large at initialisation (initialise the last layer with smaller weights, or zero it; normalise the inputs), " +
+                  "the loss is summed instead of averaged (reduction), or C is not the number of classes the model outputs."
+                : head + string.Format(Inv, ": {0:0%} too low for a model that has not learned anything (the loss equals a uniform guess over ~{1:0.#} classes).", deviation, implied) + Environment.NewLine +
+                  "What to check: the labels leak into the inputs, the targets are not what the loss expects (class indices vs one-hot/probabilities), " +
+                  "C is not the real number of classes (ignored or unused classes), or the model was already trained/loaded.";
+            return new InitialLossResult(false, loss, expected, classes, message);
+        }
+
+        /// <summary>
+        /// Computes the loss of <paramref name="model"/> on one batch without training (no gradients, current mode) and compares it with ln(C).
+        /// </summary>
+        public static InitialLossResult CheckInitialLoss(torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.Tensor input, torch.Tensor target,
+            Func<torch.Tensor, torch.Tensor, torch.Tensor> lossFunction, int classes, double tolerance = 0.25)
+        {
+            if (model is null) throw new ArgumentNullException(nameof(model));
+            if (lossFunction is null) throw new ArgumentNullException(nameof(lossFunction));
+            double loss;
+            using (var scope = torch.NewDisposeScope())
+            using (torch.no_grad())
+            {
+                var output = model.call(input);
+                var l = lossFunction(output, target);
+                loss = l.ToDouble();
+            }
+            return CheckInitialLoss(loss, classes, tolerance);
+        }
+
+        /// <summary>
+        /// Trains on one batch for <paramref name="steps"/> steps and reports whether the loss gets down to <paramref name="targetLoss"/>.
+        /// Afterwards the model's parameters, buffers, gradients and train/eval modes, and the optimizer's state (moments, step counts,
+        /// learning rates) are restored exactly, so it is safe to call before real training.
+        /// </summary>
+        /// <param name="model">The model.</param>
+        /// <param name="optimizer">The optimizer that trains it: a managed TorchSharp optimizer (SGD, Adam, AdamW, RMSProp, ...),
+        /// whose state can be saved and restored.</param>
+        /// <param name="input">One batch of inputs.</param>
+        /// <param name="target">Its targets.</param>
+        /// <param name="lossFunction">(output, target) → scalar loss.</param>
+        /// <param name="steps">Number of optimisation steps (default 100).</param>
+        /// <param name="targetLoss">The loss to reach (default 0.05).</param>
+        /// <exception cref="NotSupportedException">The optimizer's state cannot be snapshotted.</exception>
+        public static OverfitResult OverfitOneBatch(torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.optim.Optimizer optimizer, torch.Tensor input, torch.Tensor target,
+            Func<torch.Tensor, torch.Tensor, torch.Tensor> lossFunction, int steps = 100, double targetLoss = 0.05)
+        {
+            if (model is null) throw new ArgumentNullException(nameof(model));
+            if (optimizer is null) throw new ArgumentNullException(nameof(optimizer));
+            if (lossFunction is null) throw new ArgumentNullException(nameof(lossFunction));
+            if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps));
+            if (optimizer is not TorchSharp.Modules.OptimizerHelper helper)
+            {
+                throw new NotSupportedException($"OverfitOneBatch cannot snapshot the state of {optimizer.GetType().Name}; it supports the managed TorchSharp optimizers (SGD, Adam, AdamW, RMSProp, ...). Run it on a copy of the model with a fresh optimizer instead.");
+            }
+
+            var losses = new List<double>(steps);
+            using var snapshot = ModelSnapshot.Take(model);
+            var optimizerState = new MemoryStream();
+            using (var writer = new BinaryWriter(optimizerState, System.Text.Encoding.UTF8, leaveOpen: true)) helper.save_state_dict(writer);
+            try
+            {
+                model.train();
+                using var grad = torch.enable_grad();
+                for (int i = 0; i < steps; i++)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    optimizer.zero_grad();
+                    var output = model.call(input);
+                    var loss = lossFunction(output, target);
+                    loss.backward();
+                    optimizer.step();
+                    losses.Add(loss.ToDouble());
+                }
+            }
+            finally
+            {
+                optimizerState.Position = 0;
+                using (var reader = new BinaryReader(optimizerState)) helper.load_state_dict(reader);
+                snapshot.Restore();
+            }
+
+            double first = losses[0], last = losses[losses.Count - 1], best = losses.Min();
+            bool ok = last <= targetLoss;
+            string trend = string.Format(Inv, "loss {0:0.####} -> {1:0.####} in {2} steps (best {3:0.####}, target <= {4:0.####})", first, last, steps, best, targetLoss);
+            string message;
+            if (ok)
+            {
+                message = $"Overfit one batch: {trend}. OK — model, gradients and optimizer state were restored.";
+            }
+            else
+            {
+                string why = !double.IsFinite(last) ? "The loss became non-finite: the learning rate is too high, or an operation is unstable (attach a NonFiniteGuard)."
+                    : last > first ? "The loss went up: the learning rate is too high, or the sign of the loss is wrong (maximising)."
+                    : best < first * 0.9 ? "The loss decreases but too slowly: more steps, a higher learning rate, or less regularisation (dropout, weight decay) may be needed; if it plateaus, the model lacks capacity."
+                    : "The loss barely moves: the optimizer may not hold the model's parameters (GradientFlow.Analyze(model, optimizer) reports them), gradients may not reach the weights (detach/no_grad in forward), or the learning rate is far too low.";
+                message = $"Overfit one batch failed: {trend}. A model that cannot memorise one batch has a bug or a configuration problem.{Environment.NewLine}" +
+                          $"What to check: {why} Also check that the targets belong to the inputs and that the loss gets logits when it expects logits. " +
+                          "Model, gradients and optimizer state were restored.";
+            }
+            return new OverfitResult(ok, losses, targetLoss, message);
+        }
+
+        /// <summary>
+        /// Checks that each output sample depends only on its own input sample: in evaluation mode (restored afterwards),
+        /// the gradient of output i with respect to the input must be zero for every other sample. Catches
+        /// <c>view</c>-instead-of-<c>permute</c> and other batch-mixing bugs. The model's parameter gradients are not touched.
+        /// </summary>
+        /// <param name="model">The model (its first input and output dimension is the batch).</param>
+        /// <param name="input">A floating-point batch with at least 2 samples.</param>
+        /// <param name="probes">Output samples to differentiate (one backward pass each). Default: first, middle and last.</param>
+        public static BatchIndependenceResult CheckBatchIndependence(torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.Tensor input, IReadOnlyList<int>? probes = null)
+        {
+            if (model is null) throw new ArgumentNullException(nameof(model));
+            if (input is null) throw new ArgumentNullException(nameof(input));
+            if (!TensorText.IsFloating(input.dtype))
+            {
+                throw new ArgumentException($"CheckBatchIndependence needs a floating-point input to differentiate; got {input.dtype}. For token ids, check a model that starts after the embedding.", nameof(input));
+            }
+            long batch = input.ndim > 0 ? input.size(0) : 0;
+            if (batch < 2) throw new ArgumentException($"CheckBatchIndependence needs a batch of at least 2 samples; the input has shape {TensorText.Shape(input.shape)}.", nameof(input));
+
+            var probeList = (probes ?? new[] { 0, (int)(batch / 2), (int)batch - 1 }).Distinct().ToList();
+            foreach (var p in probeList)
+            {
+                if (p < 0 || p >= batch) throw new ArgumentOutOfRangeException(nameof(probes), p, $"Probe {p} is outside the batch of {batch}.");
+            }
+
+            var modes = ModelSnapshot.Modes(model);
+            var leaks = new List<BatchLeak>();
+            try
+            {
+                model.eval();
+                using var scope = torch.NewDisposeScope();
+                using var grad = torch.enable_grad();
+                var x = input.detach().clone().requires_grad_(true);
+                var y = model.call(x);
+                if (y.ndim == 0 || y.size(0) != batch)
+                {
+                    throw new ArgumentException($"The model's output has shape {TensorText.Shape(y.shape)}; its first dimension should be the batch ({batch}). Batch independence cannot be checked.", nameof(model));
+                }
+                foreach (var i in probeList)
+                {
+                    var yi = y[i].sum();
+                    var g = torch.autograd.grad(new[] { yi }, new[] { x }, retain_graph: true, allow_unused: true)[0];
+                    if (g is null) continue;
+                    var perSample = g.abs().reshape(batch, -1).sum(1).to(torch.ScalarType.Float64).data<double>().ToArray();
+                    var others = Enumerable.Range(0, (int)batch).Where(j => j != i && perSample[j] != 0).ToList();
+                    if (others.Count > 0) leaks.Add(new BatchLeak(i, others));
+                }
+            }
+            finally
+            {
+                ModelSnapshot.RestoreModes(modes);
+            }
+
+            string probesText = string.Join(", ", probeList);
+            if (leaks.Count == 0)
+            {
+                return new BatchIndependenceResult(probeList, leaks, $"Batch independence: the outputs of samples {probesText} depend only on their own inputs (batch of {batch}, eval mode). OK.");
+            }
+            var lines = leaks.Select(l => $"  output of sample {l.OutputSample} depends on the inputs of sample(s) {Abbreviate(l.DependsOn)}");
+            string message =
+                $"Batch independence violated: the model mixes data across the batch dimension (batch of {batch}, eval mode, probes {probesText}).{Environment.NewLine}" +
+                string.Join(Environment.NewLine, lines) + Environment.NewLine +
+                "What to check: a view/reshape used to reorder dimensions — x.view(seq, batch, d) on a [batch, seq, d] tensor reinterprets memory instead of " +
+                "moving axes; use permute/transpose (then contiguous() or reshape) — or a flatten/reshape that merges the batch with another dimension, " +
+                "or a reduction/softmax/normalisation over dim 0 (the batch).";
+            return new BatchIndependenceResult(probeList, leaks, message);
+        }
+
+        /// <summary>
+        /// Lists the modules of <paramref name="model"/> (root included) whose train/eval mode is not <paramref name="expectTraining"/>.
+        /// </summary>
+        /// <param name="model">The model.</param>
+        /// <param name="expectTraining">True before a training step, false before evaluation/inference.</param>
+        /// <param name="except">Module paths that are intentionally in the other mode (e.g. a frozen BatchNorm kept in eval).</param>
+        public static ModeReport CheckModes(torch.nn.Module model, bool expectTraining, IEnumerable<string>? except = null)
+        {
+            if (model is null) throw new ArgumentNullException(nameof(model));
+            var allowed = new HashSet<string>(except ?? Array.Empty<string>(), StringComparer.Ordinal);
+            var mismatched = new List<ModuleMode>();
+            foreach (var (path, module) in ModuleNames.All(model))
+            {
+                if (allowed.Contains(path)) continue;
+                bool training = module.training;
+                if (training != expectTraining) mismatched.Add(new ModuleMode(ModuleNames.Display(path, module), module.GetType().Name, training));
+            }
+            string expected = expectTraining ? "training" : "evaluation";
+            string other = expectTraining ? "evaluation" : "training";
+            if (mismatched.Count == 0)
+            {
+                return new ModeReport(expectTraining, mismatched, $"Every module of '{model.GetType().Name}' is in {expected} mode. OK.");
+            }
+            string hint = expectTraining
+                ? "model.eval() was called (often inside a validation helper) and model.train() was not called again before training, or a submodule's eval() was called after model.train(). " +
+                  "In evaluation mode Dropout is off and BatchNorm stops updating its statistics, so training silently changes."
+                : "a submodule's train() was called after model.eval() (train/eval recurse into children, so set the mode on the root last), or train() was not undone after a training step. " +
+                  "In training mode Dropout drops units and BatchNorm normalises with batch statistics and updates its running averages, so evaluation results change.";
+            string message =
+                $"Expected every module of '{model.GetType().Name}' in {expected} mode, but {mismatched.Count} are in {other} mode: {string.Join(", ", mismatched)}.{Environment.NewLine}" +
+                $"What to check: {hint} Pass intentional exceptions in 'except'.";
+            return new ModeReport(expectTraining, mismatched, message);
+        }
+
+        private static string Abbreviate(IReadOnlyList<int> xs) =>
+            xs.Count <= 10 ? string.Join(", ", xs) : string.Join(", ", xs.Take(10)) + $", ... ({xs.Count} in total)";
+    }
+}
