@@ -1,0 +1,83 @@
+using BenchmarkDotNet.Attributes;
+using MlPitfalls.Runtime.NonFinite;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MlPitfalls.Runtime.Benchmarks
+{
+    /// <summary>
+    /// One training step of a small CNN (two conv blocks + linear head) on a batch of 64 MNIST-sized images, on the CPU:
+    /// without a guard, with a NaN guard checking every step (forward outputs, loss and gradients), and checking every 100th step.
+    /// </summary>
+    public class TrainingStepBenchmarks
+    {
+        private const int Batch = 64;
+        private Tensor _x = null!;
+        private Tensor _y = null!;
+        private (Sequential Model, optim.Optimizer Optimizer) _plain, _every, _sampled;
+        private NonFiniteGuard _guardEvery = null!;
+        private NonFiniteGuard _guardSampled = null!;
+
+        [GlobalSetup]
+        public void Setup()
+        {
+            manual_seed(0);
+            _x = randn(Batch, 1, 28, 28);
+            _y = randint(0, 10, new long[] { Batch });
+            _plain = Create();
+            _every = Create();
+            _sampled = Create();
+            _guardEvery = NonFiniteGuard.Attach(_every.Model);
+            _guardSampled = NonFiniteGuard.Attach(_sampled.Model, new NonFiniteGuardOptions { CheckEvery = 100 });
+        }
+
+        [GlobalCleanup]
+        public void Cleanup()
+        {
+            _guardEvery.Dispose();
+            _guardSampled.Dispose();
+        }
+
+        [Benchmark(Baseline = true, Description = "step")]
+        public float Step() => TrainStep(_plain.Model, _plain.Optimizer, null);
+
+        [Benchmark(Description = "step + NaN guard every step")]
+        public float StepGuardEveryStep() => TrainStep(_every.Model, _every.Optimizer, _guardEvery);
+
+        [Benchmark(Description = "step + NaN guard every 100th step")]
+        public float StepGuardEvery100() => TrainStep(_sampled.Model, _sampled.Optimizer, _guardSampled);
+
+        private float TrainStep(Sequential model, optim.Optimizer optimizer, NonFiniteGuard? guard)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var loss = nn.functional.cross_entropy(model.call(_x), _y);
+            if (guard is null)
+            {
+                loss.backward();
+            }
+            else
+            {
+                guard.Check(loss);
+                guard.Backward(loss); // backward + gradient check
+            }
+            optimizer.step();
+            return loss.ToSingle();
+        }
+
+        private static (Sequential, optim.Optimizer) Create()
+        {
+            var model = nn.Sequential(
+                ("conv1", nn.Conv2d(1, 16, 3, padding: 1)),
+                ("relu1", nn.ReLU()),
+                ("pool1", nn.MaxPool2d(2)),
+                ("conv2", nn.Conv2d(16, 32, 3, padding: 1)),
+                ("relu2", nn.ReLU()),
+                ("pool2", nn.MaxPool2d(2)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(32 * 7 * 7, 10)));
+            return (model, optim.SGD(model.parameters(), 0.01));
+        }
+    }
+}
