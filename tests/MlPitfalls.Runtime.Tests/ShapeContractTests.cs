@@ -181,6 +181,7 @@ namespace MlPitfalls.Runtime.Tests
         {
             using var scope = NewDisposeScope();
             var model = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10));
+            int hooksBefore = Hooks.CountAll(model);
             using (var contract = model.ExpectContract("batch 784 -> batch 10"))
             {
                 model.call(zeros(3, 784));
@@ -201,6 +202,8 @@ namespace MlPitfalls.Runtime.Tests
                 Assert.Contains("batch = 3", ex.Message);
             }
 
+            Assert.Equal(hooksBefore, Hooks.CountAll(model));
+            Assert.Equal(0, Hooks.Count(wrongOut));
             // Hooks removed: the bad input now goes straight to the model (and fails inside TorchSharp instead).
             wrongOut.call(zeros(2, 784));
             Assert.ThrowsAny<Exception>(() => model.call(zeros(3, 1, 28, 28)));

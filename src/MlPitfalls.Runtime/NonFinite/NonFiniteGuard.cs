@@ -59,6 +59,7 @@ namespace MlPitfalls.Runtime.NonFinite
         private bool _active = true;
         private bool _passHasEvent;
         private int _lastFinite = -1;
+        private torch.Tensor? _lastFiniteOutput; // compared by reference only: a container returning its last child's output is not re-checked
         private bool _disposed;
 
         private NonFiniteGuard(torch.nn.Module root, NonFiniteGuardOptions options)
@@ -103,6 +104,7 @@ namespace MlPitfalls.Runtime.NonFinite
             _active = (Step - 1) % _every == 0;
             _passHasEvent = false;
             _lastFinite = -1;
+            _lastFiniteOutput = null;
         }
 
         /// <summary>
@@ -226,6 +228,7 @@ namespace MlPitfalls.Runtime.NonFinite
             _disposed = true;
             foreach (var remove in _removers) remove();
             _removers.Clear();
+            _lastFiniteOutput = null;
         }
 
         private void Hook(int i)
@@ -299,6 +302,7 @@ namespace MlPitfalls.Runtime.NonFinite
             }
             _passHasEvent = false;
             _lastFinite = -1;
+            _lastFiniteOutput = null;
             if (!_active || !Options.CheckModelInput || input is null) return;
             var e = NonFiniteChecks.CheckTensor(input, "model input", Step, null);
             if (e is null) return;
@@ -316,9 +320,10 @@ namespace MlPitfalls.Runtime.NonFinite
             _observed[i] = true;
             if (!_active || output is null) return;
             // Inspected synchronously: Sequential disposes intermediate outputs right after the next module has run.
-            if (Finite.AllFinite(output))
+            if ((ReferenceEquals(output, _lastFiniteOutput) && IsAncestorOfLastFinite(i)) || Finite.AllFinite(output))
             {
                 _lastFinite = i;
+                _lastFiniteOutput = output;
                 return;
             }
             if (_passHasEvent) return; // already reported where it started; outer modules only propagate it
@@ -370,6 +375,15 @@ namespace MlPitfalls.Runtime.NonFinite
 
             Report(new NonFiniteEvent(NonFiniteKind.ModuleOutput, Step, display, type, shape, dtype, counts.NaN, counts.PosInf, counts.NegInf,
                 inputNonFinite, lastFinite, badParams, Array.Empty<NonFiniteGradient>(), NonFiniteEvent.Join(lines)));
+        }
+
+        /// <summary>A container (Sequential, or a custom module) returning the output its last child already produced: nothing new to check.
+        /// Limited to ancestors, so an in-place operation that returns its own input object is still checked.</summary>
+        private bool IsAncestorOfLastFinite(int i)
+        {
+            if (_lastFinite < 0) return false;
+            var path = _modules[i].Path;
+            return path.Length == 0 || _modules[_lastFinite].Path.StartsWith(path + ".", StringComparison.Ordinal);
         }
 
         private void Report(NonFiniteEvent e, Exception? inner = null)
