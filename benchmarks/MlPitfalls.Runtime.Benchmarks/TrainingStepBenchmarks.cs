@@ -12,7 +12,7 @@ namespace MlPitfalls.Runtime.Benchmarks
     /// </summary>
     public class TrainingStepBenchmarks
     {
-        private const int Batch = 64;
+        public const int Batch = 64;
         private Tensor _x = null!;
         private Tensor _y = null!;
         private (Sequential Model, optim.Optimizer Optimizer) _plain, _every, _sampled;
@@ -22,6 +22,10 @@ namespace MlPitfalls.Runtime.Benchmarks
         [GlobalSetup]
         public void Setup()
         {
+            // One intra-op thread: on a small shared machine, libtorch's OpenMP threads contending with other processes make
+            // step times swing by several times; one thread keeps the comparison stable. The guard's extra work (reductions)
+            // scales with threads the same way the step does.
+            set_num_threads(1);
             manual_seed(0);
             _x = randn(Batch, 1, 28, 28);
             _y = randint(0, 10, new long[] { Batch });
@@ -35,6 +39,10 @@ namespace MlPitfalls.Runtime.Benchmarks
         [GlobalCleanup]
         public void Cleanup()
         {
+            if (_guardEvery.Step == 0 || _guardSampled.Step == 0)
+            {
+                throw new System.InvalidOperationException("A guard saw no forward pass: the benchmark did not measure the guarded step.");
+            }
             _guardEvery.Dispose();
             _guardSampled.Dispose();
         }
@@ -48,7 +56,7 @@ namespace MlPitfalls.Runtime.Benchmarks
         [Benchmark(Description = "step + NaN guard every 100th step")]
         public float StepGuardEvery100() => TrainStep(_sampled.Model, _sampled.Optimizer, _guardSampled);
 
-        private float TrainStep(Sequential model, optim.Optimizer optimizer, NonFiniteGuard? guard)
+        internal float TrainStep(Sequential model, optim.Optimizer optimizer, NonFiniteGuard? guard)
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
@@ -65,6 +73,25 @@ namespace MlPitfalls.Runtime.Benchmarks
             optimizer.step();
             return loss.ToSingle();
         }
+
+        internal void TrainStepWithNaNInput(Sequential model, optim.Optimizer optimizer, NonFiniteGuard guard)
+        {
+            using var scope = NewDisposeScope();
+            var x = _x.clone();
+            x[0, 0, 0, 0] = tensor(float.NaN);
+            var loss = nn.functional.cross_entropy(model.call(x), _y);
+            guard.Check(loss);
+        }
+
+        internal (Sequential Model, optim.Optimizer Optimizer) Plain => _plain;
+
+        internal (Sequential Model, optim.Optimizer Optimizer) Every => _every;
+
+        internal (Sequential Model, optim.Optimizer Optimizer) Sampled => _sampled;
+
+        internal NonFiniteGuard GuardEvery => _guardEvery;
+
+        internal NonFiniteGuard GuardSampled => _guardSampled;
 
         private static (Sequential, optim.Optimizer) Create()
         {
