@@ -275,5 +275,44 @@ namespace MlPitfalls.Runtime.Tests
             x.Dispose();
             bad.Dispose();
         }
+
+        [Fact]
+        public void Two_input_modules_are_inspected_and_other_signatures_are_listed_as_not_inspected()
+        {
+            manual_seed(8);
+            var model = new MixedSignatureNet();
+            using var guard = NonFiniteGuard.Attach(model, new NonFiniteGuardOptions { OnNonFinite = NonFiniteAction.Record });
+            using var scope = NewDisposeScope();
+            model.call(ones(2, 3));
+            Assert.Empty(guard.Events);
+            var coverage = guard.Coverage();
+            Assert.Empty(coverage.NeverObserved);
+            var notInspected = Assert.Single(coverage.NotInspected);
+            Assert.Equal("mul", notInspected.Path);
+            Assert.Contains("forward signature", notInspected.Reason);
+
+            model.call(full(new long[] { 2, 3 }, -1f));
+            var e = Assert.Single(guard.Events);
+            Assert.Equal("add", e.Name);          // the two-input module received the NaN through its second input
+            Assert.True(e.InputWasNonFinite);
+            Assert.Equal("fc", e.LastFiniteModule);
+        }
+
+        [Fact]
+        public void Corrupted_weights_are_named_as_the_cause()
+        {
+            var model = nn.Sequential(("fc", nn.Linear(3, 2)));
+            using (no_grad())
+            {
+                model.named_parameters().First(p => p.name == "fc.weight").parameter[0, 0] = tensor(float.NaN);
+            }
+            using var guard = NonFiniteGuard.Attach(model);
+            using var scope = NewDisposeScope();
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(ones(4, 3)));
+            Assert.Equal("fc", ex.Event.Name);
+            Assert.Equal(new[] { "weight" }, ex.Event.NonFiniteParameters.ToArray());
+            Assert.Contains("its own parameters are already non-finite: weight", ex.Message);
+            Assert.Contains("an earlier optimizer step", ex.Message);
+        }
     }
 }

@@ -117,3 +117,39 @@ namespace MlPitfalls.Runtime.Tests
         }
     }
 }
+
+namespace MlPitfalls.Runtime.Tests
+{
+    /// <summary>Two-input module: a + b.</summary>
+    internal sealed class AddModule : nn.Module<Tensor, Tensor, Tensor>
+    {
+        public AddModule() : base(nameof(AddModule)) { }
+
+        public override Tensor forward(Tensor a, Tensor b) => a + b;
+    }
+
+    /// <summary>A module whose forward takes a tuple: the guard can see it run but cannot inspect its values.</summary>
+    internal sealed class TupleModule : nn.Module<(Tensor, Tensor), Tensor>
+    {
+        public TupleModule() : base(nameof(TupleModule)) { }
+
+        public override Tensor forward((Tensor, Tensor) input) => input.Item1 * input.Item2;
+    }
+
+    /// <summary>Uses a two-input module and a tuple-input module, both through call().</summary>
+    internal sealed class MixedSignatureNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear fc = nn.Linear(3, 3);
+        private readonly AddModule add = new();
+        private readonly TupleModule mul = new();
+
+        public MixedSignatureNet() : base(nameof(MixedSignatureNet)) => RegisterComponents();
+
+        public override Tensor forward(Tensor input)
+        {
+            using var h = fc.call(input);
+            using var s = add.call(h, input.log()); // log of a negative input: NaN enters through the second argument
+            return mul.call((s, s));
+        }
+    }
+}
