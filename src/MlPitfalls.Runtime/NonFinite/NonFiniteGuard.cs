@@ -114,7 +114,11 @@ namespace MlPitfalls.Runtime.NonFinite
         public void Check(torch.Tensor tensor, [CallerArgumentExpression(nameof(tensor))] string? name = null)
         {
             if (!_active) return;
-            var e = NonFiniteChecks.CheckTensor(tensor, name ?? "tensor", Step, _passHasEvent ? null : "the model's forward outputs were finite on this step (the guard checked them), so the loss/metric computation produced them");
+            // Only claim the model is innocent when this pass was actually checked and found finite.
+            var context = !_passHasEvent && _lastFinite >= 0
+                ? "the model's forward outputs were finite on this step (the guard checked them), so the loss/metric computation produced them"
+                : null;
+            var e = NonFiniteChecks.CheckTensor(tensor, name ?? "tensor", Step, context);
             if (e is not null) Report(e);
         }
 
