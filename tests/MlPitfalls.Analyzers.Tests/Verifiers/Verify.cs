@@ -19,16 +19,7 @@ public static class Verify<TAnalyzer, TCodeFix>
     where TCodeFix : CodeFixProvider, new()
 {
     /// <summary>The usings TorchSharp code starts with, prepended to every test source so tests show only what matters.</summary>
-    public const string Usings = """
-        using System;
-        using System.Collections.Generic;
-        using System.Linq;
-        using TorchSharp;
-        using TorchSharp.Modules;
-        using static TorchSharp.torch;
-        using static TorchSharp.torch.nn;
-
-        """;
+    public const string Usings = TorchSharpSources.Usings;
 
     /// <summary>
     /// An expected diagnostic. Additional locations are how analyzers hand spans to their fixers, not what users see,

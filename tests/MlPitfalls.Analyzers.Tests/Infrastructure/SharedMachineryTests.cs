@@ -1,0 +1,200 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Infrastructure;
+using Xunit;
+
+namespace MlPitfalls.Analyzers.Tests.Infrastructure;
+
+/// <summary>The helpers every rule builds on, tested directly: later rules rely on exactly these behaviours.</summary>
+public class SharedMachineryTests
+{
+    [Fact]
+    public void Torch_symbols_are_absent_without_torchsharp_and_resolved_once_per_compilation_with_it()
+    {
+        Assert.Null(TorchSymbols.For(TestCompilation.Create(referenceTorchSharp: false, "class C { }")));
+
+        var compilation = TestCompilation.Create(sources: "class C { }");
+        var torch = TorchSymbols.For(compilation);
+        Assert.NotNull(torch);
+        Assert.Same(torch, TorchSymbols.For(compilation));
+        Assert.Equal("Tensor", torch!.Tensor.Name);
+        Assert.NotNull(torch.Module);
+        Assert.NotNull(torch.Optimizer);
+    }
+
+    [Fact]
+    public void Torch_symbols_recognise_derived_types_and_not_look_alikes()
+    {
+        var compilation = TestCompilation.Create(sources: """
+            class MyOptimizer { public void step() { } }
+            class Use
+            {
+                void M(optim.Optimizer sgd, MyOptimizer mine, Linear linear, Parameter p)
+                {
+                    sgd.step();
+                    mine.step();
+                    linear.zero_grad();
+                    p.backward();
+                }
+            }
+            """);
+        var torch = TorchSymbols.For(compilation)!;
+        IMethodSymbol Target(string text) => ((IInvocationOperation)TestCompilation.Invocation(compilation, text)).TargetMethod;
+
+        Assert.True(torch.IsOptimizerStep(Target("sgd.step()")));
+        Assert.False(torch.IsOptimizerStep(Target("mine.step()")));
+        Assert.True(torch.IsModuleZeroGrad(Target("linear.zero_grad()")));
+        Assert.True(torch.IsBackward(Target("p.backward()")));
+    }
+
+    [Fact]
+    public void Enclosing_loop_is_the_innermost_and_stops_at_lambdas()
+    {
+        var compilation = TestCompilation.Create(sources: """
+            class C
+            {
+                void M(Tensor t)
+                {
+                    for (int epoch = 0; epoch < 2; epoch++)
+                    {
+                        t.sum();
+                        while (true)
+                        {
+                            t.mean();
+                            Action later = () => t.max();
+                        }
+                    }
+                    t.min();
+                }
+            }
+            """);
+
+        var sum = TestCompilation.Invocation(compilation, "t.sum()");
+        var mean = TestCompilation.Invocation(compilation, "t.mean()");
+        Assert.IsAssignableFrom<IForLoopOperation>(sum.EnclosingLoop());
+        Assert.IsAssignableFrom<IWhileLoopOperation>(mean.EnclosingLoop());
+        Assert.Null(TestCompilation.Invocation(compilation, "t.max()").EnclosingLoop());
+        Assert.Null(TestCompilation.Invocation(compilation, "t.min()").EnclosingLoop());
+    }
+
+    [Fact]
+    public void Referenced_symbol_is_the_binding_and_null_for_computed_values()
+    {
+        var compilation = TestCompilation.Create(sources: """
+            class C
+            {
+                optim.Optimizer field = null!;
+                optim.Optimizer Property => field;
+                optim.Optimizer Make() => field;
+
+                void M(optim.Optimizer parameter)
+                {
+                    var local = parameter;
+                    local.step();
+                    parameter.step();
+                    this.field.step();
+                    Property.step();
+                    Make().step();
+                    ((optim.Optimizer)local).zero_grad();
+                }
+            }
+            """);
+        ISymbol? Receiver(string text) => ((IInvocationOperation)TestCompilation.Invocation(compilation, text)).ResolvedReceiver().ReferencedSymbol();
+
+        Assert.Equal(SymbolKind.Local, Receiver("local.step()")!.Kind);
+        Assert.Equal(SymbolKind.Parameter, Receiver("parameter.step()")!.Kind);
+        Assert.Equal(SymbolKind.Field, Receiver("this.field.step()")!.Kind);
+        Assert.Equal(SymbolKind.Property, Receiver("Property.step()")!.Kind);
+        Assert.Null(Receiver("Make().step()"));
+        Assert.Equal("local", Receiver("((optim.Optimizer)local).zero_grad()")!.Name);
+    }
+
+    [Fact]
+    public void Walker_follows_methods_in_other_files_local_functions_and_lambda_locals_and_maps_parameters()
+    {
+        var compilation = TestCompilation.Create(
+            sources: new[]
+            {
+                """
+                class C
+                {
+                    void Loop(optim.Optimizer optimizer, Tensor loss)
+                    {
+                        Action clear = () => loss.abs();
+                        clear();
+                        Helpers.Step(optimizer);
+                        Local();
+
+                        void Local() => loss.neg();
+                    }
+                }
+                """,
+                """
+                static class Helpers
+                {
+                    public static void Step(optim.Optimizer opt) => opt.step();
+                }
+                """,
+            });
+
+        var visited = Walk(compilation, "Loop");
+
+        Assert.Contains(visited, v => v.Text == "loss.abs()" && v.Depth == 1);
+        Assert.Contains(visited, v => v.Text == "loss.neg()" && v.Depth == 1);
+        var step = Assert.Single(visited, v => v.Text == "opt.step()");
+        Assert.Equal(1, step.Depth);
+        Assert.Equal("optimizer", step.ReceiverInLoop?.Name);
+        Assert.Equal("Helpers.Step(optimizer)", step.Outermost);
+        // The lambda's own body is also visited where it is written (depth 0), before it is called.
+        Assert.Contains(visited, v => v.Text == "loss.abs()" && v.Depth == 0);
+    }
+
+    [Fact]
+    public void Walker_stops_at_its_depth_limit_and_on_recursion()
+    {
+        var compilation = TestCompilation.Create(sources: """
+            class C
+            {
+                void Root(Tensor t) { A(t); R(t, 3); }
+                void A(Tensor t) { B(t); }
+                void B(Tensor t) { D(t); }
+                void D(Tensor t) { E(t); }
+                void E(Tensor t) { t.exp(); }
+                void R(Tensor t, int n) { if (n > 0) R(t, n - 1); t.log(); }
+            }
+            """);
+
+        var visited = Walk(compilation, "Root");
+
+        Assert.Contains(visited, v => v.Text == "E(t)" && v.Depth == CallFollowingWalker.DefaultMaxDepth);
+        Assert.DoesNotContain(visited, v => v.Text == "t.exp()");
+        Assert.Single(visited, v => v.Text == "t.log()");
+    }
+
+    private sealed record Visit(string Text, int Depth, ISymbol? ReceiverInLoop, string? Outermost);
+
+    private static List<Visit> Walk(Compilation compilation, string methodName)
+    {
+        var body = TestCompilation.MethodBody(compilation, methodName);
+        var walker = new CallFollowingWalker(new SourceMethodBodies(compilation));
+        var visited = new List<Visit>();
+        walker.Walk(
+            body,
+            (operation, chain) =>
+            {
+                if (operation is IInvocationOperation invocation)
+                {
+                    visited.Add(new Visit(
+                        invocation.Syntax.ToString(),
+                        chain?.Depth ?? 0,
+                        CallChain.MapToWalkedCode(invocation.ResolvedReceiver().ReferencedSymbol(), chain),
+                        chain?.Outermost.Syntax.ToString()));
+                }
+            },
+            CancellationToken.None);
+        return visited;
+    }
+}
