@@ -211,6 +211,29 @@ namespace MlPitfalls.Runtime.Tests
             foreach (var t in new[] { x, cx, cy }) t.Dispose();
         }
 
+        [Fact]
+        public void Batch_independence_explains_an_output_detached_from_the_input()
+        {
+            using var scope = NewDisposeScope();
+            var ex = Assert.Throws<ArgumentException>(() => SanityChecks.CheckBatchIndependence(new DetachingNet(), randn(4, 3)));
+            Assert.Contains("DetachingNet", ex.Message);
+            Assert.Contains("does not require grad", ex.Message);
+            Assert.Contains("detach", ex.Message);
+        }
+
+        [Fact]
+        public void Initial_loss_rejects_an_unreduced_loss_with_a_clear_message()
+        {
+            manual_seed(28);
+            var model = Classifier();
+            using var scope = NewDisposeScope();
+            var ex = Assert.Throws<ArgumentException>(() => SanityChecks.CheckInitialLoss(model, randn(8, 20), randint(0, 10, new long[] { 8 }),
+                (o, t) => nn.functional.cross_entropy(o, t, reduction: nn.Reduction.None), classes: 10));
+            Assert.Contains("[8]", ex.Message);
+            Assert.Contains("single value", ex.Message);
+            Assert.Contains("reduction", ex.Message);
+        }
+
         private static List<double> TrainSteps(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, Tensor x, Tensor y, int steps)
         {
             var losses = new List<double>();

@@ -153,3 +153,18 @@ namespace MlPitfalls.Runtime.Tests
         }
     }
 }
+
+namespace MlPitfalls.Runtime.Tests
+{
+    /// <summary>Computes its output from a detached copy of the input: nothing can be differentiated with respect to the input.</summary>
+    internal sealed class DetachingNet : nn.Module<Tensor, Tensor>
+    {
+        public DetachingNet() : base(nameof(DetachingNet)) { }
+
+        public override Tensor forward(Tensor input)
+        {
+            using var d = input.detach();
+            return d * 2;
+        }
+    }
+}

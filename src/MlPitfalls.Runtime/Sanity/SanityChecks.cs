@@ -65,6 +65,12 @@ namespace MlPitfalls.Runtime.Sanity
             {
                 var output = model.call(input);
                 var l = lossFunction(output, target);
+                if (l.numel() != 1)
+                {
+                    throw new ArgumentException(
+                        $"The loss function returned a tensor of shape {TensorText.Shape(l.shape)} instead of a single value. CheckInitialLoss compares the mean loss " +
+                        "over the batch with ln(C): use the default reduction (Mean), or reduce the per-sample losses with .mean().", nameof(lossFunction));
+                }
                 loss = l.ToDouble();
             }
             return CheckInitialLoss(loss, classes, tolerance);
@@ -180,6 +186,15 @@ namespace MlPitfalls.Runtime.Sanity
                 if (y.ndim == 0 || y.size(0) != batch)
                 {
                     throw new ArgumentException($"The model's output has shape {TensorText.Shape(y.shape)}; its first dimension should be the batch ({batch}). Batch independence cannot be checked.", nameof(model));
+                }
+                if (!y.requires_grad)
+                {
+                    // Checked here because libtorch's "does not require grad" error inside autograd.grad escapes TorchSharp 0.107.0
+                    // and terminates the process instead of throwing.
+                    throw new ArgumentException(
+                        $"The output of {model.GetType().Name} does not require grad even though its input does, so it cannot be differentiated with respect to the input " +
+                        "and batch independence cannot be checked. Its forward cuts the path from input to output: a detach(), a no_grad()/inference_mode() block, " +
+                        "or values copied out (item(), data<T>()) into a new tensor. Remove the cut, or check the part of the model after it.", nameof(model));
                 }
                 foreach (var i in probeList)
                 {
