@@ -222,5 +222,16 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
             x.Dispose();
         }
+
+        [Fact]
+        public void Failed_dtype_check_leaves_scope_unchanged()
+        {
+            using var scope = NewDisposeScope();
+            var dims = new ShapeScope();
+            var t = zeros(5, 6);
+            Assert.Throws<ShapeContractException>(() => t.ExpectShape("rows cols", dims, dtype: ScalarType.Float64));
+            Assert.False(dims.TryGet("rows", out _));
+            Assert.False(dims.TryGet("cols", out _));
+        }
     }
 }

@@ -60,8 +60,9 @@ namespace MlPitfalls.Runtime.Shapes
             var scope = dims ?? ShapeScope.Current;
             if (scope is not null)
             {
-                ShapeChecker.Check(tensor, spec, scope, label, file, line);
+                // dtype/device first: a failed check must leave the scope unchanged, and the shape check binds names as it goes.
                 if (dtype.HasValue || device.HasValue) ShapeChecker.CheckDtypeDevice(tensor, spec, scope, dtype, device, label, file, line);
+                ShapeChecker.Check(tensor, spec, scope, label, file, line);
                 return tensor;
             }
 
@@ -69,8 +70,8 @@ namespace MlPitfalls.Runtime.Shapes
             scratch.Clear();
             try
             {
-                ShapeChecker.Check(tensor, spec, scratch, label, file, line);
                 if (dtype.HasValue || device.HasValue) ShapeChecker.CheckDtypeDevice(tensor, spec, scratch, dtype, device, label, file, line);
+                ShapeChecker.Check(tensor, spec, scratch, label, file, line);
             }
             finally
             {
