@@ -314,5 +314,69 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Contains("its own parameters are already non-finite: weight", ex.Message);
             Assert.Contains("an earlier optimizer step", ex.Message);
         }
+
+        private static Tensor MixedSignInput() => cat(new[] { full(new long[] { 2, 4 }, 50f), full(new long[] { 2, 4 }, -50f) });
+
+        [Fact]
+        public void Container_that_corrupts_its_last_childs_output_in_place_is_named()
+        {
+            // The root returns fc's output object after log_() on it: the same tensor the guard already found finite in fc.
+            manual_seed(30);
+            var model = new InPlaceLogBlock();
+            using var guard = NonFiniteGuard.Attach(model, new NonFiniteGuardOptions { OnNonFinite = NonFiniteAction.Record });
+            using var scope = NewDisposeScope();
+            var loss = model.call(MixedSignInput()).sum();
+
+            var e = Assert.Single(guard.Events);
+            Assert.Equal("<root InPlaceLogBlock>", e.Name);
+            Assert.False(e.InputWasNonFinite);
+            Assert.Contains("first appeared in the output of module '<root InPlaceLogBlock>' (InPlaceLogBlock)", e.Message);
+
+            // Nor may the loss check then claim that the model's outputs were finite.
+            guard.Check(loss);
+            Assert.Equal(2, guard.Events.Count);
+            Assert.DoesNotContain("forward outputs were finite", guard.Events[1].Message);
+        }
+
+        [Fact]
+        public void Container_inside_a_sequential_that_corrupts_its_childs_output_in_place_is_named()
+        {
+            manual_seed(31);
+            var model = nn.Sequential(("block", new InPlaceLogBlock()), ("head", nn.Linear(4, 2)));
+            using var guard = NonFiniteGuard.Attach(model);
+            using var scope = NewDisposeScope();
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(MixedSignInput()));
+            Assert.Equal("block", ex.Event.Name);
+            Assert.False(ex.Event.InputWasNonFinite);
+        }
+
+        [Fact]
+        public void Module_that_makes_its_input_non_finite_in_place_is_the_origin()
+        {
+            // The output of 'bad' is its input tensor: by the time the hook runs, the input looks non-finite too.
+            manual_seed(32);
+            var model = nn.Sequential(("fc", nn.Linear(4, 8)), ("bad", new InPlaceLogLayer()));
+            using var guard = NonFiniteGuard.Attach(model);
+            using var scope = NewDisposeScope();
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(MixedSignInput()));
+            Assert.Equal("bad", ex.Event.Name);
+            Assert.False(ex.Event.InputWasNonFinite);
+            Assert.Contains("first appeared in the output of module 'bad' (InPlaceLogLayer)", ex.Message);
+            Assert.Contains("in place", ex.Message);
+        }
+
+        [Fact]
+        public void Every_input_of_a_two_input_root_is_checked()
+        {
+            var model = new MaskedNet();
+            using var guard = NonFiniteGuard.Attach(model);
+            using var scope = NewDisposeScope();
+            var mask = ones(4, 3);
+            mask[1, 2] = tensor(float.NaN);
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(ones(4, 3), mask));
+            Assert.Equal(NonFiniteKind.ModelInput, ex.Event.Kind);
+            Assert.Contains("input given to the model", ex.Message);
+            Assert.Contains("1 NaN", ex.Message);
+        }
     }
 }

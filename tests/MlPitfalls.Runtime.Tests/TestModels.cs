@@ -156,6 +156,38 @@ namespace MlPitfalls.Runtime.Tests
 
 namespace MlPitfalls.Runtime.Tests
 {
+    /// <summary>A custom block whose forward takes its child's output and makes it non-finite in place (log_ returns the same tensor).</summary>
+    internal sealed class InPlaceLogBlock : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear fc = nn.Linear(4, 4);
+
+        public InPlaceLogBlock() : base(nameof(InPlaceLogBlock)) => RegisterComponents();
+
+        public override Tensor forward(Tensor input) => fc.call(input).log_();
+    }
+
+    /// <summary>log of its input, in place: the output is the input tensor itself.</summary>
+    internal sealed class InPlaceLogLayer : nn.Module<Tensor, Tensor>
+    {
+        public InPlaceLogLayer() : base(nameof(InPlaceLogLayer)) { }
+
+        public override Tensor forward(Tensor input) => input.log_();
+    }
+
+    /// <summary>A root with two inputs (data and a mask), used through call(x, mask).</summary>
+    internal sealed class MaskedNet : nn.Module<Tensor, Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear fc = nn.Linear(3, 2);
+
+        public MaskedNet() : base(nameof(MaskedNet)) => RegisterComponents();
+
+        public override Tensor forward(Tensor input, Tensor mask)
+        {
+            using var masked = input * mask;
+            return fc.call(masked);
+        }
+    }
+
     /// <summary>Computes its output from a detached copy of the input: nothing can be differentiated with respect to the input.</summary>
     internal sealed class DetachingNet : nn.Module<Tensor, Tensor>
     {

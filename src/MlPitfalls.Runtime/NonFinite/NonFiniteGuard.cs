@@ -28,7 +28,7 @@ namespace MlPitfalls.Runtime.NonFinite
         /// <summary>Throw (default) or record and continue.</summary>
         public NonFiniteAction OnNonFinite { get; set; } = NonFiniteAction.Throw;
 
-        /// <summary>Also check the tensor given to the root module (catches NaN in the data itself). Default true.</summary>
+        /// <summary>Also check the tensor(s) given to the root module (catches NaN in the data itself). Default true.</summary>
         public bool CheckModelInput { get; set; } = true;
 
         /// <summary>Run <see cref="NonFiniteGuard.Backward"/> under <c>torch.autograd.detect_anomaly()</c> on checked steps,
@@ -52,6 +52,7 @@ namespace MlPitfalls.Runtime.NonFinite
         private readonly bool[] _observed;
         private readonly bool[] _inspected;
         private readonly bool[] _callable;
+        private readonly bool[] _onlyChainsChildren;
         private readonly List<Action> _removers = new();
         private readonly List<NonFiniteEvent> _events = new();
         private readonly int _every;
@@ -59,7 +60,9 @@ namespace MlPitfalls.Runtime.NonFinite
         private bool _active = true;
         private bool _passHasEvent;
         private int _lastFinite = -1;
-        private torch.Tensor? _lastFiniteOutput; // compared by reference only: a container returning its last child's output is not re-checked
+        // The tensor most recently found finite (a module output, or the model input), compared by reference only: a Sequential
+        // returning its last child's output is not re-checked, and an input that was finite here but is not any more was changed in place.
+        private torch.Tensor? _lastFiniteOutput;
         private bool _disposed;
 
         private NonFiniteGuard(torch.nn.Module root, NonFiniteGuardOptions options)
@@ -71,6 +74,7 @@ namespace MlPitfalls.Runtime.NonFinite
             _observed = new bool[_modules.Count];
             _inspected = new bool[_modules.Count];
             _callable = new bool[_modules.Count];
+            _onlyChainsChildren = new bool[_modules.Count];
             for (int i = 0; i < _modules.Count; i++) Hook(i);
         }
 
@@ -239,6 +243,9 @@ namespace MlPitfalls.Runtime.NonFinite
         {
             var module = _modules[i].Module;
             bool isRoot = i == 0;
+            // Only TorchSharp's own Sequential is known to return its last child's output untouched; a custom forward may
+            // change that tensor in place (h.log_()) before returning it, so its output is always checked.
+            _onlyChainsChildren[i] = module.GetType() == typeof(TorchSharp.Modules.Sequential);
             switch (module)
             {
                 case torch.nn.Module<torch.Tensor, torch.Tensor> m1:
@@ -247,7 +254,7 @@ namespace MlPitfalls.Runtime.NonFinite
                     _inspected[i] = true;
                     if (isRoot)
                     {
-                        var pre = m1.register_forward_pre_hook((_, input) => { OnRootPre(input); return null!; });
+                        var pre = m1.register_forward_pre_hook((_, input) => { OnRootPre(input, null); return null!; });
                         _removers.Add(pre.remove);
                     }
                     var post = m1.register_forward_hook((_, input, output) => { OnPost(i, input, null, output); return null!; });
@@ -260,7 +267,7 @@ namespace MlPitfalls.Runtime.NonFinite
                     _inspected[i] = true;
                     if (isRoot)
                     {
-                        var pre = m2.register_forward_pre_hook((_, a, b) => { OnRootPre(a); return null; });
+                        var pre = m2.register_forward_pre_hook((_, a, b) => { OnRootPre(a, b); return null; });
                         _removers.Add(pre.remove);
                     }
                     var post = m2.register_forward_hook((_, a, b, output) => { OnPost(i, a, b, output); return null!; });
@@ -286,7 +293,7 @@ namespace MlPitfalls.Runtime.NonFinite
             if (isRoot)
             {
                 var registerPre = Find("register_forward_pre_hook");
-                if (registerPre is not null) AddReflectedHook(registerPre, module, _ => OnRootPre(null));
+                if (registerPre is not null) AddReflectedHook(registerPre, module, _ => OnRootPre(null, null));
             }
         }
 
@@ -297,7 +304,7 @@ namespace MlPitfalls.Runtime.NonFinite
             if (remover is not null && remove is not null) _removers.Add(() => remove.Invoke(remover, null));
         }
 
-        private void OnRootPre(torch.Tensor? input)
+        private void OnRootPre(torch.Tensor? input, torch.Tensor? secondInput)
         {
             if (!_manualSteps)
             {
@@ -307,16 +314,26 @@ namespace MlPitfalls.Runtime.NonFinite
             _passHasEvent = false;
             _lastFinite = -1;
             _lastFiniteOutput = null;
-            if (!_active || !Options.CheckModelInput || input is null) return;
-            var e = NonFiniteChecks.CheckTensor(input, "model input", Step, null);
-            if (e is null) return;
+            if (!_active || !Options.CheckModelInput) return;
+            if (ReportIfModelInputNonFinite(input, "input")) return;
+            ReportIfModelInputNonFinite(secondInput, "second input");
+            if (!_passHasEvent) _lastFiniteOutput = input;
+        }
+
+        /// <summary>Reports a non-finite model input; returns true when it did.</summary>
+        private bool ReportIfModelInputNonFinite(torch.Tensor? input, string which)
+        {
+            if (input is null) return false;
+            var e = NonFiniteChecks.CheckTensor(input, "model " + which, Step, null);
+            if (e is null) return false;
             var message =
-                $"The input given to the model {ModuleNames.Display("", _root)} is already non-finite{NonFiniteEvent.StepText(Step)}: " +
+                $"The {which} given to the model {ModuleNames.Display("", _root)} is already non-finite{NonFiniteEvent.StepText(Step)}: " +
                 $"{NonFiniteEvent.Counts(e.NaNCount, e.PosInfCount, e.NegInfCount, e.Shape)}, shape {TensorText.Shape(e.Shape)}, {e.DType}.{Environment.NewLine}" +
                 "The NaN/Inf is in the data, not the model: check the loading and normalisation of this batch (division by a zero std, log of 0, missing values parsed as NaN).";
             _passHasEvent = true;
-            Report(new NonFiniteEvent(NonFiniteKind.ModelInput, Step, "model input", "Tensor", e.Shape, e.DType, e.NaNCount, e.PosInfCount, e.NegInfCount,
+            Report(new NonFiniteEvent(NonFiniteKind.ModelInput, Step, "model " + which, "Tensor", e.Shape, e.DType, e.NaNCount, e.PosInfCount, e.NegInfCount,
                 true, null, Array.Empty<string>(), Array.Empty<NonFiniteGradient>(), message));
+            return true;
         }
 
         private void OnPost(int i, torch.Tensor? input1, torch.Tensor? input2, torch.Tensor output)
@@ -324,7 +341,7 @@ namespace MlPitfalls.Runtime.NonFinite
             _observed[i] = true;
             if (!_active || output is null) return;
             // Inspected synchronously: Sequential disposes intermediate outputs right after the next module has run.
-            if ((ReferenceEquals(output, _lastFiniteOutput) && IsAncestorOfLastFinite(i)) || Finite.AllFinite(output))
+            if ((_onlyChainsChildren[i] && ReferenceEquals(output, _lastFiniteOutput) && IsAncestorOfLastFinite(i)) || Finite.AllFinite(output))
             {
                 _lastFinite = i;
                 _lastFiniteOutput = output;
@@ -333,7 +350,12 @@ namespace MlPitfalls.Runtime.NonFinite
             if (_passHasEvent) return; // already reported where it started; outer modules only propagate it
             _passHasEvent = true;
 
-            bool inputNonFinite = (input1 is not null && !Finite.AllFinite(input1)) || (input2 is not null && !Finite.AllFinite(input2));
+            // The hook sees the inputs after forward ran. An input that the guard found finite just before this call (the previous
+            // module's output, or the model input) and that is non-finite now was changed in place: it did not arrive non-finite.
+            bool input1Bad = input1 is not null && !Finite.AllFinite(input1);
+            bool input2Bad = input2 is not null && !Finite.AllFinite(input2);
+            bool changedInPlace = (input1Bad && ReferenceEquals(input1, _lastFiniteOutput)) || (input2Bad && ReferenceEquals(input2, _lastFiniteOutput));
+            bool inputNonFinite = (input1Bad && !ReferenceEquals(input1, _lastFiniteOutput)) || (input2Bad && !ReferenceEquals(input2, _lastFiniteOutput));
             var (path, module) = _modules[i];
             var display = ModuleNames.Display(path, module);
             var type = module.GetType().Name;
@@ -353,6 +375,11 @@ namespace MlPitfalls.Runtime.NonFinite
                 lines.Add($"Non-finite values first appeared in the output of module '{display}' ({type}){NonFiniteEvent.StepText(Step)}.");
                 lines.Add($"  output: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
                 lines.Add("  its input was finite, so this module produced them.");
+                if (changedInPlace)
+                {
+                    lines.Add($"  its input tensor (found finite as the {(lastFinite is null ? "model input" : $"output of '{lastFinite}'")}) is non-finite now: it was changed in place " +
+                              "by this module (log_(), sqrt_(), div_(), ...) or by an in-place operation in the parent's forward() just before this call.");
+                }
                 if (badParams.Count > 0)
                 {
                     lines.Add($"  its own parameters are already non-finite: {string.Join(", ", badParams)}.");
