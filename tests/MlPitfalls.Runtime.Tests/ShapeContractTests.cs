@@ -233,5 +233,22 @@ namespace MlPitfalls.Runtime.Tests
             Assert.False(dims.TryGet("rows", out _));
             Assert.False(dims.TryGet("cols", out _));
         }
+
+        [Fact]
+        public void Empty_dimensions_in_products_bind_and_check_like_plain_names()
+        {
+            using var scope = NewDisposeScope();
+            var dims = new ShapeScope();
+            zeros(0, 3, 4).ExpectShape("batch seq d", dims);          // an empty batch binds batch = 0
+            zeros(0, 4).ExpectShape("batch*seq d", dims);              // 0 * 3 = 0
+            zeros(0, 4).ExpectShape("batch*tokens d", dims);           // 0 * anything = 0: tokens cannot be solved, and need not be
+            Assert.False(dims.TryGet("tokens", out _));
+            var ex = Assert.Throws<ShapeContractException>(() => zeros(5, 4).ExpectShape("batch*tokens d", dims));
+            Assert.Contains("'batch*tokens' should be 0 (batch=0, tokens=?) but is 5", ex.Message);
+
+            var d2 = new ShapeScope().Bind("heads", 4);
+            zeros(0).ExpectShape("heads*head_dim", d2);                 // an empty dimension solves to 0, as a plain name would bind 0
+            Assert.Equal(0, d2["head_dim"]);
+        }
     }
 }

@@ -123,11 +123,19 @@ namespace MlPitfalls.Runtime.Shapes
                 else num = checked(num * v);
             }
 
+            if (den == 0) return $"dim {axis} '{term.Text}' divides by a dimension bound to 0 ({Explain(term, scope)}), so it has no size; check where that dimension was bound (an empty tensor?).";
+
             if (unknown is null)
             {
-                if (den == 0 || num % den != 0) return $"dim {axis} is '{term.Text}' = {num}/{den}, which is not a whole number; the sizes do not divide evenly (actual size {actual}).";
+                if (num % den != 0) return $"dim {axis} is '{term.Text}' = {num}/{den}, which is not a whole number; the sizes do not divide evenly (actual size {actual}).";
                 long expected = num / den;
                 return expected == actual ? null : $"dim {axis} '{term.Text}' should be {expected} ({Explain(term, scope)}) but is {actual}.";
+            }
+
+            // With an empty dimension (size 0) among the bound factors the term is 0 whatever the unknown is: nothing to solve.
+            if (num == 0)
+            {
+                return actual == 0 ? null : $"dim {axis} '{term.Text}' should be 0 ({Explain(term, scope)}) but is {actual}.";
             }
 
             // actual = num * u / den  or  actual = num / (den * u)
@@ -135,8 +143,8 @@ namespace MlPitfalls.Runtime.Shapes
             if (!unknownDivides)
             {
                 long top = checked(actual * den);
-                if (num == 0 || top % num != 0) return $"dim {axis} is {actual}, which is not a multiple matching '{term.Text}' ({Explain(term, scope)}): '{unknown}' would not be a whole number.";
-                solved = top / num;
+                if (top % num != 0) return $"dim {axis} is {actual}, which is not a multiple matching '{term.Text}' ({Explain(term, scope)}): '{unknown}' would not be a whole number.";
+                solved = top / num; // 0 for an empty dimension, like a plain name bound to 0
             }
             else
             {
@@ -144,7 +152,6 @@ namespace MlPitfalls.Runtime.Shapes
                 if (bottom == 0 || num % bottom != 0) return $"dim {axis} is {actual}, which does not divide '{term.Text}' ({Explain(term, scope)}) evenly: '{unknown}' would not be a whole number.";
                 solved = num / bottom;
             }
-            if (solved <= 0) return $"dim {axis} is {actual}, which would make '{unknown}' = {solved} in '{term.Text}'.";
             scope.SetBinding(unknown, new DimBinding(solved, label, axis, file, line));
             bound = true;
             return null;
