@@ -114,6 +114,28 @@ namespace MlPitfalls.Runtime.Tests
         }
 
         [Fact]
+        public void After_overfit_training_with_dropout_continues_exactly_as_without_it()
+        {
+            // The trial steps run dropout in training mode; the random stream must be put back, or later masks differ.
+            List<double> Run(bool withCheck)
+            {
+                manual_seed(29);
+                var model = Classifier();
+                using var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+                var x = randn(16, 20);
+                var y = randint(0, 10, new long[] { 16 });
+                var losses = TrainSteps(model, optimizer, x, y, 2);
+                if (withCheck) SanityChecks.OverfitOneBatch(model, optimizer, x, y, CrossEntropy, steps: 5);
+                losses.AddRange(TrainSteps(model, optimizer, x, y, 3));
+                x.Dispose();
+                y.Dispose();
+                return losses;
+            }
+
+            Assert.Equal(Run(false), Run(true));
+        }
+
+        [Fact]
         public void Overfit_failure_explains_what_to_check()
         {
             manual_seed(24);

@@ -78,8 +78,8 @@ namespace MlPitfalls.Runtime.Sanity
 
         /// <summary>
         /// Trains on one batch for <paramref name="steps"/> steps and reports whether the loss gets down to <paramref name="targetLoss"/>.
-        /// Afterwards the model's parameters, buffers, gradients and train/eval modes, and the optimizer's state (moments, step counts,
-        /// learning rates) are restored exactly, so it is safe to call before real training.
+        /// Afterwards the model's parameters, buffers, gradients and train/eval modes, the optimizer's state (moments, step counts,
+        /// learning rates) and the default CPU random generator (dropout masks) are restored exactly, so it is safe to call before real training.
         /// </summary>
         /// <param name="model">The model.</param>
         /// <param name="optimizer">The optimizer that trains it: a managed TorchSharp optimizer (SGD, Adam, AdamW, RMSProp, ...),
@@ -104,6 +104,10 @@ namespace MlPitfalls.Runtime.Sanity
 
             var losses = new List<double>(steps);
             using var snapshot = ModelSnapshot.Take(model);
+            // Dropout in the trial steps draws from the default CPU generator; without restoring it, real training after the
+            // check would see different dropout masks than training without it.
+            using var generator = torch.Generator.Default;
+            using var rngState = generator.get_state().DetachFromDisposeScope();
             var optimizerState = new MemoryStream();
             using (var writer = new BinaryWriter(optimizerState, System.Text.Encoding.UTF8, leaveOpen: true)) helper.save_state_dict(writer);
             try
@@ -126,6 +130,7 @@ namespace MlPitfalls.Runtime.Sanity
                 optimizerState.Position = 0;
                 using (var reader = new BinaryReader(optimizerState)) helper.load_state_dict(reader);
                 snapshot.Restore();
+                generator.set_state(rngState);
             }
 
             double first = losses[0], last = losses[losses.Count - 1], best = losses.Min();
