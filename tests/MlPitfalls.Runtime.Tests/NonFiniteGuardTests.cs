@@ -378,5 +378,19 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Contains("input given to the model", ex.Message);
             Assert.Contains("1 NaN", ex.Message);
         }
+
+        [Fact]
+        public void Complex_tensors_are_checked()
+        {
+            using var scope = NewDisposeScope();
+            var re = tensor(new float[] { float.NaN, float.PositiveInfinity, 1f, 2f });
+            var im = tensor(new float[] { 0f, 0f, float.NegativeInfinity, 3f });
+            var spectrum = complex(re, im);
+            var ex = Assert.Throws<NonFiniteValueException>(() => spectrum.AssertFinite());
+            Assert.Contains("'spectrum' is non-finite", ex.Message);
+            Assert.Contains("1 NaN, 1 +Inf, 1 -Inf (of 4 elements)", ex.Message);
+            Assert.Contains("ComplexFloat32", ex.Message);
+            complex(im.nan_to_num(), re.nan_to_num()).AssertFinite();
+        }
     }
 }
