@@ -392,5 +392,20 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Contains("ComplexFloat32", ex.Message);
             complex(im.nan_to_num(), re.nan_to_num()).AssertFinite();
         }
+
+        [Fact]
+        public void Sampling_rate_is_validated_and_can_change_while_attached()
+        {
+            var invalid = Assert.Throws<ArgumentOutOfRangeException>(() => new NonFiniteGuardOptions { CheckEvery = 0 });
+            Assert.Contains("at least 1", invalid.Message);
+
+            var model = EncoderModel();
+            using var guard = NonFiniteGuard.Attach(model, new NonFiniteGuardOptions { OnNonFinite = NonFiniteAction.Record });
+            using var scope = NewDisposeScope();
+            model.call(full(new long[] { 5, 4 }, -100f));   // step 1, checked
+            guard.Options.CheckEvery = 2;
+            for (int i = 0; i < 3; i++) model.call(full(new long[] { 5, 4 }, -100f)); // steps 2-4: only 3 is checked
+            Assert.Equal(new long[] { 1, 3 }, guard.Events.Select(e => e.Step).ToArray());
+        }
     }
 }

@@ -22,8 +22,18 @@ namespace MlPitfalls.Runtime.NonFinite
     /// <summary>Options for <see cref="NonFiniteGuard"/>.</summary>
     public sealed class NonFiniteGuardOptions
     {
-        /// <summary>Check one step in N (1 = every step). Unchecked steps cost one boolean test per module call.</summary>
-        public int CheckEvery { get; set; } = 1;
+        private int _checkEvery = 1;
+
+        /// <summary>Check one step in N (1 = every step). Unchecked steps cost one boolean test per module call.
+        /// Read at the start of each step, so it can be changed while the guard is attached.</summary>
+        /// <exception cref="ArgumentOutOfRangeException">The value is less than 1.</exception>
+        public int CheckEvery
+        {
+            get => _checkEvery;
+            set => _checkEvery = value >= 1
+                ? value
+                : throw new ArgumentOutOfRangeException(nameof(value), value, $"{nameof(CheckEvery)} is the N of 'check one step in N' and must be at least 1 (1 checks every step).");
+        }
 
         /// <summary>Throw (default) or record and continue.</summary>
         public NonFiniteAction OnNonFinite { get; set; } = NonFiniteAction.Throw;
@@ -55,7 +65,6 @@ namespace MlPitfalls.Runtime.NonFinite
         private readonly bool[] _onlyChainsChildren;
         private readonly List<Action> _removers = new();
         private readonly List<NonFiniteEvent> _events = new();
-        private readonly int _every;
         private bool _manualSteps;
         private bool _active = true;
         private bool _passHasEvent;
@@ -69,7 +78,6 @@ namespace MlPitfalls.Runtime.NonFinite
         {
             _root = root;
             Options = options;
-            _every = Math.Max(1, options.CheckEvery);
             _modules = ModuleNames.All(root);
             _observed = new bool[_modules.Count];
             _inspected = new bool[_modules.Count];
@@ -105,7 +113,7 @@ namespace MlPitfalls.Runtime.NonFinite
         {
             _manualSteps = true;
             Step++;
-            _active = (Step - 1) % _every == 0;
+            _active = (Step - 1) % Options.CheckEvery == 0;
             _passHasEvent = false;
             _lastFinite = -1;
             _lastFiniteOutput = null;
@@ -309,7 +317,7 @@ namespace MlPitfalls.Runtime.NonFinite
             if (!_manualSteps)
             {
                 Step++;
-                _active = (Step - 1) % _every == 0;
+                _active = (Step - 1) % Options.CheckEvery == 0;
             }
             _passHasEvent = false;
             _lastFinite = -1;
