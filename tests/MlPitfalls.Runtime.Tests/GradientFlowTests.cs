@@ -116,5 +116,32 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
             foreach (var t in new[] { x, y, loss }) t.Dispose();
         }
+
+        [Fact]
+        public void Layers_kept_in_a_list_are_reported_as_used_but_never_trained()
+        {
+            manual_seed(15);
+            var model = new ListLayersNet();
+            var x = randn(3, 4);
+            var y = model.call(x);
+            var loss = y.sum();
+            loss.backward();
+
+            var report = GradientFlow.Analyze(model);
+            // named_parameters() only knows the head, and its gradients are fine: the parameter table alone looks healthy.
+            Assert.Equal(new[] { "head.weight", "head.bias" }, report.Parameters.Select(p => p.Name).ToArray());
+            Assert.Empty(report.Problems);
+            Assert.Equal(new[] { "hidden[0] (Linear)", "hidden[1] (Linear)" }, report.UnregisteredModulesInUse.ToArray()); // 'spare' is unused
+            Assert.False(report.IsHealthy);
+
+            var ex = Assert.Throws<GradientFlowException>(() => model.AssertGradientsFlow());
+            Assert.Contains("used in forward but never registered, so never trained: hidden[0] (Linear), hidden[1] (Linear)", ex.Message);
+            Assert.Contains("use ModuleList", ex.Message);
+
+            long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+            GradientFlow.Analyze(model).ToString();
+            Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+            foreach (var t in new[] { x, y, loss }) t.Dispose();
+        }
     }
 }

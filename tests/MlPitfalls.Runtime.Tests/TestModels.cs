@@ -200,3 +200,26 @@ namespace MlPitfalls.Runtime.Tests
         }
     }
 }
+
+namespace MlPitfalls.Runtime.Tests
+{
+    /// <summary>
+    /// Keeps its hidden layers in a List: RegisterComponents() registers module fields but not lists, so these layers run in forward and
+    /// get gradients, yet parameters() (and so the optimizer) never sees them. The spare list is never used.
+    /// </summary>
+    internal sealed class ListLayersNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly List<Linear> hidden = new() { nn.Linear(4, 4), nn.Linear(4, 4) };
+        private readonly Linear[] spare = { nn.Linear(4, 4) };
+        private readonly Linear head = nn.Linear(4, 2);
+
+        public ListLayersNet() : base(nameof(ListLayersNet)) => RegisterComponents();
+
+        public override Tensor forward(Tensor input)
+        {
+            using var h0 = hidden[0].call(input);
+            using var h1 = hidden[1].call(h0);
+            return head.call(h1);
+        }
+    }
+}

@@ -1,4 +1,5 @@
 using System;
+using System.Collections;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
@@ -78,12 +79,14 @@ namespace MlPitfalls.Runtime.Gradients
     /// <summary>The result of <see cref="GradientFlow.Analyze"/>.</summary>
     public sealed class GradientFlowReport
     {
-        internal GradientFlowReport(string modelName, IReadOnlyList<ParameterGradient> parameters, IReadOnlyList<LayerGradient> layers, IReadOnlyList<string> unregisteredFields)
+        internal GradientFlowReport(string modelName, IReadOnlyList<ParameterGradient> parameters, IReadOnlyList<LayerGradient> layers, IReadOnlyList<string> unregisteredFields,
+            IReadOnlyList<string> unregisteredModulesInUse)
         {
             ModelName = modelName;
             Parameters = parameters;
             Layers = layers;
             UnregisteredFields = unregisteredFields;
+            UnregisteredModulesInUse = unregisteredModulesInUse;
         }
 
         /// <summary>The model's type name.</summary>
@@ -101,11 +104,18 @@ namespace MlPitfalls.Runtime.Gradients
         /// <summary>When the model has no parameters: fields holding modules or tensors that were never registered.</summary>
         public IReadOnlyList<string> UnregisteredFields { get; }
 
+        /// <summary>
+        /// Modules held in fields, or in a List, array or Dictionary, of the model's modules that TorchSharp never registered, and whose
+        /// parameters nevertheless received gradients: they take part in the loss, but <c>parameters()</c> (so the optimizer built from it)
+        /// and <c>state_dict()</c> leave them out, so they never train. Shown as <c>hidden[0] (Linear)</c>.
+        /// </summary>
+        public IReadOnlyList<string> UnregisteredModulesInUse { get; }
+
         /// <summary>Parameters with a problem (everything except <see cref="GradientStatus.Ok"/> and <see cref="GradientStatus.Frozen"/>).</summary>
         public IReadOnlyList<ParameterGradient> Problems => Parameters.Where(p => p.Status != GradientStatus.Ok && p.Status != GradientStatus.Frozen).ToList();
 
-        /// <summary>True when the model has parameters and every trainable one has a finite, non-zero gradient.</summary>
-        public bool IsHealthy => !ModelHasNoParameters && Problems.Count == 0;
+        /// <summary>True when the model has parameters, every trainable one has a finite, non-zero gradient, and no module in use is unregistered.</summary>
+        public bool IsHealthy => !ModelHasNoParameters && Problems.Count == 0 && UnregisteredModulesInUse.Count == 0;
 
         /// <summary>Throws <see cref="GradientFlowException"/> when the report is not healthy.</summary>
         public GradientFlowReport ThrowIfUnhealthy()
@@ -132,6 +142,13 @@ namespace MlPitfalls.Runtime.Gradients
 
             var problems = Problems;
             sb.Append($"Gradient flow for '{ModelName}': {Parameters.Count} parameter(s), {problems.Count} problem(s), {Parameters.Count(p => p.Status == GradientStatus.Frozen)} frozen.");
+            if (UnregisteredModulesInUse.Count > 0)
+            {
+                sb.AppendLine().Append($"  used in forward but never registered, so never trained: {string.Join(", ", UnregisteredModulesInUse)}");
+                sb.AppendLine().Append("    What to check: their parameters get gradients, but parameters() — and so the optimizer — and state_dict() do not include them. " +
+                                       "RegisterComponents() registers module fields, not a List/array/Dictionary of modules: use ModuleList/ModuleDict, " +
+                                       "assign module fields before calling RegisterComponents(), or call register_module(name, module).");
+            }
             foreach (var group in problems.GroupBy(p => p.Status))
             {
                 sb.AppendLine().Append($"  {Describe(group.Key)}: {string.Join(", ", group.Select(p => p.Name))}");
@@ -246,12 +263,93 @@ namespace MlPitfalls.Runtime.Gradients
 
             var layers = layerSquares.Select(l => new LayerGradient(l.Layer, Math.Sqrt(l.SumSquares), l.Count)).ToList();
             var unregistered = parameters.Count == 0 ? UnregisteredFields(model) : (IReadOnlyList<string>)Array.Empty<string>();
-            return new GradientFlowReport(model.GetType().Name, parameters, layers, unregistered);
+            return new GradientFlowReport(model.GetType().Name, parameters, layers, unregistered, UnregisteredModulesInUse(model));
         }
 
         /// <summary>Assertion form for tests: throws <see cref="GradientFlowException"/> unless every trainable parameter has a finite, non-zero gradient.</summary>
         public static GradientFlowReport AssertGradientsFlow(this torch.nn.Module model, torch.optim.Optimizer? optimizer = null) =>
             Analyze(model, optimizer).ThrowIfUnhealthy();
+
+        /// <summary>
+        /// Modules reachable from fields of the model's own (user-defined) modules, directly or inside a collection, that are not part of
+        /// the registered module tree but whose parameters have gradients — used in forward, invisible to parameters().
+        /// </summary>
+        internal static IReadOnlyList<string> UnregisteredModulesInUse(torch.nn.Module model)
+        {
+            var tree = ModuleNames.All(model);
+            var registered = new HashSet<object>(tree.Select(m => (object)m.Module), ReferenceEqualityComparer.Instance);
+            var reported = new HashSet<object>(ReferenceEqualityComparer.Instance);
+            var result = new List<string>();
+
+            void Consider(object? candidate, string name)
+            {
+                if (candidate is torch.nn.Module m && !registered.Contains(m) && reported.Add(m) && HasAnyGradient(m))
+                {
+                    result.Add($"{name} ({m.GetType().Name})");
+                }
+            }
+
+            foreach (var (path, module) in tree)
+            {
+                for (var t = module.GetType(); t is not null && t.Assembly != typeof(torch.nn.Module).Assembly; t = t.BaseType)
+                {
+                    foreach (var f in t.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+                    {
+                        var name = (path.Length == 0 ? "" : path + ".") + FieldDisplayName(f);
+                        if (!MayHoldModules(f.FieldType)) continue; // skips tensors, numbers, strings and e.g. List<float> caches without reading them
+                        switch (f.GetValue(module))
+                        {
+                            case torch.nn.Module m:
+                                Consider(m, name);
+                                break;
+                            case IDictionary dictionary: // only materialised collections: enumerating an arbitrary IEnumerable could run user code
+                                foreach (DictionaryEntry entry in dictionary) Consider(entry.Value, $"{name}[{entry.Key}]");
+                                break;
+                            case ICollection collection when collection is not torch.Tensor:
+                                int index = 0;
+                                foreach (var item in collection) Consider(item, $"{name}[{index++}]");
+                                break;
+                        }
+                    }
+                }
+            }
+            return result;
+        }
+
+        /// <summary>Whether a field of this declared type can hold a module, directly or as an element/value of a collection.</summary>
+        private static bool MayHoldModules(Type type)
+        {
+            static bool Could(Type t) => typeof(torch.nn.Module).IsAssignableFrom(t) || t.IsAssignableFrom(typeof(torch.nn.Module));
+            if (type.IsArray) return Could(type.GetElementType()!);
+            if (Could(type)) return true;
+            if (!typeof(IEnumerable).IsAssignableFrom(type)) return false;
+            foreach (var i in type.GetInterfaces().Append(type))
+            {
+                if (!i.IsGenericType) continue;
+                var def = i.GetGenericTypeDefinition();
+                if (def == typeof(IDictionary<,>) || def == typeof(IReadOnlyDictionary<,>)) return Could(i.GetGenericArguments()[1]);
+            }
+            foreach (var i in type.GetInterfaces().Append(type))
+            {
+                if (i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>)) return Could(i.GetGenericArguments()[0]);
+            }
+            return true; // a non-generic collection: look inside
+        }
+
+        private static bool HasAnyGradient(torch.nn.Module module)
+        {
+            foreach (var p in module.parameters())
+            {
+                using var grad = p.grad; // a new handle per access
+                if (grad is not null) return true;
+            }
+            return false;
+        }
+
+        private static string FieldDisplayName(FieldInfo f) =>
+            f.Name.StartsWith("<", StringComparison.Ordinal) && f.Name.Contains(">k__BackingField")
+                ? f.Name.Substring(1, f.Name.IndexOf('>') - 1)
+                : f.Name;
 
         /// <summary>Instance fields (declared on user types) holding modules or tensors: what RegisterComponents() would have registered.</summary>
         internal static IReadOnlyList<string> UnregisteredFields(torch.nn.Module model)
@@ -264,10 +362,7 @@ namespace MlPitfalls.Runtime.Gradients
                     var value = f.GetValue(model);
                     if (value is torch.nn.Module || value is torch.Tensor)
                     {
-                        var name = f.Name.StartsWith("<", StringComparison.Ordinal) && f.Name.Contains(">k__BackingField")
-                            ? f.Name.Substring(1, f.Name.IndexOf('>') - 1)
-                            : f.Name;
-                        result.Add($"{name} ({value.GetType().Name})");
+                        result.Add($"{FieldDisplayName(f)} ({value.GetType().Name})");
                     }
                 }
             }
