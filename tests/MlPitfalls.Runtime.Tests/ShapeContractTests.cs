@@ -250,5 +250,15 @@ namespace MlPitfalls.Runtime.Tests
             zeros(0).ExpectShape("heads*head_dim", d2);                 // an empty dimension solves to 0, as a plain name would bind 0
             Assert.Equal(0, d2["head_dim"]);
         }
+
+        [Fact]
+        public void Spec_cache_is_bounded_for_specs_built_at_run_time()
+        {
+            for (int i = 0; i < ShapeSpec.MaxCachedSpecs + 100; i++)
+            {
+                Assert.Equal(2, ShapeSpec.Parse($"batch {i}").FixedRank);
+            }
+            Assert.InRange(ShapeSpec.CachedCount, 1, ShapeSpec.MaxCachedSpecs);
+        }
     }
 }

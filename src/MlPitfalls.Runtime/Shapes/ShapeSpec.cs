@@ -19,10 +19,13 @@ namespace MlPitfalls.Runtime.Shapes
     /// <item><description>a product or quotient of names and integers (<c>heads*dim</c>, <c>dim/heads</c>, <c>2*hidden</c>): checked when its
     /// names are bound; when exactly one name is unbound it is solved for (a quotient must divide exactly).</description></item>
     /// </list>
-    /// Specs are parsed once and cached, so passing the same string literal again costs a dictionary lookup.
+    /// Specs are parsed once and cached (up to 1024 distinct specs), so passing the same string literal again costs a dictionary lookup.
     /// </remarks>
     public sealed class ShapeSpec
     {
+        /// <summary>Specs built at run time (<c>$"batch {n}"</c>) would otherwise grow the cache without bound in a long-running process.</summary>
+        internal const int MaxCachedSpecs = 1024;
+
         private static readonly ConcurrentDictionary<string, ShapeSpec> Cache = new(StringComparer.Ordinal);
         private static readonly Regex OperatorSpacing = new(@"\s*([*/])\s*", RegexOptions.CultureInvariant);
 
@@ -52,8 +55,10 @@ namespace MlPitfalls.Runtime.Shapes
             if (spec is null) throw new ArgumentNullException(nameof(spec));
             if (Cache.TryGetValue(spec, out var cached)) return cached;
             var parsed = ParseUncached(spec);
-            return Cache.GetOrAdd(spec, parsed);
+            return Cache.Count < MaxCachedSpecs ? Cache.GetOrAdd(spec, parsed) : parsed;
         }
+
+        internal static int CachedCount => Cache.Count;
 
         /// <inheritdoc />
         public override string ToString() => Text;
