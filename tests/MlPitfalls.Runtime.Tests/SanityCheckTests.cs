@@ -181,6 +181,16 @@ namespace MlPitfalls.Runtime.Tests
         }
 
         [Fact]
+        public void Batch_independence_of_a_model_that_ignores_its_input_passes_with_a_note()
+        {
+            using var scope = NewDisposeScope();
+            var result = SanityChecks.CheckBatchIndependence(new IgnoresInputNet(), randn(4, 3));
+            Assert.True(result.IsOk, result.Message);
+            Assert.Contains("do not depend on the inputs of other samples", result.Message);
+            Assert.Contains("the output of sample(s) 0, 2, 3 does not depend on its own input either", result.Message);
+        }
+
+        [Fact]
         public void Batch_independence_rejects_unusable_inputs()
         {
             var model = new SeqFirstNet(buggy: false);

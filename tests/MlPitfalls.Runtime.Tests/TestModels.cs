@@ -223,3 +223,16 @@ namespace MlPitfalls.Runtime.Tests
         }
     }
 }
+
+namespace MlPitfalls.Runtime.Tests
+{
+    /// <summary>Returns a learned constant per sample: the output has a gradient path to the parameter but none to the input.</summary>
+    internal sealed class IgnoresInputNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Parameter bias = nn.Parameter(ones(3));
+
+        public IgnoresInputNet() : base(nameof(IgnoresInputNet)) => RegisterComponents();
+
+        public override Tensor forward(Tensor input) => bias.expand(input.shape[0], 3) * 2;
+    }
+}

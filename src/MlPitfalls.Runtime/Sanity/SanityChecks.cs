@@ -181,6 +181,7 @@ namespace MlPitfalls.Runtime.Sanity
 
             var modes = ModelSnapshot.Modes(model);
             var leaks = new List<BatchLeak>();
+            var independentOfOwnInput = new List<int>();
             try
             {
                 model.eval();
@@ -205,8 +206,15 @@ namespace MlPitfalls.Runtime.Sanity
                 {
                     var yi = y[i].sum();
                     var g = torch.autograd.grad(new[] { yi }, new[] { x }, retain_graph: true, allow_unused: true)[0];
-                    if (g is null) continue;
+                    if (g is null || g.IsInvalid)
+                    {
+                        // An undefined gradient (TorchSharp wraps it in a tensor with an empty handle): this output does not depend
+                        // on the input at all, so it cannot depend on other samples either.
+                        independentOfOwnInput.Add(i);
+                        continue;
+                    }
                     var perSample = g.abs().reshape(batch, -1).sum(1).to(torch.ScalarType.Float64).data<double>().ToArray();
+                    if (perSample[i] == 0) independentOfOwnInput.Add(i);
                     var others = Enumerable.Range(0, (int)batch).Where(j => j != i && perSample[j] != 0).ToList();
                     if (others.Count > 0) leaks.Add(new BatchLeak(i, others));
                 }
@@ -217,9 +225,12 @@ namespace MlPitfalls.Runtime.Sanity
             }
 
             string probesText = string.Join(", ", probeList);
+            string note = independentOfOwnInput.Count == 0 ? "" :
+                $"{Environment.NewLine}Note: the output of sample(s) {string.Join(", ", independentOfOwnInput)} does not depend on its own input either " +
+                "(zero gradient): check that forward() really uses its input, and for dead ReLUs or saturated activations.";
             if (leaks.Count == 0)
             {
-                return new BatchIndependenceResult(probeList, leaks, $"Batch independence: the outputs of samples {probesText} depend only on their own inputs (batch of {batch}, eval mode). OK.");
+                return new BatchIndependenceResult(probeList, leaks, $"Batch independence: the outputs of samples {probesText} do not depend on the inputs of other samples (batch of {batch}, eval mode). OK.{note}");
             }
             var lines = leaks.Select(l => $"  output of sample {l.OutputSample} depends on the inputs of sample(s) {Abbreviate(l.DependsOn)}");
             string message =
@@ -227,7 +238,7 @@ namespace MlPitfalls.Runtime.Sanity
                 string.Join(Environment.NewLine, lines) + Environment.NewLine +
                 "What to check: a view/reshape used to reorder dimensions — x.view(seq, batch, d) on a [batch, seq, d] tensor reinterprets memory instead of " +
                 "moving axes; use permute/transpose (then contiguous() or reshape) — or a flatten/reshape that merges the batch with another dimension, " +
-                "or a reduction/softmax/normalisation over dim 0 (the batch).";
+                "or a reduction/softmax/normalisation over dim 0 (the batch)." + note;
             return new BatchIndependenceResult(probeList, leaks, message);
         }
 
