@@ -136,6 +136,22 @@ namespace MlPitfalls.Runtime.Tests
         }
 
         [Fact]
+        public void Overfit_with_a_detached_output_explains_the_cut_and_restores_the_model()
+        {
+            manual_seed(30);
+            var model = nn.Sequential(("fc", nn.Linear(3, 3)), ("cut", new DetachingNet()));
+            using var optimizer = optim.SGD(model.parameters(), 0.1);
+            using var scope = NewDisposeScope();
+            var before = model.named_parameters().Select(p => p.parameter.clone()).ToList();
+            var ex = Assert.Throws<ArgumentException>(() => SanityChecks.OverfitOneBatch(model, optimizer, randn(4, 3), randn(4, 3),
+                (o, t) => nn.functional.mse_loss(o, t), steps: 3));
+            Assert.Contains("The loss does not require grad", ex.Message);
+            Assert.Contains("detach()", ex.Message);
+            Assert.True(model.training);
+            Assert.All(model.parameters().Zip(before), pair => Assert.True(pair.First.allclose(pair.Second, rtol: 0, atol: 0)));
+        }
+
+        [Fact]
         public void Overfit_failure_explains_what_to_check()
         {
             manual_seed(24);

@@ -120,6 +120,14 @@ namespace MlPitfalls.Runtime.Sanity
                     optimizer.zero_grad();
                     var output = model.call(input);
                     var loss = lossFunction(output, target);
+                    if (!loss.requires_grad)
+                    {
+                        throw new ArgumentException(
+                            $"The loss does not require grad, so backward() cannot reach any parameter of {model.GetType().Name} and nothing can be trained. " +
+                            "The path from the parameters to the loss is cut: a detach(), a no_grad()/inference_mode() block in forward() or in the loss function, " +
+                            "values copied out (item(), data<T>()) into a new tensor, or every parameter frozen (requires_grad = false). The model and optimizer were restored.",
+                            nameof(lossFunction));
+                    }
                     loss.backward();
                     optimizer.step();
                     losses.Add(loss.ToDouble());
