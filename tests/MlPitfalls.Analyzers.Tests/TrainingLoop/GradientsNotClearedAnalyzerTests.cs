@@ -78,6 +78,17 @@ public class GradientsNotClearedAnalyzerTests
             """), MLP001());
 
     [Fact]
+    public Task Autograd_backward_counts_as_backward()
+        => Verifier.AnalyzerAsync(Training("""
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        {|#0:torch.autograd.backward(loss)|};
+                        optimizer.step();
+                    }
+            """), MLP001());
+
+    [Fact]
     public Task Clearing_once_before_the_loop_is_reported()
         => Verifier.AnalyzerAsync(Training("""
                     optimizer.zero_grad();
