@@ -270,7 +270,7 @@ namespace MlPitfalls.Runtime.Tests
         }
 
         [Fact]
-        public void Initial_loss_rejects_an_unreduced_loss_with_a_clear_message()
+        public void Unreduced_losses_are_rejected_with_a_clear_message()
         {
             manual_seed(28);
             var model = Classifier();
@@ -280,6 +280,12 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Contains("[8]", ex.Message);
             Assert.Contains("single value", ex.Message);
             Assert.Contains("reduction", ex.Message);
+
+            using var optimizer = optim.SGD(model.parameters(), 0.1);
+            var overfit = Assert.Throws<ArgumentException>(() => SanityChecks.OverfitOneBatch(model, optimizer, randn(8, 20), randint(0, 10, new long[] { 8 }),
+                (o, t) => nn.functional.cross_entropy(o, t, reduction: nn.Reduction.None), steps: 2));
+            Assert.Contains("OverfitOneBatch trains on the mean loss", overfit.Message);
+            Assert.Contains("[8]", overfit.Message);
         }
 
         private static List<double> TrainSteps(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, Tensor x, Tensor y, int steps)

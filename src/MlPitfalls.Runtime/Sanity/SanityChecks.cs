@@ -65,12 +65,7 @@ namespace MlPitfalls.Runtime.Sanity
             {
                 var output = model.call(input);
                 var l = lossFunction(output, target);
-                if (l.numel() != 1)
-                {
-                    throw new ArgumentException(
-                        $"The loss function returned a tensor of shape {TensorText.Shape(l.shape)} instead of a single value. CheckInitialLoss compares the mean loss " +
-                        "over the batch with ln(C): use the default reduction (Mean), or reduce the per-sample losses with .mean().", nameof(lossFunction));
-                }
+                if (l.numel() != 1) throw NotASingleLoss(l, $"{nameof(CheckInitialLoss)} compares the mean loss over the batch with ln(C)");
                 loss = l.ToDouble();
             }
             return CheckInitialLoss(loss, classes, tolerance);
@@ -120,6 +115,7 @@ namespace MlPitfalls.Runtime.Sanity
                     optimizer.zero_grad();
                     var output = model.call(input);
                     var loss = lossFunction(output, target);
+                    if (loss.numel() != 1) throw NotASingleLoss(loss, $"{nameof(OverfitOneBatch)} trains on the mean loss over the batch");
                     if (!loss.requires_grad)
                     {
                         throw new ArgumentException(
@@ -283,6 +279,10 @@ namespace MlPitfalls.Runtime.Sanity
                 $"What to check: {hint} Pass intentional exceptions in 'except'.";
             return new ModeReport(expectTraining, mismatched, message);
         }
+
+        private static ArgumentException NotASingleLoss(torch.Tensor loss, string whatTheCheckNeeds) =>
+            new($"The loss function returned a tensor of shape {TensorText.Shape(loss.shape)} instead of a single value. {whatTheCheckNeeds}: " +
+                "use the default reduction (Mean), or reduce the per-sample losses with .mean().", "lossFunction");
 
         private static string Abbreviate(IReadOnlyList<int> xs) =>
             xs.Count <= 10 ? string.Join(", ", xs) : string.Join(", ", xs.Take(10)) + $", ... ({xs.Count} in total)";
