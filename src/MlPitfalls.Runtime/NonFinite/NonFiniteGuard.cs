@@ -71,7 +71,7 @@ namespace MlPitfalls.Runtime.NonFinite
         private int _lastFinite = -1;
         // The tensor most recently found finite (a module output, or the model input), compared by reference only: a Sequential
         // returning its last child's output is not re-checked, and an input that was finite here but is not any more was changed in place.
-        private torch.Tensor? _lastFiniteOutput;
+        private torch.Tensor? _lastFiniteTensor;
         private bool _disposed;
 
         private NonFiniteGuard(torch.nn.Module root, NonFiniteGuardOptions options)
@@ -116,7 +116,7 @@ namespace MlPitfalls.Runtime.NonFinite
             _active = (Step - 1) % Options.CheckEvery == 0;
             _passHasEvent = false;
             _lastFinite = -1;
-            _lastFiniteOutput = null;
+            _lastFiniteTensor = null;
         }
 
         /// <summary>
@@ -244,7 +244,7 @@ namespace MlPitfalls.Runtime.NonFinite
             _disposed = true;
             foreach (var remove in _removers) remove();
             _removers.Clear();
-            _lastFiniteOutput = null;
+            _lastFiniteTensor = null;
         }
 
         private void Hook(int i)
@@ -321,11 +321,11 @@ namespace MlPitfalls.Runtime.NonFinite
             }
             _passHasEvent = false;
             _lastFinite = -1;
-            _lastFiniteOutput = null;
+            _lastFiniteTensor = null;
             if (!_active || !Options.CheckModelInput) return;
             if (ReportIfModelInputNonFinite(input, "input")) return;
             ReportIfModelInputNonFinite(secondInput, "second input");
-            if (!_passHasEvent) _lastFiniteOutput = input;
+            if (!_passHasEvent) _lastFiniteTensor = input;
         }
 
         /// <summary>Reports a non-finite model input; returns true when it did.</summary>
@@ -349,10 +349,10 @@ namespace MlPitfalls.Runtime.NonFinite
             _observed[i] = true;
             if (!_active || output is null) return;
             // Inspected synchronously: Sequential disposes intermediate outputs right after the next module has run.
-            if ((_onlyChainsChildren[i] && ReferenceEquals(output, _lastFiniteOutput) && IsAncestorOfLastFinite(i)) || Finite.AllFinite(output))
+            if ((_onlyChainsChildren[i] && ReferenceEquals(output, _lastFiniteTensor) && IsAncestorOfLastFinite(i)) || Finite.AllFinite(output))
             {
                 _lastFinite = i;
-                _lastFiniteOutput = output;
+                _lastFiniteTensor = output;
                 return;
             }
             if (_passHasEvent) return; // already reported where it started; outer modules only propagate it
@@ -362,8 +362,8 @@ namespace MlPitfalls.Runtime.NonFinite
             // module's output, or the model input) and that is non-finite now was changed in place: it did not arrive non-finite.
             bool input1Bad = input1 is not null && !Finite.AllFinite(input1);
             bool input2Bad = input2 is not null && !Finite.AllFinite(input2);
-            bool changedInPlace = (input1Bad && ReferenceEquals(input1, _lastFiniteOutput)) || (input2Bad && ReferenceEquals(input2, _lastFiniteOutput));
-            bool inputNonFinite = (input1Bad && !ReferenceEquals(input1, _lastFiniteOutput)) || (input2Bad && !ReferenceEquals(input2, _lastFiniteOutput));
+            bool changedInPlace = (input1Bad && ReferenceEquals(input1, _lastFiniteTensor)) || (input2Bad && ReferenceEquals(input2, _lastFiniteTensor));
+            bool inputNonFinite = (input1Bad && !ReferenceEquals(input1, _lastFiniteTensor)) || (input2Bad && !ReferenceEquals(input2, _lastFiniteTensor));
             var (path, module) = _modules[i];
             var display = ModuleNames.Display(path, module);
             var type = module.GetType().Name;
