@@ -13,8 +13,9 @@ namespace MlPitfalls.Runtime.Internal
         /// </summary>
         public static bool AllFinite(torch.Tensor t)
         {
-            if (t.is_complex()) return AllFiniteElementwise(t);
-            if (!TensorText.IsFloating(t.dtype)) return true;
+            var dtype = t.dtype; // one native call; this runs on every checked module output
+            if (TensorText.IsComplex(dtype)) return AllFiniteElementwise(t);
+            if (!TensorText.IsFloating(dtype)) return true;
             using var _ = torch.no_grad();
             using (var sum = t.sum())
             {
@@ -33,7 +34,7 @@ namespace MlPitfalls.Runtime.Internal
 
         public static (long NaN, long PosInf, long NegInf) Count(torch.Tensor t)
         {
-            if (t.is_complex()) return CountComplex(t);
+            if (TensorText.IsComplex(t.dtype)) return CountComplex(t);
             using var _ = torch.no_grad();
             using var nanMask = t.isnan();
             using var nanSum = nanMask.sum();

@@ -18,5 +18,8 @@ namespace MlPitfalls.Runtime.Internal
 
         public static bool IsFloating(torch.ScalarType t) =>
             t == torch.ScalarType.Float32 || t == torch.ScalarType.Float64 || t == torch.ScalarType.Float16 || t == torch.ScalarType.BFloat16;
+
+        public static bool IsComplex(torch.ScalarType t) =>
+            t == torch.ScalarType.ComplexFloat32 || t == torch.ScalarType.ComplexFloat64;
     }
 }
