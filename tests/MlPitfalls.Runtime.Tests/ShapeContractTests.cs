@@ -260,5 +260,17 @@ namespace MlPitfalls.Runtime.Tests
             }
             Assert.InRange(ShapeSpec.CachedCount, 1, ShapeSpec.MaxCachedSpecs);
         }
+
+        [Fact]
+        public void Binding_something_no_spec_can_use_is_rejected()
+        {
+            var dims = new ShapeScope();
+            var ex = Assert.Throws<ArgumentException>(() => dims.Bind("heads*dim", 64));
+            Assert.Contains("'heads*dim' is not a dimension name", ex.Message);
+            Assert.Throws<ArgumentException>(() => dims.Bind("_", 3));
+            Assert.Throws<ArgumentOutOfRangeException>(() => dims.Bind("batch", -1));
+            Assert.Empty(dims.Bindings);
+            Assert.Equal(0, dims.Bind("empty", 0)["empty"]);
+        }
     }
 }

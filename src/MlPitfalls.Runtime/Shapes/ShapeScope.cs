@@ -104,9 +104,17 @@ namespace MlPitfalls.Runtime.Shapes
         }
 
         /// <summary>Binds a name explicitly (for sizes known from configuration, e.g. the number of classes).</summary>
-        /// <exception cref="ArgumentException">The name is already bound to a different value.</exception>
+        /// <exception cref="ArgumentException">The name is not a dimension name, or is already bound to a different value.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
         public ShapeScope Bind(string name, long value, [System.Runtime.CompilerServices.CallerFilePath] string file = "", [System.Runtime.CompilerServices.CallerLineNumber] int line = 0)
         {
+            // A binding no spec can refer to ("heads*dim", "_") would be silently ignored by every check.
+            if (name is null || name == "_" || !ShapeSpec.IsName(name))
+            {
+                throw new ArgumentException($"'{name}' is not a dimension name: bind a single name such as 'heads' (letters, digits, '_'; not '_' alone). " +
+                                            "Products and quotients like 'heads*dim' are solved from their names, so bind the names.", nameof(name));
+            }
+            if (value < 0) throw new ArgumentOutOfRangeException(nameof(value), value, $"Dimension '{name}' cannot be bound to a negative size.");
             if (_bindings.TryGetValue(name, out var existing) && existing.Value != value)
             {
                 throw new ArgumentException($"Dimension '{name}' is already bound to {existing.Value} ({existing.Describe()}); cannot bind it to {value}.", nameof(name));

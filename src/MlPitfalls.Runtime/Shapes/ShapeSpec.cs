@@ -129,7 +129,7 @@ namespace MlPitfalls.Runtime.Shapes
         private static bool TryParseInt(string s, out long value) =>
             long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out value);
 
-        private static bool IsName(string s)
+        internal static bool IsName(string s)
         {
             if (s.Length == 0 || !(char.IsLetter(s[0]) || s[0] == '_')) return false;
             foreach (var c in s)
