@@ -152,6 +152,18 @@ namespace MlPitfalls.Runtime.Tests
         }
 
         [Fact]
+        public void Overfit_of_a_model_without_registered_parameters_says_so()
+        {
+            var model = new UnregisteredNet();
+            var other = nn.Linear(1, 1);
+            using var optimizer = optim.SGD(other.parameters(), 0.1);
+            using var scope = NewDisposeScope();
+            var ex = Assert.Throws<ArgumentException>(() => SanityChecks.OverfitOneBatch(model, optimizer, randn(4, 4), randint(0, 3, new long[] { 4 }), CrossEntropy, steps: 2));
+            Assert.Contains("Model 'UnregisteredNet' has no parameters that TorchSharp knows about", ex.Message);
+            Assert.Contains("RegisterComponents()", ex.Message);
+        }
+
+        [Fact]
         public void Overfit_failure_explains_what_to_check()
         {
             manual_seed(24);

@@ -97,6 +97,14 @@ namespace MlPitfalls.Runtime.Sanity
                 throw new NotSupportedException($"OverfitOneBatch cannot snapshot the state of {optimizer.GetType().Name}; it supports the managed TorchSharp optimizers (SGD, Adam, AdamW, RMSProp, ...). Run it on a copy of the model with a fresh optimizer instead.");
             }
 
+            if (!model.parameters().Any())
+            {
+                throw new ArgumentException(
+                    $"Model '{model.GetType().Name}' has no parameters that TorchSharp knows about, so there is nothing to train and OverfitOneBatch cannot succeed. " +
+                    "A custom module must call RegisterComponents() at the end of its constructor (layers in a List need a ModuleList); " +
+                    "GradientFlow.Analyze(model) lists the fields that were never registered.", nameof(model));
+            }
+
             var losses = new List<double>(steps);
             using var snapshot = ModelSnapshot.Take(model);
             // Dropout in the trial steps draws from the default CPU generator; without restoring it, real training after the
