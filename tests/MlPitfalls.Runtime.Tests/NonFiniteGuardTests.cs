@@ -407,5 +407,19 @@ namespace MlPitfalls.Runtime.Tests
             for (int i = 0; i < 3; i++) model.call(full(new long[] { 5, 4 }, -100f)); // steps 2-4: only 3 is checked
             Assert.Equal(new long[] { 1, 3 }, guard.Events.Select(e => e.Step).ToArray());
         }
+
+        [Fact]
+        public void The_root_module_is_named_when_its_own_forward_makes_the_NaN()
+        {
+            manual_seed(33);
+            var model = new RootLogNet();
+            using var guard = NonFiniteGuard.Attach(model);
+            using var scope = NewDisposeScope();
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(MixedSignInput()));
+            Assert.Equal("<root RootLogNet>", ex.Event.Name);
+            Assert.Equal("RootLogNet", ex.Event.TypeName);
+            Assert.False(ex.Event.InputWasNonFinite);
+            Assert.Contains("What to check: the operations in RootLogNet.forward", ex.Message);
+        }
     }
 }

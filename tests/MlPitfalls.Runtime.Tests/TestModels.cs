@@ -236,3 +236,20 @@ namespace MlPitfalls.Runtime.Tests
         public override Tensor forward(Tensor input) => bias.expand(input.shape[0], 3) * 2;
     }
 }
+
+namespace MlPitfalls.Runtime.Tests
+{
+    /// <summary>The NaN is born in the root's own forward: a functional log() of its child's output.</summary>
+    internal sealed class RootLogNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear fc = nn.Linear(4, 4);
+
+        public RootLogNet() : base(nameof(RootLogNet)) => RegisterComponents();
+
+        public override Tensor forward(Tensor input)
+        {
+            using var h = fc.call(input);
+            return h.log();
+        }
+    }
+}
