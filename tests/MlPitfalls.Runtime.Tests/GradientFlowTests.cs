@@ -64,6 +64,14 @@ namespace MlPitfalls.Runtime.Tests
             Assert.All(zero.Parameters, p => Assert.Equal(GradientStatus.AllZero, p.Status));
             Assert.Contains("all-zero gradient: a.weight, a.bias, b.weight, b.bias", zero.ToString());
 
+            // The same report taken after optimizer.zero_grad() (zeroes in place) must point at the call order too.
+            using var optimizer = optim.SGD(model.parameters(), 0.1);
+            model.call(randn(4, 3)).sum().backward();
+            optimizer.zero_grad();
+            var afterZeroGrad = GradientFlow.Analyze(model);
+            Assert.All(afterZeroGrad.Parameters, p => Assert.Equal(GradientStatus.AllZero, p.Status));
+            Assert.Contains("before optimizer.zero_grad()", afterZeroGrad.ToString());
+
             model.zero_grad();
             (model.call(randn(4, 3)) * 0).sqrt().sum().backward();
             var nan = GradientFlow.Analyze(model);

@@ -177,8 +177,10 @@ namespace MlPitfalls.Runtime.Gradients
 
         private static string Hint(GradientStatus s) => s switch
         {
-            GradientStatus.NoGradient => "the parameter is not used in forward(), or only through a detached path (.detach(), no_grad(), argmax, .item(), a new tensor built from values), or backward() has not run yet.",
-            GradientStatus.AllZero => "the path to the loss multiplies by zero: dead ReLUs (all inputs negative), a mask that is all zero, a saturated sigmoid/tanh, or a loss term weighted by 0.",
+            GradientStatus.NoGradient => "the parameter is not used in forward(), or only through a detached path (.detach(), no_grad(), argmax, .item(), a new tensor built from values), " +
+                                         "or backward() has not run yet (or model.zero_grad() cleared the gradients before this report).",
+            GradientStatus.AllZero => "the path to the loss multiplies by zero: dead ReLUs (all inputs negative), a mask that is all zero, a saturated sigmoid/tanh, or a loss term weighted by 0. " +
+                                      "If every parameter is listed, check that the report runs after backward() and before optimizer.zero_grad(), which zeroes gradients in place.",
             GradientStatus.NonFinite => "a derivative is undefined at the values used (sqrt/log/pow at 0, division by ~0) or the gradients exploded; see NonFiniteGuard.CheckGradients and clip_grad_norm_.",
             GradientStatus.NotInOptimizer => "the optimizer was built from a different parameter list (created before the layer was added, or from one submodule only), so these weights never change.",
             _ => "",
