@@ -11,7 +11,8 @@ namespace MlPitfalls.Analyzers.Infrastructure;
 /// Visits every operation of a body in evaluation order (operands before the operation that uses them, so the
 /// closure passed to <c>step(closure)</c> is visited before the step), and follows calls into methods and local
 /// functions declared in the same compilation, so a rule sees what a helper called from a loop does.
-/// Lambdas are visited where they are written. Local function declarations are visited where they are called.
+/// Lambdas are visited where they are written (and again where a local holding one is called); local functions and
+/// method groups are visited where they are called or handed over as a delegate.
 /// </summary>
 internal sealed class CallFollowingWalker
 {
@@ -51,17 +52,26 @@ internal sealed class CallFollowingWalker
 
         visit(operation, chain);
 
-        if (operation is IInvocationOperation invocation && (chain?.Depth ?? 0) < _maxDepth && operation.SemanticModel is { } model)
+        if ((chain?.Depth ?? 0) >= _maxDepth || operation.SemanticModel is not { } model)
         {
-            var callee = invocation.TargetMethod.OriginalDefinition;
-            var body = callee.MethodKind == MethodKind.DelegateInvoke
-                ? LambdaAssignedTo(invocation.Instance.ReferencedSymbol() as ILocalSymbol, invocation)
-                : _bodies.GetBody(callee, model, cancellationToken);
-            if (body is not null && followed.Add(callee))
-            {
-                Visit(body, CallChain.Push(chain, invocation), followed, visit, cancellationToken);
-                followed.Remove(callee); // recursion guard only: the same helper may be called twice in a loop
-            }
+            return;
+        }
+
+        var (callee, body) = operation switch
+        {
+            IInvocationOperation { TargetMethod.MethodKind: MethodKind.DelegateInvoke } invocation
+                => (invocation.TargetMethod, LambdaAssignedTo(invocation.Instance.ReferencedSymbol() as ILocalSymbol, invocation)),
+            IInvocationOperation invocation
+                => (invocation.TargetMethod, _bodies.GetBody(invocation.TargetMethod, model, cancellationToken)),
+            // A method group handed over as a delegate, e.g. optimizer.step(Closure): it runs where it is handed over.
+            IDelegateCreationOperation { Target: IMethodReferenceOperation reference }
+                => (reference.Method, _bodies.GetBody(reference.Method, model, cancellationToken)),
+            _ => (null, null),
+        };
+        if (callee is not null && body is not null && followed.Add(callee.OriginalDefinition))
+        {
+            Visit(body, CallChain.Push(chain, operation, callee), followed, visit, cancellationToken);
+            followed.Remove(callee.OriginalDefinition); // recursion guard only: the same helper may be called twice in a loop
         }
     }
 

@@ -39,19 +39,25 @@ internal sealed class SourceMethodBodies
     }
 
     private IOperation? Bind(IMethodSymbol method, SemanticModel callerModel, CancellationToken cancellationToken)
+        => GetOperation(method.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken), callerModel, cancellationToken) switch
+        {
+            IMethodBodyOperation body => (IOperation?)body.BlockBody ?? body.ExpressionBody,
+            IConstructorBodyOperation body => (IOperation?)body.BlockBody ?? body.ExpressionBody,
+            ILocalFunctionOperation localFunction => localFunction.Body,
+            _ => null,
+        };
+
+    /// <summary>
+    /// The operation for a declaration anywhere in the compilation (a field initializer, a constructor, ...). Not cached:
+    /// for occasional look-ups once a rule already knows it has something to report.
+    /// </summary>
+    public IOperation? GetOperation(SyntaxNode syntax, SemanticModel callerModel, CancellationToken cancellationToken)
     {
-        var syntax = method.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken);
         var model = syntax.SyntaxTree == callerModel.SyntaxTree
             ? callerModel
 #pragma warning disable RS1030 // Following a call into another file needs that file's semantic model; bodies are bound once and cached.
             : _compilation.GetSemanticModel(syntax.SyntaxTree);
 #pragma warning restore RS1030
-
-        return model.GetOperation(syntax, cancellationToken) switch
-        {
-            IMethodBodyOperation body => (IOperation?)body.BlockBody ?? body.ExpressionBody,
-            ILocalFunctionOperation localFunction => localFunction.Body,
-            _ => null,
-        };
+        return model.GetOperation(syntax, cancellationToken);
     }
 }

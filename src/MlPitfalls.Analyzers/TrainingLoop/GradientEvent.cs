@@ -11,10 +11,10 @@ internal enum GradientEventKind
     /// <summary><c>optimizer.step()</c>: applies the parameters' .grad.</summary>
     Step,
 
-    /// <summary><c>optimizer.zero_grad()</c>, or a call we cannot see into that is handed the optimizer.</summary>
+    /// <summary><c>optimizer.zero_grad()</c>, or a call we cannot see into that may clear (target unknown then).</summary>
     ClearOptimizer,
 
-    /// <summary><c>module.zero_grad()</c>: clears the gradients of that module's parameters.</summary>
+    /// <summary><c>module.zero_grad()</c>, or <c>p.grad = null</c> for each <c>p</c> of <c>module.parameters()</c>.</summary>
     ClearModule,
 
     /// <summary><c>p.grad.zero_()</c> or <c>p.grad = null</c>: manual clearing, not tied to one optimizer.</summary>
@@ -24,12 +24,14 @@ internal enum GradientEventKind
 /// <summary>One gradient-related operation of a loop iteration, in the order the iteration runs them.</summary>
 internal sealed class GradientEvent
 {
-    public GradientEvent(GradientEventKind kind, ISymbol? target, IOperation operation, IOperation anchor, IReadOnlyList<IOperation> nestedLoops)
+    public GradientEvent(
+        GradientEventKind kind, ISymbol? target, IOperation operation, IOperation anchor, string? calleeName, IReadOnlyList<IOperation> nestedLoops)
     {
         Kind = kind;
         Target = target;
         Operation = operation;
         Anchor = anchor;
+        CalleeName = calleeName;
         NestedLoops = nestedLoops;
     }
 
@@ -43,6 +45,9 @@ internal sealed class GradientEvent
 
     /// <summary>Where the loop itself runs the event: <see cref="Operation"/>, or the call in the loop body that reaches it.</summary>
     public IOperation Anchor { get; }
+
+    /// <summary>The method called in the loop body that reaches the event; null for a direct event.</summary>
+    public string? CalleeName { get; }
 
     /// <summary>Loops inside the analysed loop (in its body or in helpers) that enclose the event.</summary>
     public IReadOnlyList<IOperation> NestedLoops { get; }

@@ -14,7 +14,8 @@ namespace MlPitfalls.Analyzers.TrainingLoop;
 /// MLP001. For every loop that runs backward() and an optimizer step each iteration (directly or through helpers it
 /// calls), checks that each stepped optimizer's gradients are cleared once per iteration, and not between
 /// backward() and the step. Only the innermost loop holding both is judged, so an epoch loop around a batch loop
-/// is not reported twice.
+/// is not reported twice. Whenever the code leaves room for doubt (a clear on an optimizer that might be the same
+/// object, a hook that might clear), the rule stays silent: a false warning costs more than a missed one.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
@@ -41,11 +42,12 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             return;
         }
 
-        var walker = new CallFollowingWalker(new SourceMethodBodies(context.Compilation));
-        context.RegisterOperationAction(c => AnalyzeLoop(c, torch, walker), OperationKind.Loop);
+        var bodies = new SourceMethodBodies(context.Compilation);
+        var walker = new CallFollowingWalker(bodies);
+        context.RegisterOperationAction(c => AnalyzeLoop(c, torch, walker, bodies), OperationKind.Loop);
     }
 
-    private static void AnalyzeLoop(OperationAnalysisContext context, TorchSymbols torch, CallFollowingWalker walker)
+    private static void AnalyzeLoop(OperationAnalysisContext context, TorchSymbols torch, CallFollowingWalker walker, SourceMethodBodies bodies)
     {
         var loop = (ILoopOperation)context.Operation;
         if (loop.Body is null)
@@ -61,9 +63,10 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             return;
         }
 
+        var iteration = new Iteration(loop, events, new OptimizerOrigins(loop, bodies, torch, context.CancellationToken), torch);
         foreach (var optimizerSteps in steps.GroupBy(s => s.Target, SymbolEqualityComparer.Default))
         {
-            var diagnostic = Judge(loop, events, optimizerSteps.First(), torch);
+            var diagnostic = iteration.Judge(optimizerSteps.First());
             if (diagnostic is not null)
             {
                 context.ReportDiagnostic(diagnostic);
@@ -82,11 +85,13 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 var (kind, target) = Classify(operation, torch);
                 if (kind is { } eventKind)
                 {
+                    var outermost = chain?.Outermost;
                     events.Add(new GradientEvent(
                         eventKind,
                         CallChain.MapToWalkedCode(target, chain),
                         operation,
-                        anchor: chain?.Outermost ?? operation,
+                        anchor: outermost?.Call ?? operation,
+                        calleeName: outermost?.Callee.Name,
                         NestedLoopsBetween(operation, chain, loop)));
                 }
             },
@@ -122,14 +127,16 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
 
                 if (method.Name == "zero_" && IsGradReference(invocation.ResolvedReceiver(), torch))
                 {
-                    return (GradientEventKind.ClearParameterGrad, null);
+                    return ClassifyParameterGradClear(invocation.ResolvedReceiver()!, torch);
                 }
 
                 return ClassifyOpaqueCall(invocation, torch);
 
-            case ISimpleAssignmentOperation assignment when IsGradReference(assignment.Target, torch):
-                // p.grad = null (or any replacement of the gradient tensor) discards what backward() accumulated.
-                return (GradientEventKind.ClearParameterGrad, null);
+            // p.grad = null discards what backward() accumulated. Any other value (p.grad = p.grad.clamp(-1, 1),
+            // master.grad = p.grad.to(Float32)) keeps or copies gradients: not a clear.
+            case ISimpleAssignmentOperation assignment
+                when IsGradReference(assignment.Target, torch) && assignment.Value.ConstantValue is { HasValue: true, Value: null }:
+                return ClassifyParameterGradClear(assignment.Target, torch);
 
             default:
                 return (null, null);
@@ -137,28 +144,56 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
     }
 
     /// <summary>
-    /// A call into code we cannot read (another library, an abstract or interface member) that is handed an optimizer
-    /// may well clear it; assume it does rather than risk a false warning. TorchSharp's own methods are known not to.
+    /// <c>p.grad = null</c> / <c>p.grad.zero_()</c> for each <c>p</c> of <c>foreach (var p in model.parameters())</c>
+    /// clears <c>model</c>'s gradients, exactly like <c>model.zero_grad()</c>; otherwise it is not tied to one module.
+    /// </summary>
+    private static (GradientEventKind? Kind, ISymbol? Target) ClassifyParameterGradClear(IOperation gradReference, TorchSymbols torch)
+    {
+        var parameter = ((IPropertyReferenceOperation)gradReference.WithoutConversions()!).Instance.ReferencedSymbol();
+        for (var parent = gradReference.Parent; parent is not null && parameter is ILocalSymbol; parent = parent.Parent)
+        {
+            if (parent is IForEachLoopOperation loop && loop.Locals.Contains(parameter, SymbolEqualityComparer.Default))
+            {
+                return loop.Collection.WithoutConversions() is IInvocationOperation collection && torch.IsModuleParameters(collection.TargetMethod)
+                    && collection.ResolvedReceiver().ReferencedSymbol() is { } module
+                    ? (GradientEventKind.ClearModule, module)
+                    : (GradientEventKind.ClearParameterGrad, null);
+            }
+        }
+
+        return (GradientEventKind.ClearParameterGrad, null);
+    }
+
+    /// <summary>
+    /// Calls whose effect we cannot read are assumed to clear rather than risk a false warning: a call into another
+    /// library or an abstract member that is handed an optimizer, and a void hook a subclass or a delegate may fill in
+    /// (<c>protected virtual void OnBatchStart()</c>, <c>onBatchStart?.Invoke()</c>). TorchSharp's own methods are known
+    /// not to clear.
     /// </summary>
     private static (GradientEventKind? Kind, ISymbol? Target) ClassifyOpaqueCall(IInvocationOperation invocation, TorchSymbols torch)
     {
         var method = invocation.TargetMethod;
-        var readable = method.DeclaringSyntaxReferences.Length > 0 && !method.IsAbstract;
-        if (readable || SymbolEqualityComparer.Default.Equals(method.ContainingAssembly, torch.Tensor.ContainingAssembly))
+        if (SymbolEqualityComparer.Default.Equals(method.ContainingAssembly, torch.Tensor.ContainingAssembly))
         {
             return (null, null);
         }
 
-        foreach (var argument in invocation.Arguments)
+        var inSource = method.DeclaringSyntaxReferences.Length > 0;
+        if (!inSource || method.IsAbstract)
         {
-            var value = argument.Value.WithoutConversions();
-            if (torch.IsOptimizer(value?.Type))
+            foreach (var argument in invocation.Arguments)
             {
-                return (GradientEventKind.ClearOptimizer, value.ReferencedSymbol());
+                var value = argument.Value.WithoutConversions();
+                if (torch.IsOptimizer(value?.Type))
+                {
+                    return (GradientEventKind.ClearOptimizer, value.ReferencedSymbol());
+                }
             }
         }
 
-        return (null, null);
+        var overridable = (method.IsVirtual || method.IsAbstract || (method.IsOverride && !method.IsSealed)) && !method.ContainingType.IsSealed;
+        var userHook = method.ReturnsVoid && ((inSource && overridable) || method.MethodKind == MethodKind.DelegateInvoke);
+        return userHook ? (GradientEventKind.ClearOptimizer, null) : (null, null);
     }
 
     private static bool IsGradReference(IOperation? operation, TorchSymbols torch)
@@ -198,188 +233,229 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
     private static bool HasNestedTrainingLoop(List<GradientEvent> backwards, List<GradientEvent> steps)
         => backwards.Any(b => b.NestedLoops.Any(inner => steps.Any(s => s.NestedLoops.Contains(inner))));
 
-    private static Diagnostic? Judge(ILoopOperation loop, List<GradientEvent> events, GradientEvent firstStep, TorchSymbols torch)
+    private static bool IsInsideConditional(IOperation operation, IOperation stopAt)
     {
-        var optimizer = firstStep.Target;
-        var stepIndexes = Enumerable.Range(0, events.Count)
-            .Where(i => events[i].Kind == GradientEventKind.Step && SymbolEqualityComparer.Default.Equals(events[i].Target, optimizer))
-            .ToList();
-        Lazy<ISymbol?> sourceModule = new(() => FindSourceModule(optimizer, loop, torch));
-        var clearIndexes = Enumerable.Range(0, events.Count)
-            .Where(i => events[i].IsClear && Clears(events[i], optimizer, sourceModule))
-            .ToList();
-
-        var name = OptimizerExpression(loop, firstStep);
-        var displayName = name ?? optimizer?.Name ?? "the optimizer";
-
-        if (clearIndexes.Count == 0)
+        for (var parent = operation.Parent; parent is not null && !ReferenceEquals(parent, stopAt); parent = parent.Parent)
         {
-            var firstStepIndex = stepIndexes[0];
-            var backward = events.Take(firstStepIndex).LastOrDefault(e => e.Kind == GradientEventKind.Backward)
-                           ?? events.First(e => e.Kind == GradientEventKind.Backward);
-            var advice = name is null
-                ? "call the optimizer's zero_grad() at the start of each iteration"
-                : $"call '{name}.zero_grad()' at the start of each iteration";
-            var properties = name is null
-                ? ImmutableDictionary<string, string?>.Empty
-                : ImmutableDictionary<string, string?>.Empty.Add(FixProperty, InsertFix).Add(OptimizerProperty, name);
+            if (parent is IConditionalOperation or ISwitchOperation or ICoalesceOperation)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>One loop iteration's gradient events, judged optimizer by optimizer.</summary>
+    private sealed class Iteration
+    {
+        private readonly ILoopOperation _loop;
+        private readonly List<GradientEvent> _events;
+        private readonly OptimizerOrigins _origins;
+        private readonly TorchSymbols _torch;
+
+        public Iteration(ILoopOperation loop, List<GradientEvent> events, OptimizerOrigins origins, TorchSymbols torch)
+        {
+            _loop = loop;
+            _events = events;
+            _origins = origins;
+            _torch = torch;
+        }
+
+        public Diagnostic? Judge(GradientEvent firstStep)
+        {
+            var optimizer = firstStep.Target;
+            var stepIndexes = Indexes(e => e.Kind == GradientEventKind.Step && SymbolEqualityComparer.Default.Equals(e.Target, optimizer));
+            var clearIndexes = Indexes(e => e.IsClear && MayClear(e, optimizer));
+            var name = OptimizerExpression(firstStep);
+            var displayName = name ?? optimizer?.Name ?? "the optimizer";
+
+            if (clearIndexes.Count == 0)
+            {
+                return NothingClears(firstStep, stepIndexes[0], name, displayName);
+            }
+
+            // Misplaced only when every clear that might apply is misplaced, and each one provably clears this
+            // optimizer: a clear of something that may or may not be it proves nothing either way.
+            var verdicts = clearIndexes.Select(i => (Index: i, Misplaced: Misplacement(i, stepIndexes))).ToList();
+            if (verdicts.All(v => v.Misplaced != Misplaced.No) && clearIndexes.All(i => ProvablyClears(_events[i], optimizer)))
+            {
+                return ClearedTooLate(verdicts[0].Index, verdicts[0].Misplaced, displayName);
+            }
+
+            return null;
+        }
+
+        private Diagnostic NothingClears(GradientEvent firstStep, int firstStepIndex, string? name, string displayName)
+        {
+            var backward = _events.Take(firstStepIndex).LastOrDefault(e => e.Kind == GradientEventKind.Backward)
+                           ?? _events.First(e => e.Kind == GradientEventKind.Backward);
+            string advice;
+            var properties = ImmutableDictionary<string, string?>.Empty;
+            if (IsInClosureOfStep(backward))
+            {
+                // step(closure) may evaluate the closure several times; clearing before step() is not enough.
+                advice = $"call '{name ?? "optimizer"}.zero_grad()' at the start of the closure passed to step(), which the optimizer may evaluate several times per step";
+            }
+            else if (name is null)
+            {
+                advice = "call the optimizer's zero_grad() at the start of each iteration";
+            }
+            else
+            {
+                advice = $"call '{name}.zero_grad()' at the start of each iteration";
+                properties = properties.Add(FixProperty, InsertFix).Add(OptimizerProperty, name);
+            }
+
             return Diagnostic.Create(
                 Descriptors.MLP001_GradientsNotCleared,
                 backward.Anchor.Syntax.GetLocation(),
-                additionalLocations: new[] { loop.Syntax.GetLocation() },
+                additionalLocations: new[] { _loop.Syntax.GetLocation() },
                 properties,
                 displayName,
                 $"{DescribeLoop(backward, firstStep, displayName)} but nothing in it clears the gradients, so each step applies the sum of every gradient so far; {advice}");
         }
 
-        if (clearIndexes.All(i => IsBetweenBackwardAndStep(events, i, stepIndexes)))
+        private Diagnostic ClearedTooLate(int clearIndex, Misplaced how, string displayName)
         {
-            var clear = events[clearIndexes[0]];
-            var backward = events.Take(clearIndexes[0]).Last(e => e.Kind == GradientEventKind.Backward);
-            var canMove = clear.IsDirect && backward.IsDirect;
-            var properties = canMove
+            var clear = _events[clearIndex];
+            var clearText = clear.IsDirect ? clear.Operation.Syntax.ToString() : $"{clear.CalleeName}(...)";
+            if (how == Misplaced.InsideAccumulationLoop)
+            {
+                return Diagnostic.Create(
+                    Descriptors.MLP001_GradientsNotCleared,
+                    clear.Anchor.Syntax.GetLocation(),
+                    additionalLocations: new[] { _loop.Syntax.GetLocation() },
+                    properties: null,
+                    displayName,
+                    $"'{clearText}' runs inside the inner loop that calls backward(), so each pass erases the gradients of the passes before it and '{displayName}.step()' applies only the last one; clear once, before the inner loop");
+            }
+
+            var backward = _events.Take(clearIndex).Last(e => e.Kind == GradientEventKind.Backward);
+            var properties = clear.IsDirect && backward.IsDirect
                 ? ImmutableDictionary<string, string?>.Empty.Add(FixProperty, MoveFix)
                 : ImmutableDictionary<string, string?>.Empty;
-            var clearText = clear.IsDirect ? clear.Operation.Syntax.ToString() : $"{CalleeName(clear)}(...)";
             return Diagnostic.Create(
                 Descriptors.MLP001_GradientsNotCleared,
                 clear.Anchor.Syntax.GetLocation(),
-                additionalLocations: new[] { loop.Syntax.GetLocation(), backward.Anchor.Syntax.GetLocation() },
+                additionalLocations: new[] { _loop.Syntax.GetLocation(), backward.Anchor.Syntax.GetLocation() },
                 properties,
                 displayName,
                 $"'{clearText}' runs after backward() and before '{displayName}.step()', so the step applies zeroed gradients; move it before backward()");
         }
 
-        return null;
-    }
+        private List<int> Indexes(Func<GradientEvent, bool> predicate)
+            => Enumerable.Range(0, _events.Count).Where(i => predicate(_events[i])).ToList();
 
-    private static string DescribeLoop(GradientEvent backward, GradientEvent step, string optimizer)
-    {
-        var backwardText = backward.IsDirect ? "backward()" : $"backward() (through '{CalleeName(backward)}')";
-        var stepText = step.IsDirect ? $"'{optimizer}.step()'" : $"'{optimizer}.step()' (through '{CalleeName(step)}')";
-        return $"the loop runs {backwardText} and {stepText} every iteration";
-    }
-
-    private static string CalleeName(GradientEvent gradientEvent)
-        => gradientEvent.Anchor is IInvocationOperation call ? call.TargetMethod.Name : "a helper";
-
-    /// <summary>Does clearing event <paramref name="clear"/> clear the gradients <paramref name="optimizer"/> steps with?</summary>
-    private static bool Clears(GradientEvent clear, ISymbol? optimizer, Lazy<ISymbol?> sourceModule)
-    {
-        var comparer = SymbolEqualityComparer.Default;
-        switch (clear.Kind)
+        /// <summary>Could this clear touch the gradients <paramref name="optimizer"/> steps with? Unknown means yes.</summary>
+        private bool MayClear(GradientEvent clear, ISymbol? optimizer)
         {
-            case GradientEventKind.ClearOptimizer:
-                return clear.Target is null || optimizer is null || comparer.Equals(clear.Target, optimizer);
-            case GradientEventKind.ClearModule:
-                // Unless the optimizer provably holds another module's parameters, module.zero_grad() clears them.
-                return clear.Target is null || sourceModule.Value is null || comparer.Equals(clear.Target, sourceModule.Value);
-            default:
-                return true;
+            switch (clear.Kind)
+            {
+                case GradientEventKind.ClearOptimizer:
+                    return !_origins.AreProvablyDifferent(clear.Target, optimizer);
+                case GradientEventKind.ClearModule:
+                    var modules = _origins.ModulesHoldingParameters(optimizer);
+                    return clear.Target is null || modules.IsDefault || modules.Contains(clear.Target, SymbolEqualityComparer.Default);
+                default:
+                    return true;
+            }
         }
-    }
 
-    /// <summary>
-    /// True when a clear runs after a backward() of the iteration and no backward() follows it before the optimizer's
-    /// next step: the step then applies zeroed gradients. A clear after the last step is fine (end-of-body clearing).
-    /// </summary>
-    private static bool IsBetweenBackwardAndStep(List<GradientEvent> events, int clearIndex, List<int> stepIndexes)
-    {
-        var nextStep = stepIndexes.FirstOrDefault(s => s > clearIndex);
-        if (nextStep == 0)
+        /// <summary>Does this clear certainly clear the gradients <paramref name="optimizer"/> steps with?</summary>
+        private bool ProvablyClears(GradientEvent clear, ISymbol? optimizer)
         {
+            if (optimizer is null || clear.Target is null)
+            {
+                return false;
+            }
+
+            return clear.Kind switch
+            {
+                GradientEventKind.ClearOptimizer => SymbolEqualityComparer.Default.Equals(clear.Target, optimizer),
+                GradientEventKind.ClearModule => _origins.ModulesHoldingParameters(optimizer) is { IsDefault: false } modules
+                                                 && modules.Contains(clear.Target, SymbolEqualityComparer.Default),
+                _ => false,
+            };
+        }
+
+        private enum Misplaced
+        {
+            No,
+            BetweenBackwardAndStep,
+            InsideAccumulationLoop,
+        }
+
+        /// <summary>
+        /// A clear is misplaced when it runs after a backward() of the iteration and no backward() follows it before the
+        /// optimizer's next step (the step applies zeros), or when it runs unconditionally inside an inner loop that
+        /// also calls backward() while the step comes after that loop (only the last pass's gradients survive).
+        /// A clear after the last step is fine (end-of-body clearing).
+        /// </summary>
+        private Misplaced Misplacement(int clearIndex, List<int> stepIndexes)
+        {
+            var nextStep = stepIndexes.FirstOrDefault(s => s > clearIndex);
+            if (nextStep == 0)
+            {
+                return Misplaced.No;
+            }
+
+            var clear = _events[clearIndex];
+            var accumulationLoop = clear.IsDirect && clear.NestedLoops.Count > 0 ? clear.NestedLoops[0] : null;
+            if (accumulationLoop is not null
+                && !_events[nextStep].NestedLoops.Contains(accumulationLoop)
+                && _events.Any(e => e.Kind == GradientEventKind.Backward && e.NestedLoops.Contains(accumulationLoop))
+                && !IsInsideConditional(clear.Operation, accumulationLoop))
+            {
+                return Misplaced.InsideAccumulationLoop;
+            }
+
+            var backwardBefore = _events.Take(clearIndex).Any(e => e.Kind == GradientEventKind.Backward);
+            var backwardBetween = _events.Skip(clearIndex + 1).Take(nextStep - clearIndex - 1).Any(e => e.Kind == GradientEventKind.Backward);
+            return backwardBefore && !backwardBetween ? Misplaced.BetweenBackwardAndStep : Misplaced.No;
+        }
+
+        /// <summary>True when the backward() runs in a closure handed to an optimizer's step(closure).</summary>
+        private bool IsInClosureOfStep(GradientEvent backward)
+        {
+            for (var parent = backward.Anchor.Parent; parent is not null && !ReferenceEquals(parent, _loop); parent = parent.Parent)
+            {
+                if (parent is IArgumentOperation { Parent: IInvocationOperation call } && _torch.IsOptimizerStep(call.TargetMethod))
+                {
+                    return true;
+                }
+            }
+
             return false;
         }
 
-        var backwardBefore = events.Take(clearIndex).Any(e => e.Kind == GradientEventKind.Backward);
-        var backwardBetween = events.Skip(clearIndex + 1).Take(nextStep - clearIndex - 1).Any(e => e.Kind == GradientEventKind.Backward);
-        return backwardBefore && !backwardBetween;
-    }
-
-    /// <summary>
-    /// The module whose parameters() the optimizer was built from, when its creation is visible in the method holding
-    /// the loop (<c>var opt = torch.optim.Adam(generator.parameters())</c>); null when unknown.
-    /// </summary>
-    private static ISymbol? FindSourceModule(ISymbol? optimizer, ILoopOperation loop, TorchSymbols torch)
-    {
-        if (optimizer is null)
+        private string DescribeLoop(GradientEvent backward, GradientEvent step, string optimizer)
         {
-            return null;
+            var backwardText = backward.IsDirect ? "backward()" : $"backward() (through '{backward.CalleeName}')";
+            var stepText = step.IsDirect ? $"'{optimizer}.step()'" : $"'{optimizer}.step()' (through '{step.CalleeName}')";
+            return $"the loop runs {backwardText} and {stepText} every iteration";
         }
 
-        var root = (IOperation)loop;
-        while (root.Parent is not null)
+        /// <summary>
+        /// An expression naming the optimizer that can be written as the first statement of the loop body, or null when
+        /// there is none (the optimizer is computed, or only visible inside a helper).
+        /// </summary>
+        private string? OptimizerExpression(GradientEvent step)
         {
-            root = root.Parent;
-        }
-
-        ISymbol? found = null;
-        foreach (var operation in root.Descendants())
-        {
-            var value = operation switch
+            if (step.IsDirect)
             {
-                IVariableDeclaratorOperation declarator when SymbolEqualityComparer.Default.Equals(declarator.Symbol, optimizer)
-                    => declarator.Initializer?.Value,
-                ISimpleAssignmentOperation assignment when SymbolEqualityComparer.Default.Equals(assignment.Target.ReferencedSymbol(), optimizer)
-                    => assignment.Value,
-                _ => null,
-            };
-            if (value is null)
-            {
-                continue;
+                var receiver = ((IInvocationOperation)step.Operation).ResolvedReceiver();
+                return receiver.IsSimpleReference() ? receiver!.Syntax.ToString() : null;
             }
 
-            var module = ModuleWhoseParametersAreUsed(value, torch);
-            if (module is null || (found is not null && !SymbolEqualityComparer.Default.Equals(found, module)))
+            var optimizer = step.Target;
+            if (optimizer is null || _loop.SemanticModel is null || _loop.Body is null)
             {
                 return null;
             }
 
-            found = module;
+            var visible = _loop.SemanticModel.LookupSymbols(_loop.Body.Syntax.SpanStart, name: optimizer.Name);
+            return visible.Any(s => SymbolEqualityComparer.Default.Equals(s, optimizer)) ? optimizer.Name : null;
         }
-
-        return found;
-    }
-
-    private static ISymbol? ModuleWhoseParametersAreUsed(IOperation creation, TorchSymbols torch)
-    {
-        var arguments = creation.WithoutConversions() switch
-        {
-            IInvocationOperation invocation => invocation.Arguments,
-            IObjectCreationOperation construction => construction.Arguments,
-            _ => ImmutableArray<IArgumentOperation>.Empty,
-        };
-        foreach (var argument in arguments)
-        {
-            if (argument.Value.WithoutConversions() is IInvocationOperation call
-                && torch.IsModuleParameters(call.TargetMethod))
-            {
-                return call.ResolvedReceiver().ReferencedSymbol();
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>
-    /// An expression naming the optimizer that can be written as the first statement of the loop body, or null when
-    /// there is none (the optimizer is computed, or only visible inside a helper).
-    /// </summary>
-    private static string? OptimizerExpression(ILoopOperation loop, GradientEvent step)
-    {
-        if (step.IsDirect)
-        {
-            var receiver = ((IInvocationOperation)step.Operation).ResolvedReceiver();
-            return receiver.IsSimpleReference() ? receiver!.Syntax.ToString() : null;
-        }
-
-        var optimizer = step.Target;
-        if (optimizer is null || loop.SemanticModel is null || loop.Body is null)
-        {
-            return null;
-        }
-
-        var visible = loop.SemanticModel.LookupSymbols(loop.Body.Syntax.SpanStart, name: optimizer.Name);
-        return visible.Any(s => SymbolEqualityComparer.Default.Equals(s, optimizer)) ? optimizer.Name : null;
     }
 }

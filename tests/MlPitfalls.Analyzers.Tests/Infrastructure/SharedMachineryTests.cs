@@ -191,7 +191,7 @@ public class SharedMachineryTests
                         invocation.Syntax.ToString(),
                         chain?.Depth ?? 0,
                         CallChain.MapToWalkedCode(invocation.ResolvedReceiver().ReferencedSymbol(), chain),
-                        chain?.Outermost.Syntax.ToString()));
+                        chain?.Outermost.Call.Syntax.ToString()));
                 }
             },
             CancellationToken.None);

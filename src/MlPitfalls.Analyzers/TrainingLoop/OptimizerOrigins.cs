@@ -1,0 +1,165 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using System.Threading;
+using MlPitfalls.Analyzers.Infrastructure;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MlPitfalls.Analyzers.TrainingLoop;
+
+/// <summary>
+/// Where the optimizers a loop uses were created, as far as the code shows it: the single creation expression
+/// (<c>torch.optim.Adam(generator.parameters())</c>) assigned to a local in the method holding the loop, or to a field or
+/// property there, in the type's constructors or in its initializer. Lets MLP001 tell two optimizers apart and relate an
+/// optimizer to the modules whose parameters it holds; anything less than plain is "unknown", which never reports.
+/// Built only for loops that have something to judge.
+/// </summary>
+internal sealed class OptimizerOrigins
+{
+    private readonly IOperation _methodBody;
+    private readonly SourceMethodBodies _bodies;
+    private readonly TorchSymbols _torch;
+    private readonly CancellationToken _cancellationToken;
+    private readonly Dictionary<ISymbol, IOperation?> _creations = new(SymbolEqualityComparer.Default);
+
+    public OptimizerOrigins(IOperation insideMethod, SourceMethodBodies bodies, TorchSymbols torch, CancellationToken cancellationToken)
+    {
+        _methodBody = insideMethod;
+        while (_methodBody.Parent is not null)
+        {
+            _methodBody = _methodBody.Parent;
+        }
+
+        _bodies = bodies;
+        _torch = torch;
+        _cancellationToken = cancellationToken;
+    }
+
+    /// <summary>True only when both optimizers have a known creation and it is not the same one.</summary>
+    public bool AreProvablyDifferent(ISymbol? first, ISymbol? second)
+    {
+        if (first is null || second is null || SymbolEqualityComparer.Default.Equals(first, second))
+        {
+            return false;
+        }
+
+        var firstCreation = Creation(first);
+        var secondCreation = Creation(second);
+        return firstCreation is not null && secondCreation is not null && firstCreation.Syntax != secondCreation.Syntax;
+    }
+
+    /// <summary>
+    /// The modules whose parameters() the optimizer was built from, with their owners: for
+    /// <c>SGD(model.head.parameters())</c> that is <c>head</c> and <c>model</c> (clearing either clears the head).
+    /// Default (unknown) when the creation is not visible or takes its parameters from elsewhere.
+    /// </summary>
+    public ImmutableArray<ISymbol> ModulesHoldingParameters(ISymbol? optimizer)
+    {
+        var arguments = Creation(optimizer) switch
+        {
+            IInvocationOperation invocation => invocation.Arguments,
+            IObjectCreationOperation construction => construction.Arguments,
+            _ => ImmutableArray<IArgumentOperation>.Empty,
+        };
+        foreach (var argument in arguments)
+        {
+            if (argument.Value.WithoutConversions() is IInvocationOperation call && _torch.IsModuleParameters(call.TargetMethod))
+            {
+                return ReceiverChain(call.ResolvedReceiver());
+            }
+        }
+
+        return default;
+    }
+
+    /// <summary><c>a.b.c</c> gives c, b, a; stops (returns default) at anything that is not a plain reference.</summary>
+    private static ImmutableArray<ISymbol> ReceiverChain(IOperation? receiver)
+    {
+        var chain = ImmutableArray.CreateBuilder<ISymbol>();
+        for (var current = receiver.WithoutConversions(); current is not null and not IInstanceReferenceOperation; )
+        {
+            var symbol = current.ReferencedSymbol();
+            if (symbol is null)
+            {
+                return default;
+            }
+
+            chain.Add(symbol);
+            current = current switch
+            {
+                IFieldReferenceOperation field => field.Instance.WithoutConversions(),
+                IPropertyReferenceOperation property => property.Instance.WithoutConversions(),
+                _ => null,
+            };
+        }
+
+        return chain.Count == 0 ? default : chain.ToImmutable();
+    }
+
+    private IOperation? Creation(ISymbol? symbol)
+    {
+        if (symbol is null)
+        {
+            return null;
+        }
+
+        if (!_creations.TryGetValue(symbol, out var creation))
+        {
+            creation = FindCreation(symbol);
+            _creations[symbol] = creation;
+        }
+
+        return creation;
+    }
+
+    private IOperation? FindCreation(ISymbol symbol)
+    {
+        var values = new List<IOperation>();
+        CollectAssignedValues(_methodBody, symbol, values);
+        if (symbol is IFieldSymbol or IPropertySymbol && _methodBody.SemanticModel is { } model)
+        {
+            foreach (var constructor in symbol.ContainingType.InstanceConstructors.Concat(symbol.ContainingType.StaticConstructors))
+            {
+                if (_bodies.GetBody(constructor, model, _cancellationToken) is { } body)
+                {
+                    CollectAssignedValues(body, symbol, values);
+                }
+            }
+
+            // `Optimizer opt = Adam(...);` / `Optimizer Opt { get; } = Adam(...);`: the `= ...` clause binds to an initializer.
+            foreach (var reference in symbol.DeclaringSyntaxReferences)
+            {
+                foreach (var clause in reference.GetSyntax(_cancellationToken).ChildNodes())
+                {
+                    if (_bodies.GetOperation(clause, model, _cancellationToken) is ISymbolInitializerOperation initializer)
+                    {
+                        values.Add(initializer.Value);
+                    }
+                }
+            }
+        }
+
+        var distinct = values.Select(v => v.WithoutConversions()).Distinct().ToList();
+        return distinct.Count == 1 && distinct[0] is IInvocationOperation or IObjectCreationOperation && _torch.IsOptimizer(distinct[0]!.Type)
+            ? distinct[0]
+            : null;
+    }
+
+    private static void CollectAssignedValues(IOperation root, ISymbol symbol, List<IOperation> values)
+    {
+        foreach (var operation in root.Descendants())
+        {
+            switch (operation)
+            {
+                case IVariableDeclaratorOperation declarator when SymbolEqualityComparer.Default.Equals(declarator.Symbol, symbol)
+                                                                  && declarator.Initializer is not null:
+                    values.Add(declarator.Initializer.Value);
+                    break;
+                case IAssignmentOperation assignment when SymbolEqualityComparer.Default.Equals(assignment.Target.ReferencedSymbol(), symbol):
+                    values.Add(assignment.Value);
+                    break;
+            }
+        }
+    }
+}
