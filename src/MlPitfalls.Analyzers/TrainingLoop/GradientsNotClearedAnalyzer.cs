@@ -445,17 +445,65 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             if (step.IsDirect)
             {
                 var receiver = ((IInvocationOperation)step.Operation).ResolvedReceiver();
-                return receiver.IsSimpleReference() ? receiver!.Syntax.ToString() : null;
+                return receiver.IsSimpleReference() && ReceiverSymbols(receiver).All(IsSameAtStartOfBody) ? receiver!.Syntax.ToString() : null;
             }
 
             var optimizer = step.Target;
-            if (optimizer is null || _loop.SemanticModel is null || _loop.Body is null)
+            if (optimizer is null || _loop.SemanticModel is null || _loop.Body is null || !IsSameAtStartOfBody(optimizer))
             {
                 return null;
             }
 
             var visible = _loop.SemanticModel.LookupSymbols(_loop.Body.Syntax.SpanStart, name: optimizer.Name);
             return visible.Any(s => SymbolEqualityComparer.Default.Equals(s, optimizer)) ? optimizer.Name : null;
+        }
+
+        /// <summary><c>trainer.optimizer</c> gives optimizer, trainer: every name the receiver reads.</summary>
+        private static IEnumerable<ISymbol> ReceiverSymbols(IOperation? receiver)
+        {
+            for (var current = receiver.WithoutConversions(); current.ReferencedSymbol() is { } symbol; )
+            {
+                yield return symbol;
+                current = current switch
+                {
+                    IFieldReferenceOperation field => field.Instance.WithoutConversions(),
+                    IPropertyReferenceOperation property => property.Instance.WithoutConversions(),
+                    _ => null,
+                };
+            }
+        }
+
+        /// <summary>
+        /// True when <paramref name="symbol"/>, written as the first statement of the loop body, is the object the loop
+        /// steps: not declared inside the body (a local, an inner loop's variable, a lambda parameter: the inserted line
+        /// would not compile) and not assigned there (it would clear the previous optimizer, or null on the first pass).
+        /// </summary>
+        private bool IsSameAtStartOfBody(ISymbol symbol)
+        {
+            var body = _loop.Body!;
+            if (symbol is ILocalSymbol or IParameterSymbol
+                && symbol.DeclaringSyntaxReferences.Any(r => r.SyntaxTree == body.Syntax.SyntaxTree && body.Syntax.Span.Contains(r.Span)))
+            {
+                return false;
+            }
+
+            foreach (var operation in body.Descendants())
+            {
+                var assigned = operation switch
+                {
+                    IAssignmentOperation assignment => assignment.Target,
+                    IArgumentOperation { Parameter.RefKind: RefKind.Out or RefKind.Ref } argument => argument.Value,
+                    _ => null,
+                };
+                if (assigned is ITupleOperation tuple
+                        ? tuple.Elements.Any(e => SymbolEqualityComparer.Default.Equals(e.ReferencedSymbol(), symbol))
+                        : SymbolEqualityComparer.Default.Equals(assigned.ReferencedSymbol(), symbol))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
     }
 }

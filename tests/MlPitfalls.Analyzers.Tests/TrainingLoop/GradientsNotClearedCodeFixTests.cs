@@ -310,4 +310,40 @@ public class GradientsNotClearedCodeFixTests
         test.ExpectedDiagnostics.Add(MLP001(0));
         await test.RunAsync();
     }
+
+    /// <summary>
+    /// The inserted <c>x.zero_grad();</c> must name, at the start of the body, the object the loop steps: no fix when
+    /// that name is declared inside the body (a local, an inner loop's variable, a lambda's parameter), which would not
+    /// compile, or when the loop assigns it, which would clear the previous optimizer (or null, on the first pass).
+    /// </summary>
+    [Theory]
+    [InlineData("var opt = optim.SGD(model.parameters(), 0.1); {|#0:model.call(x).sum().backward()|}; opt.step();")]
+    [InlineData("{|#0:model.call(x).sum().backward()|}; foreach (var o in new[] { optimizer }) o.step();")]
+    [InlineData("{|#0:model.call(x).sum().backward()|}; Array.ForEach(new[] { optimizer }, o => o.step());")]
+    [InlineData("lazy ??= optim.SGD(model.parameters(), 0.1); {|#0:model.call(x).sum().backward()|}; lazy.step();")]
+    [InlineData("var opt = optim.SGD(model.parameters(), 0.1); {|#0:StepThrough(opt, x)|};")]
+    public async Task No_fix_is_offered_when_the_optimizer_is_not_the_same_object_at_the_start_of_the_body(string body)
+    {
+        var source = $$"""
+            class Trainer
+            {
+                static void StepThrough(optim.Optimizer o, Tensor x) { x.sum().backward(); o.step(); }
+
+                void Fit(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.SGD(model.parameters(), 0.1);
+                    optim.Optimizer? lazy = null;
+                    foreach (var x in batches)
+                    {
+                        {{body}}
+                    }
+                }
+            }
+            """;
+        var test = Verifier.Create();
+        test.TestCode = Verifier.Usings + "#nullable enable\n" + source;
+        test.FixedCode = Verifier.Usings + "#nullable enable\n" + source;
+        test.ExpectedDiagnostics.Add(MLP001(0));
+        await test.RunAsync();
+    }
 }
