@@ -119,8 +119,9 @@ public sealed class GradientsNotClearedCodeFix : CodeFixProvider
             // Only a clear that is a statement of its own, in the same block as the backward() statement, can move safely.
             var clear = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<ExpressionStatementSyntax>();
             var backward = root.FindNode(diagnostic.AdditionalLocations[1].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<StatementSyntax>();
-            if (clear is not null && backward is not null && clear.Parent is BlockSyntax && clear.Parent == backward.Parent
-                && clear.SpanStart > backward.SpanStart)
+            if (clear is not null && backward is not null && clear.Parent is BlockSyntax block && clear.Parent == backward.Parent
+                && clear.SpanStart > backward.SpanStart
+                && !CrossesDirective(block, backward, clear))
             {
                 return new Edit(kind!, loop, null, clear, backward);
             }
@@ -153,7 +154,8 @@ public sealed class GradientsNotClearedCodeFix : CodeFixProvider
             }
         }
 
-        foreach (var move in edits.Where(e => e.Kind == GradientsNotClearedAnalyzer.MoveFix))
+        // One clear can be reported for each optimizer it clears (model.zero_grad() for two optimizers of model): move it once.
+        foreach (var move in edits.Where(e => e.Kind == GradientsNotClearedAnalyzer.MoveFix).GroupBy(e => e.Clear).Select(g => g.First()))
         {
             editor.RemoveNode(move.Clear!, SyntaxRemoveOptions.KeepNoTrivia);
             editor.InsertBefore(move.Backward!, move.Clear!.WithAdditionalAnnotations(Formatter.Annotation));
@@ -171,6 +173,25 @@ public sealed class GradientsNotClearedCodeFix : CodeFixProvider
             .WithLeadingTrivia(indentation == default ? SyntaxFactory.TriviaList() : SyntaxFactory.TriviaList(indentation))
             .WithTrailingTrivia(endOfLine == default ? SyntaxFactory.ElasticCarriageReturnLineFeed : endOfLine)
             .WithAdditionalAnnotations(Formatter.Annotation);
+    }
+
+    /// <summary>
+    /// True when a preprocessor directive stands among the statements from <paramref name="backward"/> to
+    /// <paramref name="clear"/>: moving the clear would carry it into or out of a conditional region, or unbalance it.
+    /// </summary>
+    private static bool CrossesDirective(BlockSyntax block, StatementSyntax backward, StatementSyntax clear)
+    {
+        var from = block.Statements.IndexOf(backward);
+        var to = block.Statements.IndexOf(clear);
+        for (var i = from; i <= to; i++)
+        {
+            if (block.Statements[i].ContainsDirectives)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsZeroGradStatement(StatementSyntax statement)

@@ -346,4 +346,73 @@ public class GradientsNotClearedCodeFixTests
         test.ExpectedDiagnostics.Add(MLP001(0));
         await test.RunAsync();
     }
+
+    [Fact]
+    public Task Fix_all_moves_a_clear_reported_for_two_optimizers_once()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var sgd = optim.SGD(model.parameters(), 0.1);
+                    var adam = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        model.call(x).sum().backward();
+                        {|#0:model.zero_grad()|};
+                        sgd.step();
+                        adam.step();
+                    }
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var sgd = optim.SGD(model.parameters(), 0.1);
+                    var adam = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        model.zero_grad();
+                        model.call(x).sum().backward();
+                        sgd.step();
+                        adam.step();
+                    }
+                }
+            }
+            """,
+            GradientsNotClearedCodeFix.MoveEquivalenceKey,
+            MLP001(0),
+            MLP001(0));
+
+    /// <summary>Moving a statement across a preprocessor directive would move it into or out of a conditional region.</summary>
+    [Fact]
+    public async Task No_move_is_offered_across_a_preprocessor_directive()
+    {
+        var source = """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        model.call(x).sum().backward();
+            #if !LEGACY
+                        {|#0:optimizer.zero_grad()|};
+            #endif
+                        optimizer.step();
+                    }
+                }
+            }
+            """;
+        var test = Verifier.Create();
+        test.TestCode = Verifier.Usings + source;
+        test.FixedCode = Verifier.Usings + source;
+        test.ExpectedDiagnostics.Add(MLP001(0));
+        await test.RunAsync();
+    }
 }
