@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using Microsoft.CodeAnalysis;
+using MlPitfalls.Analyzers.Infrastructure;
 
 namespace MlPitfalls.Analyzers.TrainingLoop;
 
@@ -25,13 +26,14 @@ internal enum GradientEventKind
 internal sealed class GradientEvent
 {
     public GradientEvent(
-        GradientEventKind kind, ISymbol? target, IOperation operation, IOperation anchor, string? calleeName, IReadOnlyList<IOperation> nestedLoops)
+        GradientEventKind kind, ISymbol? target, IOperation operation, CallChain? chain, IReadOnlyList<IOperation> nestedLoops)
     {
         Kind = kind;
         Target = target;
         Operation = operation;
-        Anchor = anchor;
-        CalleeName = calleeName;
+        Chain = chain;
+        Anchor = chain?.Outermost.Call ?? operation;
+        CalleeName = chain?.Outermost.Callee.Name;
         NestedLoops = nestedLoops;
     }
 
@@ -42,6 +44,9 @@ internal sealed class GradientEvent
 
     /// <summary>The TorchSharp call (or assignment) itself, possibly inside a helper the loop calls.</summary>
     public IOperation Operation { get; }
+
+    /// <summary>The calls the loop makes to reach <see cref="Operation"/>; null for a direct event.</summary>
+    public CallChain? Chain { get; }
 
     /// <summary>Where the loop itself runs the event: <see cref="Operation"/>, or the call in the loop body that reaches it.</summary>
     public IOperation Anchor { get; }

@@ -85,14 +85,8 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 var (kind, target) = Classify(operation, torch);
                 if (kind is { } eventKind)
                 {
-                    var outermost = chain?.Outermost;
                     events.Add(new GradientEvent(
-                        eventKind,
-                        CallChain.MapToWalkedCode(target, chain),
-                        operation,
-                        anchor: outermost?.Call ?? operation,
-                        calleeName: outermost?.Callee.Name,
-                        NestedLoopsBetween(operation, chain, loop)));
+                        eventKind, CallChain.MapToWalkedCode(target, chain), operation, chain, NestedLoopsBetween(operation, chain, loop)));
                 }
             },
             cancellationToken);
@@ -442,20 +436,96 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         /// </summary>
         private string? OptimizerExpression(GradientEvent step)
         {
-            if (step.IsDirect)
-            {
-                var receiver = ((IInvocationOperation)step.Operation).ResolvedReceiver();
-                return receiver.IsSimpleReference() && ReceiverSymbols(receiver).All(IsSameAtStartOfBody) ? receiver!.Syntax.ToString() : null;
-            }
-
-            var optimizer = step.Target;
-            if (optimizer is null || _loop.SemanticModel is null || _loop.Body is null || !IsSameAtStartOfBody(optimizer))
+            var receiver = ReceiverAsTheLoopSeesIt(((IInvocationOperation)step.Operation).ResolvedReceiver(), step.Chain);
+            if (!receiver.IsSimpleReference() || !ReceiverSymbols(receiver).All(IsSameAtStartOfBody))
             {
                 return null;
             }
 
-            var visible = _loop.SemanticModel.LookupSymbols(_loop.Body.Syntax.SpanStart, name: optimizer.Name);
+            // Written in the loop body (the step itself, or the argument handed to the helper): valid there as written.
+            var body = _loop.Body!.Syntax;
+            if (receiver!.Syntax.SyntaxTree == body.SyntaxTree && body.Span.Contains(receiver.Syntax.Span))
+            {
+                return receiver.Syntax.ToString();
+            }
+
+            // A member of this (or a variable a local function or lambda captures): usable by its name if that name
+            // reaches the same symbol at the loop (a private field of a base class does not).
+            var optimizer = receiver.ReferencedSymbol();
+            if (optimizer is null || _loop.SemanticModel is null
+                || receiver is IFieldReferenceOperation { Instance: not (null or IInstanceReferenceOperation) }
+                || receiver is IPropertyReferenceOperation { Instance: not (null or IInstanceReferenceOperation) })
+            {
+                return null;
+            }
+
+            var visible = _loop.SemanticModel.LookupSymbols(body.SpanStart, name: optimizer.Name);
             return visible.Any(s => SymbolEqualityComparer.Default.Equals(s, optimizer)) ? optimizer.Name : null;
+        }
+
+        /// <summary>
+        /// The step's receiver translated, call by call, into what it is in the loop's own code: a helper's parameter
+        /// becomes the argument passed for it, a member of <c>this</c> stays itself while each call is on <c>this</c>,
+        /// a captured variable stays itself through a local function or lambda. Null when it is none of these:
+        /// <c>other.TrainStep(x)</c> steps other's optimizer, which the helper's field name does not reach at the loop.
+        /// </summary>
+        private static IOperation? ReceiverAsTheLoopSeesIt(IOperation? receiver, CallChain? chain)
+        {
+            for (; chain is not null && receiver is not null; chain = chain.Caller)
+            {
+                receiver = receiver.WithoutConversions();
+                var callee = chain.Callee.PartialImplementationPart ?? chain.Callee.OriginalDefinition;
+                if (receiver is IParameterReferenceOperation parameter
+                    && SymbolEqualityComparer.Default.Equals(parameter.Parameter.ContainingSymbol.OriginalDefinition, callee))
+                {
+                    receiver = chain.Call is IInvocationOperation invocation
+                        ? invocation.Arguments.FirstOrDefault(a => a.Parameter?.Ordinal == parameter.Parameter.Ordinal)?.Value
+                        : null;
+                    continue;
+                }
+
+                var sameFrame = callee.MethodKind is MethodKind.LocalFunction or MethodKind.DelegateInvoke;
+                var callOnThis = chain.Call switch
+                {
+                    IInvocationOperation invocation => invocation.Instance is IInstanceReferenceOperation,
+                    IDelegateCreationOperation { Target: IMethodReferenceOperation reference } => reference.Instance is IInstanceReferenceOperation,
+                    _ => false,
+                };
+                var keeps = Root(receiver) switch
+                {
+                    null => true,                                           // a static member means the same everywhere
+                    IInstanceReferenceOperation => sameFrame || callOnThis, // this.opt is the caller's only on the same object
+                    _ => sameFrame,                                         // a captured local is the caller's own variable
+                };
+                if (!keeps)
+                {
+                    return null;
+                }
+            }
+
+            return receiver;
+        }
+
+        /// <summary>What a chain of member accesses starts from: <c>this</c>, a variable, or null for a static member.</summary>
+        private static IOperation? Root(IOperation? receiver)
+        {
+            var current = receiver;
+            while (current is not null)
+            {
+                switch (current)
+                {
+                    case IFieldReferenceOperation field:
+                        current = field.Instance.WithoutConversions();
+                        break;
+                    case IPropertyReferenceOperation property:
+                        current = property.Instance.WithoutConversions();
+                        break;
+                    default:
+                        return current;
+                }
+            }
+
+            return null;
         }
 
         /// <summary><c>trainer.optimizer</c> gives optimizer, trainer: every name the receiver reads.</summary>

@@ -415,4 +415,143 @@ public class GradientsNotClearedCodeFixTests
         test.ExpectedDiagnostics.Add(MLP001(0));
         await test.RunAsync();
     }
+
+    /// <summary>
+    /// A helper stepping its own field is fixed with that field only when the loop runs on the same object: called on
+    /// another instance, or from a static method, <c>_optimizer</c> at the loop names a different optimizer or none.
+    /// </summary>
+    [Theory]
+    [InlineData("static void Fit(Trainer t, IEnumerable<Tensor> batches)", "t.TrainStep(x)")]
+    [InlineData("void Fit(Trainer other, IEnumerable<Tensor> batches)", "other.TrainStep(x)")]
+    public async Task No_fix_names_a_helpers_field_when_the_loop_runs_on_another_object(string method, string call)
+    {
+        var source = $$"""
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> _model = nn.Linear(4, 1);
+                private readonly optim.Optimizer _optimizer;
+
+                Trainer() => _optimizer = optim.SGD(_model.parameters(), 0.1);
+
+                void TrainStep(Tensor x)
+                {
+                    _model.call(x).sum().backward();
+                    _optimizer.step();
+                }
+
+                {{method}}
+                {
+                    foreach (var x in batches)
+                    {
+                        {|#0:{{call}}|};
+                    }
+                }
+            }
+            """;
+        var test = Verifier.Create();
+        test.TestCode = Verifier.Usings + source;
+        test.FixedCode = Verifier.Usings + source;
+        test.ExpectedDiagnostics.Add(MLP001(0));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public Task A_helpers_field_is_named_when_the_loop_runs_on_the_same_object()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> _model = nn.Linear(4, 1);
+                private readonly optim.Optimizer _optimizer;
+
+                Trainer() => _optimizer = optim.SGD(_model.parameters(), 0.1);
+
+                void TrainStep(Tensor x)
+                {
+                    _model.call(x).sum().backward();
+                    _optimizer.step();
+                }
+
+                void Fit(IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        {|#0:this.TrainStep(x)|};
+                    }
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> _model = nn.Linear(4, 1);
+                private readonly optim.Optimizer _optimizer;
+
+                Trainer() => _optimizer = optim.SGD(_model.parameters(), 0.1);
+
+                void TrainStep(Tensor x)
+                {
+                    _model.call(x).sum().backward();
+                    _optimizer.step();
+                }
+
+                void Fit(IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        _optimizer.zero_grad();
+                        this.TrainStep(x);
+                    }
+                }
+            }
+            """,
+            GradientsNotClearedCodeFix.InsertEquivalenceKey,
+            MLP001(0));
+
+    [Fact]
+    public Task An_optimizer_handed_to_a_helper_is_named_as_the_loop_writes_the_argument()
+        => Verifier.CodeFixAsync(
+            """
+            class Session { public optim.Optimizer Optimizer = null!; }
+
+            class Trainer
+            {
+                static void TrainStep(optim.Optimizer optimizer, Tensor x)
+                {
+                    x.sum().backward();
+                    optimizer.step();
+                }
+
+                void Fit(Session session, IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        {|#0:TrainStep(session.Optimizer, x)|};
+                    }
+                }
+            }
+            """,
+            """
+            class Session { public optim.Optimizer Optimizer = null!; }
+
+            class Trainer
+            {
+                static void TrainStep(optim.Optimizer optimizer, Tensor x)
+                {
+                    x.sum().backward();
+                    optimizer.step();
+                }
+
+                void Fit(Session session, IEnumerable<Tensor> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        session.Optimizer.zero_grad();
+                        TrainStep(session.Optimizer, x);
+                    }
+                }
+            }
+            """,
+            GradientsNotClearedCodeFix.InsertEquivalenceKey,
+            MLP001(0));
 }
