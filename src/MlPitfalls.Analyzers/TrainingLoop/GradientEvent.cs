@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers.Infrastructure;
 
 namespace MlPitfalls.Analyzers.TrainingLoop;
@@ -12,8 +13,14 @@ internal enum GradientEventKind
     /// <summary><c>optimizer.step()</c>: applies the parameters' .grad.</summary>
     Step,
 
-    /// <summary><c>optimizer.zero_grad()</c>, or a call we cannot see into that may clear (target unknown then).</summary>
+    /// <summary><c>optimizer.zero_grad()</c>.</summary>
     ClearOptimizer,
+
+    /// <summary>
+    /// A call we cannot see into that may clear the optimizer it is handed (target) or any (target null): enough to
+    /// stay silent, never proof that a clear stands in the wrong place.
+    /// </summary>
+    PossibleClear,
 
     /// <summary><c>module.zero_grad()</c>, or <c>p.grad = null</c> for each <c>p</c> of <c>module.parameters()</c>.</summary>
     ClearModule,
@@ -26,7 +33,7 @@ internal enum GradientEventKind
 internal sealed class GradientEvent
 {
     public GradientEvent(
-        GradientEventKind kind, ISymbol? target, IOperation operation, CallChain? chain, IReadOnlyList<IOperation> nestedLoops)
+        GradientEventKind kind, ISymbol? target, IOperation operation, CallChain? chain, IReadOnlyList<ILoopOperation> nestedLoops)
     {
         Kind = kind;
         Target = target;
@@ -55,9 +62,10 @@ internal sealed class GradientEvent
     public string? CalleeName { get; }
 
     /// <summary>Loops inside the analysed loop (in its body or in helpers) that enclose the event.</summary>
-    public IReadOnlyList<IOperation> NestedLoops { get; }
+    public IReadOnlyList<ILoopOperation> NestedLoops { get; }
 
-    public bool IsClear => Kind is GradientEventKind.ClearOptimizer or GradientEventKind.ClearModule or GradientEventKind.ClearParameterGrad;
+    public bool IsClear => Kind is GradientEventKind.ClearOptimizer or GradientEventKind.PossibleClear or GradientEventKind.ClearModule
+        or GradientEventKind.ClearParameterGrad;
 
     /// <summary>True when the event is written directly in the loop, not reached through a call.</summary>
     public bool IsDirect => ReferenceEquals(Operation, Anchor);

@@ -180,23 +180,23 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 var value = argument.Value.WithoutConversions();
                 if (torch.IsOptimizer(value?.Type))
                 {
-                    return (GradientEventKind.ClearOptimizer, value.ReferencedSymbol());
+                    return (GradientEventKind.PossibleClear, value.ReferencedSymbol());
                 }
             }
         }
 
         var overridable = (method.IsVirtual || method.IsAbstract || (method.IsOverride && !method.IsSealed)) && !method.ContainingType.IsSealed;
         var userHook = method.ReturnsVoid && ((inSource && overridable) || method.MethodKind == MethodKind.DelegateInvoke);
-        return userHook ? (GradientEventKind.ClearOptimizer, null) : (null, null);
+        return userHook ? (GradientEventKind.PossibleClear, null) : (null, null);
     }
 
     private static bool IsGradReference(IOperation? operation, TorchSymbols torch)
         => operation.WithoutConversions() is IPropertyReferenceOperation property && torch.IsGradProperty(property.Property);
 
     /// <summary>The loops strictly inside <paramref name="loop"/> that enclose an event, following the call chain back out.</summary>
-    private static IReadOnlyList<IOperation> NestedLoopsBetween(IOperation operation, CallChain? chain, ILoopOperation loop)
+    private static IReadOnlyList<ILoopOperation> NestedLoopsBetween(IOperation operation, CallChain? chain, ILoopOperation loop)
     {
-        List<IOperation>? nested = null;
+        List<ILoopOperation>? nested = null;
         var current = operation;
         while (true)
         {
@@ -204,18 +204,18 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             {
                 if (ReferenceEquals(parent, loop))
                 {
-                    return nested ?? (IReadOnlyList<IOperation>)Array.Empty<IOperation>();
+                    return nested ?? (IReadOnlyList<ILoopOperation>)Array.Empty<ILoopOperation>();
                 }
 
-                if (parent is ILoopOperation)
+                if (parent is ILoopOperation inner)
                 {
-                    (nested ??= new List<IOperation>()).Add(parent);
+                    (nested ??= new List<ILoopOperation>()).Add(inner);
                 }
             }
 
             if (chain is null)
             {
-                return nested ?? (IReadOnlyList<IOperation>)Array.Empty<IOperation>();
+                return nested ?? (IReadOnlyList<ILoopOperation>)Array.Empty<ILoopOperation>();
             }
 
             current = chain.Call;
@@ -239,6 +239,15 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
 
         return false;
     }
+
+    /// <summary>
+    /// True when a <c>break</c> leaves <paramref name="loop"/>: a retry loop that stops once the gradients are usable
+    /// means to keep only that pass, unlike a micro-batch loop that runs every pass.
+    /// </summary>
+    private static bool CanBreakOut(ILoopOperation loop)
+        => loop.Body is { } body
+           && body.Descendants().Any(o => o is IBranchOperation { BranchKind: BranchKind.Break } branch
+                                          && SymbolEqualityComparer.Default.Equals(branch.Target, loop.ExitLabel));
 
     /// <summary>One loop iteration's gradient events, judged optimizer by optimizer.</summary>
     private sealed class Iteration
@@ -346,7 +355,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         {
             switch (clear.Kind)
             {
-                case GradientEventKind.ClearOptimizer:
+                case GradientEventKind.ClearOptimizer or GradientEventKind.PossibleClear:
                     return !_origins.AreProvablyDifferent(clear.Target, optimizer);
                 case GradientEventKind.ClearModule:
                     var modules = _origins.ModulesHoldingParameters(optimizer);
@@ -399,7 +408,8 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             if (accumulationLoop is not null
                 && !_events[nextStep].NestedLoops.Contains(accumulationLoop)
                 && _events.Any(e => e.Kind == GradientEventKind.Backward && e.NestedLoops.Contains(accumulationLoop))
-                && !IsInsideConditional(clear.Operation, accumulationLoop))
+                && !IsInsideConditional(clear.Operation, accumulationLoop)
+                && !CanBreakOut(accumulationLoop))
             {
                 return Misplaced.InsideAccumulationLoop;
             }

@@ -377,4 +377,60 @@ public class GradientsNotClearedFieldTests
                 }
             }
             """, MLP001());
+
+    /// <summary>
+    /// An inner loop that clears, runs backward() and leaves as soon as the gradients are usable (a retry on a
+    /// non-finite loss) keeps the gradients of the pass that left: that is the point, not a lost micro-batch.
+    /// </summary>
+    [Fact]
+    public Task Retry_loop_that_breaks_out_with_the_gradients_it_wants()
+        => Verifier.AnalyzerAsync(
+            """
+            class C
+            {
+                void Train(Module<Tensor, Tensor> model, Func<(Tensor x, Tensor y)> next, int steps)
+                {
+                    var optimizer = optim.AdamW(model.parameters());
+                    for (int step = 0; step < steps; step++)
+                    {
+                        for (int attempt = 0; attempt < 3; attempt++)
+                        {
+                            optimizer.zero_grad();
+                            var (x, y) = next();
+                            var loss = functional.mse_loss(model.call(x), y);
+                            loss.backward();
+                            if (loss.isfinite().item<bool>())
+                            {
+                                break;
+                            }
+                        }
+
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
+
+    /// <summary>
+    /// A call the analyzer cannot read is only assumed to clear, to stay silent. It is never blamed as a clear in
+    /// the wrong place: logging the optimizer between backward() and step() is not a misplaced zero_grad().
+    /// </summary>
+    [Fact]
+    public Task A_call_that_only_might_clear_is_never_called_misplaced()
+        => Verifier.AnalyzerAsync(
+            """
+            class C
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        model.call(x).sum().backward();
+                        Console.WriteLine(optimizer);
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
 }
