@@ -554,4 +554,50 @@ public class GradientsNotClearedCodeFixTests
             """,
             GradientsNotClearedCodeFix.InsertEquivalenceKey,
             MLP001(0));
+
+    /// <summary>The inserted clear goes above the body's leading comments and conditional regions, which stay intact.</summary>
+    [Fact]
+    public Task Inserts_above_a_leading_comment_and_conditional_region()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+            #if TRACE_BATCHES
+                        Console.WriteLine(x);
+            #endif
+                        // forward pass
+                        var loss = model.call(x).sum(); // scalar
+                        {|#0:loss.backward()|};
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        optimizer.zero_grad();
+            #if TRACE_BATCHES
+                        Console.WriteLine(x);
+            #endif
+                        // forward pass
+                        var loss = model.call(x).sum(); // scalar
+                        loss.backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            GradientsNotClearedCodeFix.InsertEquivalenceKey,
+            MLP001(0));
 }
