@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
 
@@ -60,6 +61,35 @@ internal static class OperationExtensions
             IPropertyReferenceOperation { Arguments.Length: 0 } property => property.Property,
             _ => null,
         };
+
+    /// <summary>The object a field or property is read from (null for a static member or anything else).</summary>
+    public static IOperation? MemberInstance(this IOperation? operation)
+        => operation.WithoutConversions() switch
+        {
+            IFieldReferenceOperation field => field.Instance.WithoutConversions(),
+            IPropertyReferenceOperation property => property.Instance.WithoutConversions(),
+            _ => null,
+        };
+
+    /// <summary>
+    /// Every name a plain reference reads, innermost first: <c>model.head</c> gives head, model; <c>this.opt</c> gives opt.
+    /// Default when any part is not a plain variable, field or property (a call, an element access, ...).
+    /// </summary>
+    public static ImmutableArray<ISymbol> ReferencedSymbols(this IOperation? operation)
+    {
+        var chain = ImmutableArray.CreateBuilder<ISymbol>();
+        for (var current = operation.WithoutConversions(); current is not null and not IInstanceReferenceOperation; current = current.MemberInstance())
+        {
+            if (current.ReferencedSymbol() is not { } symbol)
+            {
+                return default;
+            }
+
+            chain.Add(symbol);
+        }
+
+        return chain.Count == 0 ? default : chain.ToImmutable();
+    }
 
     /// <summary>
     /// True when reading the value has no side effects and can be repeated in the same scope:

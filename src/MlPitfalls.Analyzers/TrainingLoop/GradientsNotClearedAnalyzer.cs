@@ -447,7 +447,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         private string? OptimizerExpression(GradientEvent step)
         {
             var receiver = ReceiverAsTheLoopSeesIt(((IInvocationOperation)step.Operation).ResolvedReceiver(), step.Chain);
-            if (!receiver.IsSimpleReference() || !ReceiverSymbols(receiver).All(IsSameAtStartOfBody))
+            if (!receiver.IsSimpleReference() || receiver.ReferencedSymbols() is not { IsDefault: false } names || !names.All(IsSameAtStartOfBody))
             {
                 return null;
             }
@@ -519,38 +519,13 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         /// <summary>What a chain of member accesses starts from: <c>this</c>, a variable, or null for a static member.</summary>
         private static IOperation? Root(IOperation? receiver)
         {
-            var current = receiver;
-            while (current is not null)
+            var current = receiver.WithoutConversions();
+            while (current is IFieldReferenceOperation or IPropertyReferenceOperation)
             {
-                switch (current)
-                {
-                    case IFieldReferenceOperation field:
-                        current = field.Instance.WithoutConversions();
-                        break;
-                    case IPropertyReferenceOperation property:
-                        current = property.Instance.WithoutConversions();
-                        break;
-                    default:
-                        return current;
-                }
+                current = current.MemberInstance();
             }
 
-            return null;
-        }
-
-        /// <summary><c>trainer.optimizer</c> gives optimizer, trainer: every name the receiver reads.</summary>
-        private static IEnumerable<ISymbol> ReceiverSymbols(IOperation? receiver)
-        {
-            for (var current = receiver.WithoutConversions(); current.ReferencedSymbol() is { } symbol; )
-            {
-                yield return symbol;
-                current = current switch
-                {
-                    IFieldReferenceOperation field => field.Instance.WithoutConversions(),
-                    IPropertyReferenceOperation property => property.Instance.WithoutConversions(),
-                    _ => null,
-                };
-            }
+            return current;
         }
 
         /// <summary>

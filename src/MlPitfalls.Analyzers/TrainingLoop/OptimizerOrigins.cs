@@ -66,35 +66,11 @@ internal sealed class OptimizerOrigins
         {
             if (argument.Value.WithoutConversions() is IInvocationOperation call && _torch.IsModuleParameters(call.TargetMethod))
             {
-                return ReceiverChain(call.ResolvedReceiver());
+                return call.ResolvedReceiver().ReferencedSymbols();
             }
         }
 
         return default;
-    }
-
-    /// <summary><c>a.b.c</c> gives c, b, a; stops (returns default) at anything that is not a plain reference.</summary>
-    private static ImmutableArray<ISymbol> ReceiverChain(IOperation? receiver)
-    {
-        var chain = ImmutableArray.CreateBuilder<ISymbol>();
-        for (var current = receiver.WithoutConversions(); current is not null and not IInstanceReferenceOperation; )
-        {
-            var symbol = current.ReferencedSymbol();
-            if (symbol is null)
-            {
-                return default;
-            }
-
-            chain.Add(symbol);
-            current = current switch
-            {
-                IFieldReferenceOperation field => field.Instance.WithoutConversions(),
-                IPropertyReferenceOperation property => property.Instance.WithoutConversions(),
-                _ => null,
-            };
-        }
-
-        return chain.Count == 0 ? default : chain.ToImmutable();
     }
 
     private IOperation? Creation(ISymbol? symbol)

@@ -113,6 +113,34 @@ public class SharedMachineryTests
     }
 
     [Fact]
+    public void Referenced_symbols_name_every_part_of_a_plain_reference_and_nothing_for_a_computed_one()
+    {
+        var compilation = TestCompilation.Create(sources: """
+            class Session { public optim.Optimizer Optimizer = null!; public static Session Current = null!; }
+            class C
+            {
+                Session session = null!;
+
+                void M(Session[] sessions)
+                {
+                    this.session.Optimizer.step();
+                    Session.Current.Optimizer.step();
+                    sessions[0].Optimizer.step();
+                }
+            }
+            """);
+        string Names(string text)
+        {
+            var symbols = ((IInvocationOperation)TestCompilation.Invocation(compilation, text)).ResolvedReceiver().ReferencedSymbols();
+            return symbols.IsDefault ? "default" : string.Join(", ", symbols.Select(s => s.Name));
+        }
+
+        Assert.Equal("Optimizer, session", Names("this.session.Optimizer.step()"));
+        Assert.Equal("Optimizer, Current", Names("Session.Current.Optimizer.step()"));
+        Assert.Equal("default", Names("sessions[0].Optimizer.step()"));
+    }
+
+    [Fact]
     public void Walker_follows_methods_in_other_files_local_functions_and_lambda_locals_and_maps_parameters()
     {
         var compilation = TestCompilation.Create(
