@@ -160,7 +160,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
 
     /// <summary>
     /// Calls whose effect we cannot read are assumed to clear rather than risk a false warning: a call into another
-    /// library or an abstract member that is handed an optimizer, and a void hook a subclass or a delegate may fill in
+    /// library or an abstract member that is handed an optimizer, a module or its parameters, and a void hook a subclass or a delegate may fill in
     /// (<c>protected virtual void OnBatchStart()</c>, <c>onBatchStart?.Invoke()</c>). TorchSharp's own methods are known
     /// not to clear.
     /// </summary>
@@ -181,6 +181,12 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 if (torch.IsOptimizer(value?.Type))
                 {
                     return (GradientEventKind.PossibleClear, value.ReferencedSymbol());
+                }
+
+                // Handed a module or its parameters, it may clear them (ZeroGrads(model)), whichever optimizer holds them.
+                if (torch.IsModule(value?.Type) || value is IInvocationOperation call && torch.IsModuleParameters(call.TargetMethod))
+                {
+                    return (GradientEventKind.PossibleClear, null);
                 }
             }
         }

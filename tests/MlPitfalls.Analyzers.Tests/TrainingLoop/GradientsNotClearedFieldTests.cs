@@ -433,4 +433,35 @@ public class GradientsNotClearedFieldTests
                 }
             }
             """);
+
+    /// <summary>
+    /// Code the analyzer cannot read (another project, a NuGet package, an abstract member) may clear the gradients
+    /// of the module or the parameters it is handed, not only of an optimizer.
+    /// </summary>
+    [Theory]
+    [InlineData("gradients.Reset(model)")]
+    [InlineData("gradients.Reset(model.parameters())")]
+    public Task Unreadable_call_handed_the_model_or_its_parameters_may_clear(string reset)
+        => Verifier.AnalyzerAsync(
+            $$"""
+            abstract class Gradients
+            {
+                public abstract int Reset(Module<Tensor, Tensor> model);
+                public abstract int Reset(IEnumerable<Parameter> parameters);
+            }
+
+            class C
+            {
+                void Train(Module<Tensor, Tensor> model, Gradients gradients, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        {{reset}};
+                        model.call(x).sum().backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
 }
