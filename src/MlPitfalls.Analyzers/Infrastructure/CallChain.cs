@@ -57,7 +57,7 @@ internal sealed class CallChain
     {
         for (; chain is not null && symbol is IParameterSymbol parameter; chain = chain.Caller)
         {
-            var callee = chain.Callee.PartialImplementationPart ?? chain.Callee.OriginalDefinition;
+            var callee = SourceMethodBodies.DefinitionWithBody(chain.Callee);
             if (!SymbolEqualityComparer.Default.Equals(parameter.ContainingSymbol.OriginalDefinition, callee))
             {
                 return symbol; // a parameter of an enclosing lambda or method, not of this callee

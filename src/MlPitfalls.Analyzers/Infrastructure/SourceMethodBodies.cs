@@ -23,7 +23,7 @@ internal sealed class SourceMethodBodies
     /// </summary>
     public IOperation? GetBody(IMethodSymbol method, SemanticModel callerModel, CancellationToken cancellationToken)
     {
-        var definition = method.PartialImplementationPart ?? method.OriginalDefinition;
+        var definition = DefinitionWithBody(method);
         if (definition.IsAbstract || definition.IsExtern || definition.DeclaringSyntaxReferences.Length == 0)
         {
             return null;
@@ -37,6 +37,13 @@ internal sealed class SourceMethodBodies
         var body = Bind(definition, callerModel, cancellationToken);
         return _bodies.GetOrAdd(definition, body);
     }
+
+    /// <summary>
+    /// The declaration that holds <paramref name="method"/>'s body: its original definition, or for a partial method the
+    /// implementation part (asked of the original definition: a constructed generic method has no implementation part).
+    /// </summary>
+    public static IMethodSymbol DefinitionWithBody(IMethodSymbol method)
+        => method.OriginalDefinition.PartialImplementationPart ?? method.OriginalDefinition;
 
     private IOperation? Bind(IMethodSymbol method, SemanticModel callerModel, CancellationToken cancellationToken)
         => GetOperation(method.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken), callerModel, cancellationToken) switch

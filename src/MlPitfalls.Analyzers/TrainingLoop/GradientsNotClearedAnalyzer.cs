@@ -490,7 +490,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             for (; chain is not null && receiver is not null; chain = chain.Caller)
             {
                 receiver = receiver.WithoutConversions();
-                var callee = chain.Callee.PartialImplementationPart ?? chain.Callee.OriginalDefinition;
+                var callee = SourceMethodBodies.DefinitionWithBody(chain.Callee);
                 if (receiver is IParameterReferenceOperation parameter
                     && SymbolEqualityComparer.Default.Equals(parameter.Parameter.ContainingSymbol.OriginalDefinition, callee))
                 {

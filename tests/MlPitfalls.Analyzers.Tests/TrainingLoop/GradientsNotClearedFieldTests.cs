@@ -464,4 +464,31 @@ public class GradientsNotClearedFieldTests
                 }
             }
             """);
+
+    /// <summary>A generic partial helper is followed into its implementation like any other.</summary>
+    [Fact]
+    public Task Clearing_through_a_generic_partial_method()
+        => Verifier.AnalyzerAsync(
+            """
+            partial class C
+            {
+                partial void Reset<TOptimizer>(TOptimizer optimizer) where TOptimizer : optim.Optimizer;
+
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        Reset(optimizer);
+                        model.call(x).sum().backward();
+                        optimizer.step();
+                    }
+                }
+            }
+
+            partial class C
+            {
+                partial void Reset<TOptimizer>(TOptimizer optimizer) where TOptimizer : optim.Optimizer => optimizer.zero_grad();
+            }
+            """);
 }
