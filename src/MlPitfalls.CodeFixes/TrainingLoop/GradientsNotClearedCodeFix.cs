@@ -101,7 +101,8 @@ public sealed class GradientsNotClearedCodeFix : CodeFixProvider
     {
         if (!diagnostic.Properties.TryGetValue(GradientsNotClearedAnalyzer.FixProperty, out var kind)
             || diagnostic.AdditionalLocations.Count == 0
-            || root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan) is not StatementSyntax loop
+            // Innermost: in top-level statements the loop shares its span with the GlobalStatementSyntax around it.
+            || root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true) is not StatementSyntax loop
             || LoopBody(loop) is null)
         {
             return null;

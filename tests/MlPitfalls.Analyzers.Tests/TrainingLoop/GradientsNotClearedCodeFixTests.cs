@@ -600,4 +600,35 @@ public class GradientsNotClearedCodeFixTests
             """,
             GradientsNotClearedCodeFix.InsertEquivalenceKey,
             MLP001(0));
+
+    /// <summary>A loop written directly in top-level statements is fixed like any other.</summary>
+    [Fact]
+    public async Task Fixes_a_loop_in_top_level_statements()
+    {
+        var test = Verifier.Create();
+        test.TestState.OutputKind = Microsoft.CodeAnalysis.OutputKind.ConsoleApplication;
+        test.TestCode = Verifier.Usings + """
+            var model = nn.Linear(4, 1);
+            var optimizer = optim.SGD(model.parameters(), 0.1);
+            for (int i = 0; i < 10; i++)
+            {
+                {|#0:model.call(ones(4)).sum().backward()|};
+                optimizer.step();
+            }
+
+            """;
+        test.FixedCode = Verifier.Usings + """
+            var model = nn.Linear(4, 1);
+            var optimizer = optim.SGD(model.parameters(), 0.1);
+            for (int i = 0; i < 10; i++)
+            {
+                optimizer.zero_grad();
+                model.call(ones(4)).sum().backward();
+                optimizer.step();
+            }
+
+            """;
+        test.ExpectedDiagnostics.Add(MLP001(0));
+        await test.RunAsync();
+    }
 }
