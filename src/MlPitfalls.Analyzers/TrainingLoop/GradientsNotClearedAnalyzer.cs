@@ -289,7 +289,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             var verdicts = clearIndexes.Select(i => (Index: i, Misplaced: Misplacement(i, stepIndexes))).ToList();
             if (verdicts.All(v => v.Misplaced != Misplaced.No) && clearIndexes.All(i => ProvablyClears(_events[i], optimizer)))
             {
-                return ClearedTooLate(verdicts[0].Index, verdicts[0].Misplaced, displayName);
+                return ClearedTooLate(verdicts[0].Index, verdicts[0].Misplaced, stepIndexes, displayName);
             }
 
             return null;
@@ -325,7 +325,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 $"{DescribeLoop(backward, firstStep, displayName)} but nothing in it clears the gradients, so each step applies the sum of every gradient so far; {advice}");
         }
 
-        private Diagnostic ClearedTooLate(int clearIndex, Misplaced how, string displayName)
+        private Diagnostic ClearedTooLate(int clearIndex, Misplaced how, List<int> stepIndexes, string displayName)
         {
             var clear = _events[clearIndex];
             var clearText = clear.IsDirect ? clear.Operation.Syntax.ToString() : $"{clear.CalleeName}(...)";
@@ -340,7 +340,11 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                     $"'{clearText}' runs inside the inner loop that calls backward(), so each pass erases the gradients of the passes before it and '{displayName}.step()' applies only the last one; clear once, before the inner loop");
             }
 
-            var backward = _events.Take(clearIndex).Last(e => e.Kind == GradientEventKind.Backward);
+            // The first backward() since the optimizer last stepped: moving the clear before a later one would erase
+            // the gradients of the earlier ones, which the step is meant to apply as well.
+            var lastStepBefore = stepIndexes.Where(s => s < clearIndex).DefaultIfEmpty(-1).Max();
+            var backward = _events.Skip(lastStepBefore + 1).Take(clearIndex - lastStepBefore - 1).FirstOrDefault(e => e.Kind == GradientEventKind.Backward)
+                           ?? _events.Take(clearIndex).Last(e => e.Kind == GradientEventKind.Backward);
             var properties = clear.IsDirect && backward.IsDirect
                 ? ImmutableDictionary<string, string?>.Empty.Add(FixProperty, MoveFix)
                 : ImmutableDictionary<string, string?>.Empty;

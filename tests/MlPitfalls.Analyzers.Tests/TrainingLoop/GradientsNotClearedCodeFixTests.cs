@@ -631,4 +631,43 @@ public class GradientsNotClearedCodeFixTests
         test.ExpectedDiagnostics.Add(MLP001(0));
         await test.RunAsync();
     }
+
+    /// <summary>With two losses backpropagated before the step, the clear moves before the first: both must survive.</summary>
+    [Fact]
+    public Task Moves_a_misplaced_clear_before_the_first_backward_of_the_step()
+        => Verifier.CodeFixAsync(
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        model.call(x).sum().backward();
+                        model.call(x).pow(2).mean().backward();
+                        {|#0:optimizer.zero_grad()|};
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        optimizer.zero_grad();
+                        model.call(x).sum().backward();
+                        model.call(x).pow(2).mean().backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            GradientsNotClearedCodeFix.MoveEquivalenceKey,
+            MLP001(0));
 }
