@@ -345,7 +345,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             var lastStepBefore = stepIndexes.Where(s => s < clearIndex).DefaultIfEmpty(-1).Max();
             var backward = _events.Skip(lastStepBefore + 1).Take(clearIndex - lastStepBefore - 1).FirstOrDefault(e => e.Kind == GradientEventKind.Backward)
                            ?? _events.Take(clearIndex).Last(e => e.Kind == GradientEventKind.Backward);
-            var properties = clear.IsDirect && backward.IsDirect
+            var properties = clear.IsDirect && backward.IsDirect && NamesTheSameBefore(clear, backward)
                 ? ImmutableDictionary<string, string?>.Empty.Add(FixProperty, MoveFix)
                 : ImmutableDictionary<string, string?>.Empty;
             return Diagnostic.Create(
@@ -552,23 +552,39 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 return false;
             }
 
-            foreach (var operation in body.Descendants())
+            return !body.Descendants().Any(operation => Assigns(operation, symbol));
+        }
+
+        /// <summary>
+        /// True when the clear, moved up to <paramref name="backward"/>, still names the same optimizer or module: nothing
+        /// its receiver reads is declared or assigned from the backward() statement on.
+        /// </summary>
+        private bool NamesTheSameBefore(GradientEvent clear, GradientEvent backward)
+        {
+            var names = clear.Operation is IInvocationOperation invocation ? invocation.ResolvedReceiver().ReferencedSymbols() : default;
+            if (names.IsDefault)
             {
-                var assigned = operation switch
-                {
-                    IAssignmentOperation assignment => assignment.Target,
-                    IArgumentOperation { Parameter.RefKind: RefKind.Out or RefKind.Ref } argument => argument.Value,
-                    _ => null,
-                };
-                if (assigned is ITupleOperation tuple
-                        ? tuple.Elements.Any(e => SymbolEqualityComparer.Default.Equals(e.ReferencedSymbol(), symbol))
-                        : SymbolEqualityComparer.Default.Equals(assigned.ReferencedSymbol(), symbol))
-                {
-                    return false;
-                }
+                return false;
             }
 
-            return true;
+            var from = backward.Anchor.Syntax.SpanStart;
+            var to = clear.Anchor.Syntax.SpanStart;
+            return !names.Any(name => name is ILocalSymbol && name.DeclaringSyntaxReferences.Any(r => r.Span.Start >= from))
+                   && !_loop.Body!.Descendants().Any(o => o.Syntax.SpanStart >= from && o.Syntax.SpanStart < to && names.Any(name => Assigns(o, name)));
+        }
+
+        /// <summary>True when <paramref name="operation"/> assigns <paramref name="symbol"/> (=, ??=, +=, deconstruction, out or ref).</summary>
+        private static bool Assigns(IOperation operation, ISymbol symbol)
+        {
+            var assigned = operation switch
+            {
+                IAssignmentOperation assignment => assignment.Target,
+                IArgumentOperation { Parameter.RefKind: RefKind.Out or RefKind.Ref } argument => argument.Value,
+                _ => null,
+            };
+            return assigned is ITupleOperation tuple
+                ? tuple.Elements.Any(e => SymbolEqualityComparer.Default.Equals(e.ReferencedSymbol(), symbol))
+                : SymbolEqualityComparer.Default.Equals(assigned.ReferencedSymbol(), symbol);
         }
     }
 }

@@ -670,4 +670,34 @@ public class GradientsNotClearedCodeFixTests
             """,
             GradientsNotClearedCodeFix.MoveEquivalenceKey,
             MLP001(0));
+
+    /// <summary>No move when the clear names something declared or assigned after backward(): moved up, it would not compile or name another optimizer.</summary>
+    [Theory]
+    [InlineData("var current = optimizer;", "current")]
+    [InlineData("active = optimizer;", "active")]
+    public async Task No_move_when_the_clear_names_something_set_after_backward(string setUp, string name)
+    {
+        var source = $$"""
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    optim.Optimizer active = optimizer;
+                    foreach (var x in batches)
+                    {
+                        model.call(x).sum().backward();
+                        {{setUp}}
+                        {|#0:{{name}}.zero_grad()|};
+                        {{name}}.step();
+                    }
+                }
+            }
+            """;
+        var test = Verifier.Create();
+        test.TestCode = Verifier.Usings + source;
+        test.FixedCode = Verifier.Usings + source;
+        test.ExpectedDiagnostics.Add(MLP001(0));
+        await test.RunAsync();
+    }
 }
