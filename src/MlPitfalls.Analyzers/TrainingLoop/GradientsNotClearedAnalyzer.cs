@@ -429,12 +429,20 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             return backwardBefore && !backwardBetween ? Misplaced.BetweenBackwardAndStep : Misplaced.No;
         }
 
-        /// <summary>True when the backward() runs in a closure handed to an optimizer's step(closure).</summary>
+        /// <summary>True when the backward() runs in a closure handed to an optimizer's step(closure), directly or through a local.</summary>
         private bool IsInClosureOfStep(GradientEvent backward)
         {
             for (var parent = backward.Anchor.Parent; parent is not null && !ReferenceEquals(parent, _loop); parent = parent.Parent)
             {
                 if (parent is IArgumentOperation { Parent: IInvocationOperation call } && _torch.IsOptimizerStep(call.TargetMethod))
+                {
+                    return true;
+                }
+
+                // Func<Tensor> closure = () => { ... backward() ... }; optimizer.step(closure);
+                if (parent is IVariableDeclaratorOperation declarator
+                    && _events.Any(e => e.Kind == GradientEventKind.Step && e.Operation is IInvocationOperation step
+                                        && step.Arguments.Any(a => SymbolEqualityComparer.Default.Equals(a.Value.ReferencedSymbol(), declarator.Symbol))))
                 {
                     return true;
                 }

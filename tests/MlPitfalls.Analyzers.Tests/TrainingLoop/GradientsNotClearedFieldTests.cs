@@ -491,4 +491,37 @@ public class GradientsNotClearedFieldTests
                 partial void Reset<TOptimizer>(TOptimizer optimizer) where TOptimizer : optim.Optimizer => optimizer.zero_grad();
             }
             """);
+
+    /// <summary>The closure is often held in a local first (<c>Func&lt;Tensor&gt; closure = ...; lbfgs.step(closure);</c>).</summary>
+    [Fact]
+    public async Task Closure_held_in_a_local_without_clearing_gets_advice_for_the_closure_and_no_loop_fix()
+    {
+        var source = """
+            class C
+            {
+                void Train(Module<Tensor, Tensor> model, Tensor x, Tensor y)
+                {
+                    var lbfgs = optim.LBFGS(model.parameters());
+                    for (int i = 0; i < 20; i++)
+                    {
+                        Func<Tensor> closure = () =>
+                        {
+                            var loss = functional.mse_loss(model.call(x), y);
+                            {|#0:loss.backward()|};
+                            return loss;
+                        };
+                        lbfgs.step(closure);
+                    }
+                }
+            }
+            """;
+        var test = Verifier.Create();
+        test.TestCode = Verifier.Usings + source;
+        test.FixedCode = Verifier.Usings + source;
+        test.ExpectedDiagnostics.Add(MLP001(
+            "lbfgs",
+            "the loop runs backward() and 'lbfgs.step()' every iteration but nothing in it clears the gradients, so each step applies the sum of every gradient so far; " +
+            "call 'lbfgs.zero_grad()' at the start of the closure passed to step(), which the optimizer may evaluate several times per step"));
+        await test.RunAsync();
+    }
 }
