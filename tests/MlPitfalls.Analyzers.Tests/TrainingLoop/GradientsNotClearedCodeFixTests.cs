@@ -304,11 +304,7 @@ public class GradientsNotClearedCodeFixTests
                 }
             }
             """;
-        var test = Verifier.Create();
-        test.TestCode = Verifier.Usings + source;
-        test.FixedCode = Verifier.Usings + source;
-        test.ExpectedDiagnostics.Add(MLP001(0));
-        await test.RunAsync();
+        await Verifier.NoCodeFixAsync(source, MLP001(0));
     }
 
     /// <summary>
@@ -325,6 +321,7 @@ public class GradientsNotClearedCodeFixTests
     public async Task No_fix_is_offered_when_the_optimizer_is_not_the_same_object_at_the_start_of_the_body(string body)
     {
         var source = $$"""
+            #nullable enable
             class Trainer
             {
                 static void StepThrough(optim.Optimizer o, Tensor x) { x.sum().backward(); o.step(); }
@@ -340,11 +337,7 @@ public class GradientsNotClearedCodeFixTests
                 }
             }
             """;
-        var test = Verifier.Create();
-        test.TestCode = Verifier.Usings + "#nullable enable\n" + source;
-        test.FixedCode = Verifier.Usings + "#nullable enable\n" + source;
-        test.ExpectedDiagnostics.Add(MLP001(0));
-        await test.RunAsync();
+        await Verifier.NoCodeFixAsync(source, MLP001(0));
     }
 
     [Fact]
@@ -409,11 +402,7 @@ public class GradientsNotClearedCodeFixTests
                 }
             }
             """;
-        var test = Verifier.Create();
-        test.TestCode = Verifier.Usings + source;
-        test.FixedCode = Verifier.Usings + source;
-        test.ExpectedDiagnostics.Add(MLP001(0));
-        await test.RunAsync();
+        await Verifier.NoCodeFixAsync(source, MLP001(0));
     }
 
     /// <summary>
@@ -448,11 +437,7 @@ public class GradientsNotClearedCodeFixTests
                 }
             }
             """;
-        var test = Verifier.Create();
-        test.TestCode = Verifier.Usings + source;
-        test.FixedCode = Verifier.Usings + source;
-        test.ExpectedDiagnostics.Add(MLP001(0));
-        await test.RunAsync();
+        await Verifier.NoCodeFixAsync(source, MLP001(0));
     }
 
     [Fact]
@@ -694,10 +679,6 @@ public class GradientsNotClearedCodeFixTests
                 }
             }
             """;
-        var test = Verifier.Create();
-        test.TestCode = Verifier.Usings + source;
-        test.FixedCode = Verifier.Usings + source;
-        test.ExpectedDiagnostics.Add(MLP001(0));
-        await test.RunAsync();
+        await Verifier.NoCodeFixAsync(source, MLP001(0));
     }
 }

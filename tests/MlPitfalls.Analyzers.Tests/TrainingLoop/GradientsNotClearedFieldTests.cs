@@ -342,14 +342,10 @@ public class GradientsNotClearedFieldTests
                 }
             }
             """;
-        var test = Verifier.Create();
-        test.TestCode = Verifier.Usings + source;
-        test.FixedCode = Verifier.Usings + source;
-        test.ExpectedDiagnostics.Add(MLP001(
+        await Verifier.NoCodeFixAsync(source, MLP001(
             "lbfgs",
             "the loop runs backward() and 'lbfgs.step()' every iteration but nothing in it clears the gradients, so each step applies the sum of every gradient so far; " +
             "call 'lbfgs.zero_grad()' at the start of the closure passed to step(), which the optimizer may evaluate several times per step"));
-        await test.RunAsync();
     }
 
     [Fact]
@@ -515,13 +511,9 @@ public class GradientsNotClearedFieldTests
                 }
             }
             """;
-        var test = Verifier.Create();
-        test.TestCode = Verifier.Usings + source;
-        test.FixedCode = Verifier.Usings + source;
-        test.ExpectedDiagnostics.Add(MLP001(
+        await Verifier.NoCodeFixAsync(source, MLP001(
             "lbfgs",
             "the loop runs backward() and 'lbfgs.step()' every iteration but nothing in it clears the gradients, so each step applies the sum of every gradient so far; " +
             "call 'lbfgs.zero_grad()' at the start of the closure passed to step(), which the optimizer may evaluate several times per step"));
-        await test.RunAsync();
     }
 }

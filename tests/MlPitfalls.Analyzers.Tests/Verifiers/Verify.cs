@@ -67,6 +67,10 @@ public static class Verify<TAnalyzer, TCodeFix>
         return test.RunAsync(CancellationToken.None);
     }
 
+    /// <summary>Expects exactly <paramref name="expected"/> on <paramref name="source"/> and no code fix that changes it.</summary>
+    public static Task NoCodeFixAsync(string source, params DiagnosticResult[] expected)
+        => CodeFixAsync(source, source, expected);
+
     /// <summary>A test whose caller configures everything (several files, exact fix-all iterations, ...).</summary>
     public static Test Create(bool referenceTorchSharp = true) => new(referenceTorchSharp, LanguageVersion.Latest);
 
