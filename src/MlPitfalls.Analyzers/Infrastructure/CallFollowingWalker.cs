@@ -29,32 +29,64 @@ internal sealed class CallFollowingWalker
     }
 
     /// <summary>Calls <paramref name="visit"/> for each operation reached from <paramref name="root"/>.</summary>
+    /// <remarks>
+    /// Iterative, with its own stack: a left-deep expression (a long <c>a + b + c + ...</c>) would otherwise recurse once
+    /// per operand, and a stack overflow takes the whole IDE process down, not just this analyzer.
+    /// </remarks>
     public void Walk(IOperation root, Action<IOperation, CallChain?> visit, CancellationToken cancellationToken)
     {
         var followed = new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default);
-        Visit(root, chain: null, followed, visit, cancellationToken);
+        var pending = new Stack<Pending>();
+        var children = new List<IOperation>();
+        pending.Push(new Pending(root, chain: null, childrenDone: false, leaving: null));
+        while (pending.Count > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var next = pending.Pop();
+            if (next.Operation is not { } operation)
+            {
+                if (next.Leaving is { } left)
+                {
+                    followed.Remove(left); // recursion guard only: the same helper may be called twice in a loop
+                }
+
+                continue;
+            }
+
+            if (!next.ChildrenDone)
+            {
+                if (operation is ILocalFunctionOperation)
+                {
+                    continue;
+                }
+
+                // Operands first: the operation comes back once all of its children (pushed above it) are done.
+                pending.Push(new Pending(operation, next.Chain, childrenDone: true, leaving: null));
+                children.Clear();
+                children.AddRange(operation.ChildOperations);
+                for (var i = children.Count - 1; i >= 0; i--)
+                {
+                    pending.Push(new Pending(children[i], next.Chain, childrenDone: false, leaving: null));
+                }
+
+                continue;
+            }
+
+            visit(operation, next.Chain);
+            if (FollowedBody(operation, next.Chain, cancellationToken) is var (callee, body) && followed.Add(callee.OriginalDefinition))
+            {
+                pending.Push(new Pending(operation: null, chain: null, childrenDone: false, leaving: callee.OriginalDefinition));
+                pending.Push(new Pending(body, CallChain.Push(next.Chain, operation, callee), childrenDone: false, leaving: null));
+            }
+        }
     }
 
-    private void Visit(
-        IOperation operation, CallChain? chain, HashSet<IMethodSymbol> followed,
-        Action<IOperation, CallChain?> visit, CancellationToken cancellationToken)
+    /// <summary>The method <paramref name="operation"/> runs and its body, when it is one the walk follows.</summary>
+    private (IMethodSymbol Callee, IOperation Body)? FollowedBody(IOperation operation, CallChain? chain, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        if (operation is ILocalFunctionOperation)
-        {
-            return;
-        }
-
-        foreach (var child in operation.ChildOperations)
-        {
-            Visit(child, chain, followed, visit, cancellationToken);
-        }
-
-        visit(operation, chain);
-
         if ((chain?.Depth ?? 0) >= _maxDepth || operation.SemanticModel is not { } model)
         {
-            return;
+            return null;
         }
 
         var (callee, body) = operation switch
@@ -68,11 +100,29 @@ internal sealed class CallFollowingWalker
                 => (reference.Method, _bodies.GetBody(reference.Method, model, cancellationToken)),
             _ => (null, null),
         };
-        if (callee is not null && body is not null && followed.Add(callee.OriginalDefinition))
+        return callee is not null && body is not null ? (callee, body) : null;
+    }
+
+    /// <summary>One entry of the walk's stack: an operation to expand or visit, or the end of a followed call.</summary>
+    private readonly struct Pending
+    {
+        public Pending(IOperation? operation, CallChain? chain, bool childrenDone, IMethodSymbol? leaving)
         {
-            Visit(body, CallChain.Push(chain, operation, callee), followed, visit, cancellationToken);
-            followed.Remove(callee.OriginalDefinition); // recursion guard only: the same helper may be called twice in a loop
+            Operation = operation;
+            Chain = chain;
+            ChildrenDone = childrenDone;
+            Leaving = leaving;
         }
+
+        public IOperation? Operation { get; }
+
+        public CallChain? Chain { get; }
+
+        /// <summary>True once the operation's children have been visited: the operation itself is next.</summary>
+        public bool ChildrenDone { get; }
+
+        /// <summary>Set on the entry that marks the end of a followed call's body.</summary>
+        public IMethodSymbol? Leaving { get; }
     }
 
     /// <summary>

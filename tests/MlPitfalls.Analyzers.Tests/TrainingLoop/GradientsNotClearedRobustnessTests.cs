@@ -177,4 +177,46 @@ public class GradientsNotClearedRobustnessTests
         var failures = diagnostics.Where(d => d.Id == "AD0001").Select(d => d.ToString()).ToList();
         Assert.True(failures.Count == 0, what + ": " + string.Join(Environment.NewLine, failures));
     }
+
+    /// <summary>
+    /// A left-deep expression (here 20,000 operands: Roslyn binds it on a 1 MB stack)
+    /// must not be walked by recursion: a stack overflow would end the IDE's process, not just report AD0001.
+    /// </summary>
+    [Fact]
+    public void Very_deep_expression_in_a_training_loop_is_walked_without_recursion()
+    {
+        var sum = string.Join(" + ", Enumerable.Repeat("x", 20_000));
+        var source = $$"""
+            class T
+            {
+                void Train(Linear model, optim.Optimizer opt, IEnumerable<int> batches)
+                {
+                    foreach (var x in batches)
+                    {
+                        var total = {{sum}};
+                        model.call(ones(2) * total).sum().backward();
+                        opt.step();
+                    }
+                }
+            }
+            """;
+        var compilation = CSharpCompilation.Create(
+            "Deep",
+            new[] { CSharpSyntaxTree.ParseText(TorchSharpSources.Usings + source, new CSharpParseOptions(LanguageVersion.Latest), path: "Deep.cs") },
+            References,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+
+        // On a thread with a small stack, like the IDE's analysis threads, so the test shows the problem on any host.
+        var diagnostics = ImmutableArray<Diagnostic>.Empty;
+        var thread = new System.Threading.Thread(
+            () => diagnostics = compilation
+                .WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new GradientsNotClearedAnalyzer()))
+                .GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult(),
+            maxStackSize: 1024 * 1024);
+        thread.Start();
+        thread.Join();
+
+        Assert.Empty(diagnostics.Where(d => d.Id == "AD0001"));
+        Assert.Single(diagnostics, d => d.Id == "MLP001");
+    }
 }
