@@ -78,18 +78,26 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         ILoopOperation loop, TorchSymbols torch, CallFollowingWalker walker, CancellationToken cancellationToken)
     {
         var events = new List<GradientEvent>();
-        walker.Walk(
-            loop.Body,
-            (operation, chain) =>
+        void Collect(IOperation operation, CallChain? chain)
+        {
+            var (kind, target) = Classify(operation, torch);
+            if (kind is { } eventKind)
             {
-                var (kind, target) = Classify(operation, torch);
-                if (kind is { } eventKind)
-                {
-                    events.Add(new GradientEvent(
-                        eventKind, CallChain.MapToWalkedCode(target, chain), operation, chain, NestedLoopsBetween(operation, chain, loop)));
-                }
-            },
-            cancellationToken);
+                events.Add(new GradientEvent(
+                    eventKind, CallChain.MapToWalkedCode(target, chain), operation, chain, NestedLoopsBetween(operation, chain, loop)));
+            }
+        }
+
+        walker.Walk(loop.Body, Collect, cancellationToken);
+        // for (...; ...; i++, optimizer.zero_grad()): the iterator part runs after the body, every iteration.
+        if (loop is IForLoopOperation forLoop)
+        {
+            foreach (var iterator in forLoop.AtLoopBottom)
+            {
+                walker.Walk(iterator, Collect, cancellationToken);
+            }
+        }
+
         return events;
     }
 

@@ -516,4 +516,23 @@ public class GradientsNotClearedFieldTests
             "the loop runs backward() and 'lbfgs.step()' every iteration but nothing in it clears the gradients, so each step applies the sum of every gradient so far; " +
             "call 'lbfgs.zero_grad()' at the start of the closure passed to step(), which the optimizer may evaluate several times per step"));
     }
+
+    /// <summary>The for statement's iterator part runs after the body on every iteration: a clear there is an end-of-body clear.</summary>
+    [Fact]
+    public Task Clearing_in_the_for_iterator()
+        => Verifier.AnalyzerAsync(
+            """
+            class C
+            {
+                void Train(Module<Tensor, Tensor> model, Tensor[] batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    for (int i = 0; i < batches.Length; i++, optimizer.zero_grad())
+                    {
+                        model.call(batches[i]).sum().backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
 }
