@@ -63,7 +63,11 @@ internal sealed class CallFollowingWalker
                 // Operands first: the operation comes back once all of its children (pushed above it) are done.
                 pending.Push(new Pending(operation, next.Chain, childrenDone: true, leaving: null));
                 children.Clear();
-                children.AddRange(operation.ChildOperations);
+                foreach (var child in operation.ChildOperations) // the struct enumerator: AddRange would box one per operation
+                {
+                    children.Add(child);
+                }
+
                 for (var i = children.Count - 1; i >= 0; i--)
                 {
                     pending.Push(new Pending(children[i], next.Chain, childrenDone: false, leaving: null));
