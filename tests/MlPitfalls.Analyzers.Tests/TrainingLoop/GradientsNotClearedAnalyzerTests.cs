@@ -5,6 +5,7 @@ using Microsoft.CodeAnalysis.Testing;
 using MlPitfalls.Analyzers.TrainingLoop;
 using MlPitfalls.CodeFixes.TrainingLoop;
 using Xunit;
+using static MlPitfalls.Analyzers.Tests.TrainingLoop.Expected;
 using Verifier = MlPitfalls.Analyzers.Tests.Verifiers.Verify<
     MlPitfalls.Analyzers.TrainingLoop.GradientsNotClearedAnalyzer,
     MlPitfalls.CodeFixes.TrainingLoop.GradientsNotClearedCodeFix>;
@@ -13,14 +14,6 @@ namespace MlPitfalls.Analyzers.Tests.TrainingLoop;
 
 public class GradientsNotClearedAnalyzerTests
 {
-    /// <summary>MLP001 at markup location <paramref name="location"/>, message not compared.</summary>
-    private static DiagnosticResult MLP001(int location = 0)
-        => Verifier.DiagnosticAnyMessage(Descriptors.MLP001_GradientsNotCleared).WithLocation(location);
-
-    /// <summary>MLP001 at markup location 0 with exactly this message.</summary>
-    private static DiagnosticResult MLP001(string optimizer, string explanation)
-        => Verifier.Diagnostic(Descriptors.MLP001_GradientsNotCleared).WithLocation(0).WithArguments(optimizer, explanation);
-
     /// <summary>A training method with a model, an optimizer built from its parameters and a loss; the body is the test's.</summary>
     private static string Training(string body) => $$"""
         class Trainer

@@ -2,6 +2,7 @@ using System.Threading.Tasks;
 using Microsoft.CodeAnalysis.Testing;
 using MlPitfalls.CodeFixes.TrainingLoop;
 using Xunit;
+using static MlPitfalls.Analyzers.Tests.TrainingLoop.Expected;
 using Verifier = MlPitfalls.Analyzers.Tests.Verifiers.Verify<
     MlPitfalls.Analyzers.TrainingLoop.GradientsNotClearedAnalyzer,
     MlPitfalls.CodeFixes.TrainingLoop.GradientsNotClearedCodeFix>;
@@ -10,9 +11,6 @@ namespace MlPitfalls.Analyzers.Tests.TrainingLoop;
 
 public class GradientsNotClearedCodeFixTests
 {
-    private static DiagnosticResult MLP001(int location)
-        => Verifier.DiagnosticAnyMessage(Descriptors.MLP001_GradientsNotCleared).WithLocation(location);
-
     [Fact]
     public Task Inserts_zero_grad_as_the_first_statement_of_the_loop()
         => Verifier.CodeFixAsync(

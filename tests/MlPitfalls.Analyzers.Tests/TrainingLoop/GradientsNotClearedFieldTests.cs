@@ -1,6 +1,7 @@
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis.Testing;
 using Xunit;
+using static MlPitfalls.Analyzers.Tests.TrainingLoop.Expected;
 using Verifier = MlPitfalls.Analyzers.Tests.Verifiers.Verify<
     MlPitfalls.Analyzers.TrainingLoop.GradientsNotClearedAnalyzer,
     MlPitfalls.CodeFixes.TrainingLoop.GradientsNotClearedCodeFix>;
@@ -13,12 +14,6 @@ namespace MlPitfalls.Analyzers.Tests.TrainingLoop;
 /// </summary>
 public class GradientsNotClearedFieldTests
 {
-    private static DiagnosticResult MLP001(int location = 0)
-        => Verifier.DiagnosticAnyMessage(Descriptors.MLP001_GradientsNotCleared).WithLocation(location);
-
-    private static DiagnosticResult MLP001(string optimizer, string explanation)
-        => Verifier.Diagnostic(Descriptors.MLP001_GradientsNotCleared).WithLocation(0).WithArguments(optimizer, explanation);
-
     // ---------------------------------------------------------------- correct code, not reported
 
     [Fact]
