@@ -24,6 +24,44 @@ public static class Descriptors
             "(optimizer.zero_grad() or module.zero_grad()); otherwise every step applies the sum of all gradients so far. " +
             "Clearing between backward() and step() is just as wrong: the step then applies zeroed gradients.");
 
+    /// <summary>MLP002: a loss that applies softmax/sigmoid itself is given the output of that activation.</summary>
+    public static readonly DiagnosticDescriptor MLP002_LogitsLossGivenProbabilities = Create(
+        id: "MLP002",
+        title: "A loss that expects logits receives probabilities",
+        messageFormat: "{0} feeds {1}, which expects raw logits: {2}",
+        category: Categories.LossPairing,
+        severity: DiagnosticSeverity.Warning,
+        description:
+            "CrossEntropyLoss applies log_softmax to its input and BCEWithLogitsLoss applies sigmoid. Given a softmax or sigmoid " +
+            "output, they compute the activation twice: the loss still decreases, but gradients shrink as predictions grow " +
+            "confident and the model trains slowly or plateaus. Pass the logits and apply the activation only where " +
+            "probabilities are needed (accuracy, sampling, inference).");
+
+    /// <summary>MLP003: a loss that expects (log-)probabilities is given something else.</summary>
+    public static readonly DiagnosticDescriptor MLP003_ProbabilityLossGivenWrongInput = Create(
+        id: "MLP003",
+        title: "A loss that expects (log-)probabilities receives something else",
+        messageFormat: "{0} feeds {1}, which expects {2}",
+        category: Categories.LossPairing,
+        severity: DiagnosticSeverity.Warning,
+        description:
+            "NLLLoss and KLDivLoss expect log-probabilities (log_softmax), BCELoss expects probabilities (sigmoid). Given " +
+            "softmax probabilities, NLLLoss and KLDivLoss compute a different quantity that trains badly; given raw logits, " +
+            "NLLLoss can go negative without bound and BCELoss fails. Apply the activation the loss expects, or use the loss " +
+            "that takes logits (cross_entropy, binary_cross_entropy_with_logits).");
+
+    /// <summary>MLP004: a probability-space target passed to KL divergence that reads its target in log space.</summary>
+    public static readonly DiagnosticDescriptor MLP004_KLDivTargetNotInLogSpace = Create(
+        id: "MLP004",
+        title: "KLDivLoss target is probabilities while log_target is true",
+        messageFormat: "The target of {0} is {1}, but log_target is {2}: the target is read as log-probabilities and the divergence is wrong; pass log_target: false",
+        category: Categories.LossPairing,
+        severity: DiagnosticSeverity.Warning,
+        description:
+            "TorchSharp's kl_div and nn.KLDivLoss default to log_target = true, while PyTorch defaults to false. Code ported " +
+            "from PyTorch that passes probabilities (a softmax) as the target then computes a wrong divergence without any " +
+            "error. Pass log_target: false for a probability target, or pass log-probabilities.");
+
     private static DiagnosticDescriptor Create(
         string id, string title, string messageFormat, string category, DiagnosticSeverity severity, string description)
         => new(id, title, messageFormat, category, severity, isEnabledByDefault: true, description, HelpLinkBase + id + ".md");
@@ -34,4 +72,7 @@ public static class Categories
 {
     /// <summary>Mistakes in the order or presence of the steps of a training loop.</summary>
     public const string TrainingLoop = "TrainingLoop";
+
+    /// <summary>A loss given a tensor of the wrong kind: probabilities where it expects logits, or the reverse.</summary>
+    public const string LossPairing = "LossPairing";
 }

@@ -1,37 +1,99 @@
+using System;
+using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 
 namespace MlPitfalls.Analyzers.Infrastructure;
 
 /// <summary>
-/// The TorchSharp types the rules reason about, resolved once per compilation and shared by every analyzer.
+/// The TorchSharp symbols the rules reason about, resolved once per compilation and shared by every analyzer.
 /// Rules recognise TorchSharp by these symbols, never by simple names, so a user's own <c>Optimizer</c> class
 /// with a <c>step()</c> method is never mistaken for TorchSharp's.
+/// Only <see cref="Tensor"/> is resolved eagerly (it decides whether TorchSharp is referenced at all); every other
+/// symbol is a <see cref="Lazy{T}"/> resolved the first time a rule asks (moq.analyzers' <c>MoqKnownSymbols</c>), so a
+/// compilation pays only for the symbols its code makes the rules look at. Rule-specific questions ("is this an
+/// optimizer step") live next to their rule as extension methods; this class holds symbols and general questions.
 /// </summary>
 internal sealed class TorchSymbols
 {
     // Keyed weakly by compilation: resolved once however many analyzers ask, and collected with the compilation.
     private static readonly ConditionalWeakTable<Compilation, TorchSymbols?[]> Cache = new();
 
+    private readonly Compilation _compilation;
+    private readonly Lazy<INamedTypeSymbol?> _module, _optimizer, _autograd, _torch, _nn, _functional, _special;
+    private readonly Lazy<ImmutableArray<INamedTypeSymbol>> _moduleArities;
+    private readonly Lazy<TorchTypes> _losses, _activationModules, _layers, _containers, _shapeOnlyModules;
+
     private TorchSymbols(INamedTypeSymbol tensor, Compilation compilation)
     {
         Tensor = tensor;
-        Module = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module");
-        Optimizer = compilation.GetTypeByMetadataName("TorchSharp.torch+optim+Optimizer");
-        Autograd = compilation.GetTypeByMetadataName("TorchSharp.torch+autograd");
+        _compilation = compilation;
+        _module = Type("TorchSharp.torch+nn+Module");
+        _optimizer = Type("TorchSharp.torch+optim+Optimizer");
+        _autograd = Type("TorchSharp.torch+autograd");
+        _torch = Type("TorchSharp.torch");
+        _nn = Type("TorchSharp.torch+nn");
+        _functional = Type("TorchSharp.torch+nn+functional");
+        _special = Type("TorchSharp.torch+special");
+        _moduleArities = new Lazy<ImmutableArray<INamedTypeSymbol>>(() => Resolve(
+            "TorchSharp.torch+nn+Module`2", "TorchSharp.torch+nn+Module`3", "TorchSharp.torch+nn+Module`4",
+            "TorchSharp.torch+nn+Module`5", "TorchSharp.torch+nn+Module`6", "TorchSharp.torch+nn+Module`7",
+            "TorchSharp.torch+nn+IModule`2", "TorchSharp.torch+nn+IModule`3", "TorchSharp.torch+nn+IModule`4",
+            "TorchSharp.torch+nn+IModule`5", "TorchSharp.torch+nn+IModule`6", "TorchSharp.torch+nn+IModule`7"));
+        _losses = Types("CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss");
+        _activationModules = Types("Softmax", "LogSoftmax", "Sigmoid");
+        _layers = Types(
+            "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+            "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+            "LayerNorm", "GroupNorm", "Embedding");
+        _containers = Types("Sequential", "ModuleList`1", "ModuleDict`1");
+        // Modules whose output is their input with the values unchanged, as far as what a tensor *is* goes
+        // (in evaluation mode for Dropout): they pass the provenance of what they receive.
+        _shapeOnlyModules = Types(
+            "Identity", "Flatten", "Unflatten", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout");
     }
 
     /// <summary><c>torch.Tensor</c>; always present when TorchSharp is referenced.</summary>
     public INamedTypeSymbol Tensor { get; }
 
     /// <summary><c>torch.nn.Module</c>, the base of every module including <c>Module&lt;T, TResult&gt;</c> and losses.</summary>
-    public INamedTypeSymbol? Module { get; }
+    public INamedTypeSymbol? Module => _module.Value;
 
     /// <summary><c>torch.optim.Optimizer</c>, the base of every optimizer (SGD, Adam, LBFGS, user-written ones).</summary>
-    public INamedTypeSymbol? Optimizer { get; }
+    public INamedTypeSymbol? Optimizer => _optimizer.Value;
 
     /// <summary><c>torch.autograd</c> (static), home of <c>torch.autograd.backward(...)</c>.</summary>
-    public INamedTypeSymbol? Autograd { get; }
+    public INamedTypeSymbol? Autograd => _autograd.Value;
+
+    /// <summary>The static class <c>torch</c> (<c>torch.softmax</c>, <c>torch.log</c>, <c>torch.no_grad</c>, ...).</summary>
+    public INamedTypeSymbol? Torch => _torch.Value;
+
+    /// <summary>The static class <c>torch.nn</c>: the module factories (<c>nn.Linear(...)</c>, <c>nn.Sequential(...)</c>).</summary>
+    public INamedTypeSymbol? Nn => _nn.Value;
+
+    /// <summary><c>torch.nn.functional</c> (static).</summary>
+    public INamedTypeSymbol? Functional => _functional.Value;
+
+    /// <summary><c>torch.special</c> (static).</summary>
+    public INamedTypeSymbol? Special => _special.Value;
+
+    /// <summary><c>Module&lt;T..., TResult&gt;</c> and <c>IModule&lt;T..., TResult&gt;</c> for every arity (1 to 6 inputs).</summary>
+    public ImmutableArray<INamedTypeSymbol> ModuleArities => _moduleArities.Value;
+
+    /// <summary>The loss modules the loss-pairing rules know (in <c>TorchSharp.Modules</c>).</summary>
+    public TorchTypes Losses => _losses.Value;
+
+    /// <summary>The activation modules <c>Softmax</c>, <c>LogSoftmax</c>, <c>Sigmoid</c>.</summary>
+    public TorchTypes ActivationModules => _activationModules.Value;
+
+    /// <summary>Layers with parameters: linear, convolution, normalization, embedding.</summary>
+    public TorchTypes Layers => _layers.Value;
+
+    /// <summary><c>Sequential</c>, <c>ModuleList&lt;T&gt;</c>, <c>ModuleDict&lt;T&gt;</c>.</summary>
+    public TorchTypes Containers => _containers.Value;
+
+    /// <summary>Modules that pass their input's values through (identity, flatten, dropout).</summary>
+    public TorchTypes ShapeOnlyModules => _shapeOnlyModules.Value;
 
     /// <summary>The symbols for <paramref name="compilation"/>, or null when it does not reference TorchSharp.</summary>
     public static TorchSymbols? For(Compilation compilation)
@@ -52,28 +114,37 @@ internal sealed class TorchSymbols
 
     public bool IsOptimizer(ITypeSymbol? type) => InheritsFrom(type, Optimizer);
 
-    /// <summary>True for <c>tensor.backward(...)</c> and <c>torch.autograd.backward(...)</c>.</summary>
-    public bool IsBackward(IMethodSymbol method)
-        => method.Name == "backward"
-           && (IsTensor(method.ContainingType) || SymbolEqualityComparer.Default.Equals(method.ContainingType, Autograd));
+    /// <summary>True when <paramref name="symbol"/> is declared in TorchSharp's own assembly.</summary>
+    public bool IsInTorchSharp(ISymbol? symbol) => symbol is not null && SymbolEqualityComparer.Default.Equals(symbol.ContainingAssembly, Tensor.ContainingAssembly);
 
-    /// <summary>True for <c>optimizer.step(...)</c> on TorchSharp's optimizer or anything derived from it.</summary>
-    public bool IsOptimizerStep(IMethodSymbol method) => method.Name == "step" && IsOptimizer(method.ContainingType);
+    /// <summary>
+    /// True for <c>module.call(...)</c> and <c>module.forward(...)</c> of any arity, including a user module's own
+    /// <c>forward</c> override: the calls that run a module on its inputs.
+    /// </summary>
+    public bool IsModuleInvocation(IMethodSymbol method)
+    {
+        if (method.Name is not ("call" or "forward") || method.IsStatic)
+        {
+            return false;
+        }
 
-    /// <summary>True for <c>optimizer.zero_grad()</c>.</summary>
-    public bool IsOptimizerZeroGrad(IMethodSymbol method) => method.Name == "zero_grad" && IsOptimizer(method.ContainingType);
+        for (var current = method; current is not null; current = current.OverriddenMethod)
+        {
+            var owner = current.ContainingType.OriginalDefinition;
+            foreach (var arity in ModuleArities)
+            {
+                if (SymbolEqualityComparer.Default.Equals(owner, arity))
+                {
+                    return true;
+                }
+            }
+        }
 
-    /// <summary>True for <c>module.zero_grad(...)</c>.</summary>
-    public bool IsModuleZeroGrad(IMethodSymbol method) => method.Name == "zero_grad" && IsModule(method.ContainingType);
+        return IsModule(method.ContainingType) && method.Name == "forward";
+    }
 
-    /// <summary>True for <c>module.parameters()</c> and <c>module.named_parameters()</c>.</summary>
-    public bool IsModuleParameters(IMethodSymbol method)
-        => method.Name is "parameters" or "named_parameters" && IsModule(method.ContainingType);
-
-    /// <summary>True for the <c>Tensor.grad</c> property.</summary>
-    public bool IsGradProperty(IPropertySymbol property) => property.Name == "grad" && IsTensor(property.ContainingType);
-
-    private static bool InheritsFrom(ITypeSymbol? type, INamedTypeSymbol? baseType)
+    /// <summary>True when <paramref name="type"/> is <paramref name="baseType"/> or derives from it (generic definitions compared).</summary>
+    public static bool InheritsFrom(ITypeSymbol? type, INamedTypeSymbol? baseType)
     {
         if (baseType is null)
         {
@@ -89,5 +160,64 @@ internal sealed class TorchSymbols
         }
 
         return false;
+    }
+
+    private Lazy<INamedTypeSymbol?> Type(string metadataName) => new(() => _compilation.GetTypeByMetadataName(metadataName));
+
+    private ImmutableArray<INamedTypeSymbol> Resolve(params string[] metadataNames)
+    {
+        var builder = ImmutableArray.CreateBuilder<INamedTypeSymbol>(metadataNames.Length);
+        foreach (var name in metadataNames)
+        {
+            if (_compilation.GetTypeByMetadataName(name) is { } type)
+            {
+                builder.Add(type);
+            }
+        }
+
+        return builder.ToImmutable();
+    }
+
+    private Lazy<TorchTypes> Types(params string[] modulesTypeNames)
+        => new(() =>
+        {
+            var builder = ImmutableDictionary.CreateBuilder<string, INamedTypeSymbol>();
+            foreach (var name in modulesTypeNames)
+            {
+                if (_compilation.GetTypeByMetadataName("TorchSharp.Modules." + name) is { } type)
+                {
+                    builder[name] = type;
+                }
+            }
+
+            return new TorchTypes(builder.ToImmutable());
+        });
+}
+
+/// <summary>A named group of TorchSharp types (the losses, the layers, ...), looked up by metadata name in <c>TorchSharp.Modules</c>.</summary>
+internal sealed class TorchTypes
+{
+    private readonly ImmutableDictionary<string, INamedTypeSymbol> _byName;
+
+    public TorchTypes(ImmutableDictionary<string, INamedTypeSymbol> byName) => _byName = byName;
+
+    /// <summary>The type named <paramref name="metadataName"/> (<c>"Linear"</c>, <c>"ModuleList`1"</c>), or null when this TorchSharp has none.</summary>
+    public INamedTypeSymbol? this[string metadataName] => _byName.TryGetValue(metadataName, out var type) ? type : null;
+
+    /// <summary>The metadata name of the group's type that <paramref name="type"/> is or derives from, or null.</summary>
+    public string? NameOf(ITypeSymbol? type)
+    {
+        for (var current = type; current is not null; current = current.BaseType)
+        {
+            var definition = current.OriginalDefinition;
+            if (definition.ContainingNamespace?.ToDisplayString() == "TorchSharp.Modules"
+                && _byName.TryGetValue(definition.MetadataName, out var known)
+                && SymbolEqualityComparer.Default.Equals(definition, known))
+            {
+                return definition.MetadataName;
+            }
+        }
+
+        return null;
     }
 }

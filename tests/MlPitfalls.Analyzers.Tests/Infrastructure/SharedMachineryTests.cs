@@ -4,6 +4,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers.Infrastructure;
+using MlPitfalls.Analyzers.TrainingLoop;
 using Xunit;
 
 namespace MlPitfalls.Analyzers.Tests.Infrastructure;

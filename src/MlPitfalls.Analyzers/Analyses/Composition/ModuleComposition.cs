@@ -1,0 +1,433 @@
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.Analyses.Composition;
+
+/// <summary>
+/// The module-composition model: for a module-typed expression, local or field, what module it holds. Read from
+/// creation expressions (<c>nn.Linear(...)</c>, <c>new Net()</c>), <c>nn.Sequential(...)</c> in every overload (bare
+/// modules, named tuples, arrays) and <c>append</c> chains or statements, locals assigned once (moves with
+/// <c>to(device)</c> keep the module), fields and properties from every assignment in their class (initializers and
+/// constructors), and factory helpers in the compilation followed one level. A value the code does not pin down gets no
+/// model: rules then stay silent.
+/// </summary>
+internal sealed class ModuleComposition
+{
+    private const int MaxDepth = 6;
+
+    private readonly AnalysisServices _services;
+    private readonly ConcurrentDictionary<ISymbol, ImmutableArray<IOperation>?> _memberWrites = new(SymbolEqualityComparer.Default);
+
+    public ModuleComposition(AnalysisServices services) => _services = services;
+
+    private TorchSymbols Torch => _services.Torch;
+
+    /// <summary>The module <paramref name="expression"/> evaluates to, or null when the code does not show it.</summary>
+    public ModuleModel? Describe(IOperation? expression, CancellationToken cancellationToken)
+        => Describe(expression, 0, cancellationToken);
+
+    /// <summary>
+    /// The source <c>forward</c> a call with <paramref name="arity"/> inputs runs on a module of type <paramref name="type"/>:
+    /// the most derived override declared in the compilation, or null for TorchSharp's own modules.
+    /// </summary>
+    public IMethodSymbol? SourceForward(INamedTypeSymbol type, int arity)
+    {
+        for (var current = type; current is not null && current.DeclaringSyntaxReferences.Length > 0; current = current.BaseType)
+        {
+            foreach (var member in current.GetMembers("forward"))
+            {
+                if (member is IMethodSymbol { IsOverride: true, IsAbstract: false } forward && forward.Parameters.Length == arity)
+                {
+                    return forward;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private ModuleModel? Describe(IOperation? expression, int depth, CancellationToken cancellationToken)
+    {
+        expression = expression.WithoutConversions();
+        if (expression is null || depth > MaxDepth)
+        {
+            return null;
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        switch (expression)
+        {
+            case IObjectCreationOperation { Type: INamedTypeSymbol created } creation when Torch.IsModule(created):
+                return new ModuleModel(created, creation, default);
+            case IInvocationOperation invocation:
+                return DescribeCall(invocation, depth, cancellationToken);
+            case ILocalReferenceOperation local:
+                return DescribeLocal(local.Local, depth, cancellationToken) ?? FromStaticType(expression.Type);
+            case IFieldReferenceOperation or IPropertyReferenceOperation { Arguments.Length: 0 }:
+                return DescribeMember(expression.ReferencedSymbol()!, depth, cancellationToken) ?? FromStaticType(expression.Type);
+            default:
+                return FromStaticType(expression.Type);
+        }
+    }
+
+    /// <summary>A concrete module type known from the declaration alone (a parameter typed <c>Linear</c>).</summary>
+    private ModuleModel? FromStaticType(ITypeSymbol? type)
+        => type is INamedTypeSymbol { TypeKind: TypeKind.Class, IsAbstract: false } named && Torch.IsModule(named)
+            ? new ModuleModel(named, null, default)
+            : null;
+
+    private ModuleModel? DescribeCall(IInvocationOperation invocation, int depth, CancellationToken cancellationToken)
+    {
+        var method = invocation.TargetMethod;
+        if (Torch.IsInTorchSharp(method))
+        {
+            if (method.IsStatic && method.Name == "Sequential" && SymbolEqualityComparer.Default.Equals(method.ContainingType, Torch.Nn))
+            {
+                return new ModuleModel((INamedTypeSymbol)method.ReturnType, invocation, SequentialChildren(invocation, depth, cancellationToken));
+            }
+
+            if (method.Name == "append" && invocation.Instance is { } receiver && Torch.Containers.NameOf(receiver.Type) == "Sequential")
+            {
+                var before = Describe(receiver, depth + 1, cancellationToken);
+                return before?.WithChildren(Append(before.Children, invocation, depth, cancellationToken));
+            }
+
+            // ModuleExtensionMethods.to(device)/cuda()/float()/...: the same module, moved.
+            if (method.IsExtensionMethod && invocation.Arguments.Length > 0 && method.ReturnType is { } returned
+                && SymbolEqualityComparer.Default.Equals(returned.OriginalDefinition, method.Parameters[0].Type.OriginalDefinition)
+                && Torch.IsModule(returned))
+            {
+                return Describe(invocation.Arguments[0].Value, depth + 1, cancellationToken);
+            }
+
+            return method.IsStatic && method.ReturnType is INamedTypeSymbol { IsAbstract: false } created && Torch.IsModule(created)
+                ? new ModuleModel(created, invocation, default)
+                : null;
+        }
+
+        if (method.MethodKind == MethodKind.Ordinary && method.DeclaringSyntaxReferences.Length > 0 && Torch.IsModule(method.ReturnType))
+        {
+            return DescribeFactory(method, depth, cancellationToken) ?? FromStaticType(method.ReturnType);
+        }
+
+        return FromStaticType(method.ReturnType);
+    }
+
+    /// <summary>A helper that builds and returns a module: the module of its returned expression, when all its returns agree.</summary>
+    private ModuleModel? DescribeFactory(IMethodSymbol method, int depth, CancellationToken cancellationToken)
+    {
+        var graph = _services.GetGraph(method, cancellationToken);
+        if (graph is null)
+        {
+            return null;
+        }
+
+        ModuleModel? result = null;
+        foreach (var operation in graph.OriginalOperation.DescendantsAndSelf())
+        {
+            if (operation is IReturnOperation { ReturnedValue: { } value } && !InsideNestedFunction(operation))
+            {
+                var model = Describe(value, depth + 1, cancellationToken);
+                if (model is null || (result is not null && !SymbolEqualityComparer.Default.Equals(model.Type, result.Type)))
+                {
+                    return null;
+                }
+
+                result = result is null ? model : new ModuleModel(model.Type, null, default);
+            }
+        }
+
+        return result;
+    }
+
+    private ImmutableArray<ModuleChild> SequentialChildren(IInvocationOperation invocation, int depth, CancellationToken cancellationToken)
+    {
+        var children = ImmutableArray.CreateBuilder<ModuleChild>();
+        foreach (var argument in invocation.Arguments)
+        {
+            var value = argument.Value.WithoutConversions();
+            if (value is IArrayCreationOperation { Initializer: { } initializer })
+            {
+                foreach (var element in initializer.ElementValues)
+                {
+                    if (Child(element, depth, cancellationToken) is not { } child)
+                    {
+                        return default;
+                    }
+
+                    children.Add(child);
+                }
+            }
+            else if (argument.ArgumentKind == ArgumentKind.ParamArray && value is IArrayCreationOperation { Initializer: null })
+            {
+                // Sequential() with no children: nothing to add.
+            }
+            else
+            {
+                return default; // an IEnumerable or a tuple built elsewhere: its children are not read
+            }
+        }
+
+        return children.ToImmutable();
+    }
+
+    private ImmutableArray<ModuleChild> Append(ImmutableArray<ModuleChild> children, IInvocationOperation append, int depth, CancellationToken cancellationToken)
+    {
+        if (children.IsDefault)
+        {
+            return default;
+        }
+
+        var arguments = append.Arguments;
+        var name = arguments.Length == 2 ? arguments[0].Value.ConstantValue.Value as string : null;
+        var module = arguments[arguments.Length - 1].Value;
+        return children.Add(new ModuleChild(name, module, Describe(module, depth + 1, cancellationToken)));
+    }
+
+    private ModuleChild? Child(IOperation element, int depth, CancellationToken cancellationToken)
+    {
+        element = element.WithoutConversions()!;
+        if (element is ITupleOperation { Elements.Length: 2 } tuple)
+        {
+            var module = tuple.Elements[1];
+            return new ModuleChild(tuple.Elements[0].WithoutConversions()?.ConstantValue.Value as string, module, Describe(module, depth + 1, cancellationToken));
+        }
+
+        return new ModuleChild(null, element, Describe(element, depth + 1, cancellationToken));
+    }
+
+    /// <summary>
+    /// A local assigned one module (moves such as <c>model = model.to(device)</c> aside); a <c>Sequential</c>'s
+    /// <c>append</c> statements in the same block after the declaration add children; any other <c>append</c> makes the
+    /// children unknown.
+    /// </summary>
+    private ModuleModel? DescribeLocal(ILocalSymbol local, int depth, CancellationToken cancellationToken)
+    {
+        if (local.DeclaringSyntaxReferences.Length == 0 || BodyOf(local.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken)) is not { } bodySyntax)
+        {
+            return null;
+        }
+
+        var body = _services.SemanticModel(bodySyntax.SyntaxTree).GetOperation(bodySyntax, cancellationToken);
+        if (body is null)
+        {
+            return null;
+        }
+
+        IOperation? value = null;
+        IOperation? declaration = null;
+        var appends = new List<IInvocationOperation>();
+        foreach (var operation in body.DescendantsAndSelf())
+        {
+            switch (operation)
+            {
+                case IVariableDeclaratorOperation declarator when SymbolEqualityComparer.Default.Equals(declarator.Symbol, local):
+                    if (declarator.GetVariableInitializer() is { } initializer)
+                    {
+                        if (value is not null)
+                        {
+                            return null;
+                        }
+
+                        value = initializer.Value;
+                        declaration = declarator;
+                    }
+
+                    break;
+                case ISimpleAssignmentOperation { Target: ILocalReferenceOperation target } assignment
+                    when SymbolEqualityComparer.Default.Equals(target.Local, local):
+                    if (IsMoveOf(assignment.Value, local))
+                    {
+                        break;
+                    }
+
+                    if (value is not null)
+                    {
+                        return null;
+                    }
+
+                    value = assignment.Value;
+                    declaration = assignment;
+                    break;
+                case IDeconstructionAssignmentOperation deconstruction
+                    when deconstruction.Target.DescendantsAndSelf().OfType<ILocalReferenceOperation>().Any(l => SymbolEqualityComparer.Default.Equals(l.Local, local)):
+                    return null;
+                case IArgumentOperation { Parameter.RefKind: RefKind.Ref or RefKind.Out, Value: ILocalReferenceOperation byReference }
+                    when SymbolEqualityComparer.Default.Equals(byReference.Local, local):
+                    return null;
+                case IInvocationOperation { TargetMethod.Name: "append", Instance: ILocalReferenceOperation receiver } append
+                    when SymbolEqualityComparer.Default.Equals(receiver.Local, local):
+                    appends.Add(append);
+                    break;
+            }
+        }
+
+        var model = Describe(value, depth + 1, cancellationToken);
+        if (model is null || appends.Count == 0)
+        {
+            return model;
+        }
+
+        var children = model.Children;
+        var statement = StatementOf(declaration);
+        foreach (var append in appends.OrderBy(a => a.Syntax.SpanStart))
+        {
+            var appendStatement = append.Parent as IExpressionStatementOperation;
+            if (statement?.Parent is not IBlockOperation block || appendStatement?.Parent != block
+                || appendStatement.Syntax.SpanStart < statement.Syntax.SpanStart)
+            {
+                return model.WithChildren(default);
+            }
+
+            children = Append(children, append, depth, cancellationToken);
+        }
+
+        return model.WithChildren(children);
+    }
+
+    /// <summary>A field or property assigned in its own class only (private, readonly or get-only): the module all its assignments agree on.</summary>
+    private ModuleModel? DescribeMember(ISymbol member, int depth, CancellationToken cancellationToken)
+    {
+        var writes = _memberWrites.GetOrAdd(member, m => FindWrites(m, cancellationToken));
+        if (writes is not { Length: > 0 } values)
+        {
+            return null;
+        }
+
+        ModuleModel? result = null;
+        foreach (var value in values)
+        {
+            var model = Describe(value, depth + 1, cancellationToken);
+            if (model is null || (result is not null && !SymbolEqualityComparer.Default.Equals(model.Type, result.Type)))
+            {
+                return null;
+            }
+
+            result = result is null ? model : new ModuleModel(model.Type, null, default);
+        }
+
+        return result;
+    }
+
+    private ImmutableArray<IOperation>? FindWrites(ISymbol member, CancellationToken cancellationToken)
+    {
+        var onlyItsClassWrites = member switch
+        {
+            IFieldSymbol field => field.IsReadOnly || field.DeclaredAccessibility == Accessibility.Private,
+            IPropertySymbol property => property.SetMethod is null || property.SetMethod.DeclaredAccessibility == Accessibility.Private
+                                        || property.SetMethod.IsInitOnly,
+            _ => false,
+        };
+
+        if (!onlyItsClassWrites || member.ContainingType is not { } type || type.DeclaringSyntaxReferences.Length == 0)
+        {
+            return null;
+        }
+
+        var writes = ImmutableArray.CreateBuilder<IOperation>();
+        foreach (var reference in type.DeclaringSyntaxReferences)
+        {
+            var typeSyntax = reference.GetSyntax(cancellationToken);
+            var model = _services.SemanticModel(typeSyntax.SyntaxTree);
+            foreach (var node in typeSyntax.DescendantNodes())
+            {
+                switch (node)
+                {
+                    case VariableDeclaratorSyntax { Initializer: { } initializer } declarator
+                        when declarator.Identifier.ValueText == member.Name && declarator.Parent?.Parent is FieldDeclarationSyntax:
+                        if (SymbolEqualityComparer.Default.Equals(model.GetDeclaredSymbol(declarator, cancellationToken), member)
+                            && model.GetOperation(initializer.Value, cancellationToken) is { } fieldValue)
+                        {
+                            writes.Add(fieldValue);
+                        }
+
+                        break;
+                    case PropertyDeclarationSyntax { Initializer: { } initializer } property when property.Identifier.ValueText == member.Name:
+                        if (SymbolEqualityComparer.Default.Equals(model.GetDeclaredSymbol(property, cancellationToken), member)
+                            && model.GetOperation(initializer.Value, cancellationToken) is { } propertyValue)
+                        {
+                            writes.Add(propertyValue);
+                        }
+
+                        break;
+                    case AssignmentExpressionSyntax assignment when NameOf(assignment.Left) == member.Name:
+                        switch (model.GetOperation(assignment, cancellationToken))
+                        {
+                            case ISimpleAssignmentOperation simple when SymbolEqualityComparer.Default.Equals(simple.Target.ReferencedSymbol(), member):
+                                writes.Add(simple.Value);
+                                break;
+                            case IDeconstructionAssignmentOperation or ICompoundAssignmentOperation or ICoalesceAssignmentOperation:
+                                return null;
+                        }
+
+                        break;
+                }
+            }
+        }
+
+        return writes.ToImmutable();
+    }
+
+    private static string? NameOf(ExpressionSyntax expression) => expression switch
+    {
+        IdentifierNameSyntax identifier => identifier.Identifier.ValueText,
+        MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText,
+        _ => null,
+    };
+
+    /// <summary>True for <c>local.to(device)</c>, <c>local.cuda()</c>, ...: the same module moved, which TorchSharp returns as the same instance.</summary>
+    private bool IsMoveOf(IOperation value, ILocalSymbol local)
+        => value.WithoutConversions() is IInvocationOperation { TargetMethod.IsExtensionMethod: true, Arguments.Length: > 0 } move
+           && Torch.IsInTorchSharp(move.TargetMethod)
+           && move.Arguments[0].Value.WithoutConversions() is ILocalReferenceOperation moved
+           && SymbolEqualityComparer.Default.Equals(moved.Local, local);
+
+    private static IOperation? StatementOf(IOperation? operation)
+    {
+        for (var current = operation; current is not null; current = current.Parent)
+        {
+            if (current.Parent is IBlockOperation)
+            {
+                return current;
+            }
+        }
+
+        return null;
+    }
+
+    private static SyntaxNode? BodyOf(SyntaxNode declaration)
+    {
+        for (var node = declaration.Parent; node is not null; node = node.Parent)
+        {
+            switch (node)
+            {
+                case BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax:
+                    return node;
+                case GlobalStatementSyntax:
+                    return null; // top-level statements: each is its own operation tree; not followed
+            }
+        }
+
+        return null;
+    }
+
+    private static bool InsideNestedFunction(IOperation operation)
+    {
+        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
+        {
+            if (parent is IAnonymousFunctionOperation or ILocalFunctionOperation)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,229 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Analyses.Composition;
+using MlPitfalls.Analyzers.FlowAnalysis;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.Analyses.Provenance;
+
+/// <summary>
+/// Tensor provenance on the dataflow engine: for each tensor value, whether it is a layer's raw output (logits), a
+/// softmax, log_softmax or sigmoid output, <c>softmax(x).log()</c>, or unknown. Activations make the kind; operations
+/// that only move or reshape values keep it; anything else (arithmetic, other library calls) ends it. A module call
+/// takes the provenance of the module's output, read from the composition model: an activation or linear/convolution
+/// layer, a <c>Sequential</c>'s children in order, or a user module's <c>forward</c> (a memoised method summary).
+/// </summary>
+internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
+{
+    private const string SummaryName = "provenance";
+
+    private static readonly ConditionalWeakTable<ControlFlowGraph, ValueFlowResult<Provenance>> Results = new();
+
+    private static readonly ImmutableHashSet<string> ShapeOnlyTensorMethods = ImmutableHashSet.Create(
+        "view", "view_as", "reshape", "reshape_as", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "flatten", "unflatten",
+        "transpose", "transpose_", "swapaxes", "swapdims", "permute", "movedim", "moveaxis", "narrow", "select", "index",
+        "index_select", "contiguous", "to", "cpu", "cuda", "clone", "detach", "detach_", "to_type", "type", "@float", "@double",
+        "half", "bfloat16", "t");
+
+    private static readonly ImmutableHashSet<string> ShapeOnlyStaticMethods = ImmutableHashSet.Create(
+        "flatten", "squeeze", "unsqueeze", "transpose", "swapaxes", "swapdims", "permute", "movedim", "moveaxis", "narrow",
+        "reshape", "select", "index_select", "clone", "detach", "t");
+
+    private static readonly ImmutableHashSet<string> ShapeOnlyTensorProperties = ImmutableHashSet.Create("T", "mT", "H", "mH");
+
+    private readonly AnalysisServices _services;
+    private readonly CancellationToken _cancellationToken;
+
+    private ProvenanceAnalysis(AnalysisServices services, CancellationToken cancellationToken)
+        : base(ProvenanceLattice.Instance)
+    {
+        _services = services;
+        _cancellationToken = cancellationToken;
+    }
+
+    private TorchSymbols Torch => _services.Torch;
+
+    /// <summary>The provenance of every expression in the body <paramref name="graph"/> was built for (computed once per graph).</summary>
+    public static ValueFlowResult<Provenance> For(AnalysisServices services, ControlFlowGraph graph, CancellationToken cancellationToken)
+    {
+        if (Results.TryGetValue(graph, out var cached))
+        {
+            return cached;
+        }
+
+        var result = new ProvenanceAnalysis(services, cancellationToken).AnalyzeBody(graph, cancellationToken);
+        return Results.GetValue(graph, _ => result);
+    }
+
+    /// <summary>What a source method returns, joined over its return paths (a memoised summary).</summary>
+    public static Provenance ReturnedBy(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
+        => services.GetSummary(
+            SummaryName,
+            method,
+            (graph, token) => new ProvenanceAnalysis(services, token).AnalyzeBody(graph, token).Returned,
+            Provenance.Unknown,
+            cancellationToken);
+
+    /// <summary>The provenance of what <paramref name="module"/> outputs when given a tensor of provenance <paramref name="input"/>.</summary>
+    public static Provenance OutputOf(AnalysisServices services, ModuleModel? module, Provenance input, int arity, CancellationToken cancellationToken)
+    {
+        if (module is null)
+        {
+            return Provenance.Unknown;
+        }
+
+        var torch = services.Torch;
+        var origin = module.Creation?.Syntax;
+        switch (torch.ActivationModules.NameOf(module.Type))
+        {
+            case "Softmax":
+                return Provenance.Of(TensorKind.Softmax, origin);
+            case "LogSoftmax":
+                return Provenance.Of(TensorKind.LogSoftmax, origin);
+            case "Sigmoid":
+                return Provenance.Of(TensorKind.Sigmoid, origin);
+        }
+
+        if (torch.Layers.NameOf(module.Type) is { } layer && (layer.StartsWith("Conv", System.StringComparison.Ordinal) || layer is "Linear" or "Bilinear"))
+        {
+            return Provenance.Of(TensorKind.Logits, origin);
+        }
+
+        if (torch.ShapeOnlyModules.NameOf(module.Type) is not null)
+        {
+            return input;
+        }
+
+        if (torch.Containers.NameOf(module.Type) == "Sequential")
+        {
+            if (module.Children.IsDefault)
+            {
+                return Provenance.Unknown;
+            }
+
+            var value = input;
+            foreach (var child in module.Children)
+            {
+                value = OutputOf(services, child.Model, value, 1, cancellationToken);
+            }
+
+            return value;
+        }
+
+        return services.Modules.SourceForward(module.Type, arity) is { } forward
+            ? ReturnedBy(services, forward, cancellationToken)
+            : Provenance.Unknown;
+    }
+
+    protected override Provenance VisitInvocation(
+        IInvocationOperation invocation, Provenance instance, ImmutableArray<Provenance> arguments, ref PathState<Provenance> state, FlowContext context)
+    {
+        var method = invocation.TargetMethod;
+        if (Torch.IsModuleInvocation(method) && invocation.Instance is { } receiver)
+        {
+            var module = _services.Modules.Describe(receiver, _cancellationToken);
+            return OutputOf(_services, module, arguments.Length > 0 ? arguments[0] : Provenance.Unknown, invocation.Arguments.Length, _cancellationToken);
+        }
+
+        if (Torch.IsInTorchSharp(method))
+        {
+            return TorchSharpCall(invocation, method, instance, arguments);
+        }
+
+        if (method.MethodKind == MethodKind.Ordinary && Torch.IsTensor(method.ReturnType) && method.DeclaringSyntaxReferences.Length > 0)
+        {
+            return ReturnedBy(_services, method, _cancellationToken);
+        }
+
+        return Provenance.Unknown;
+    }
+
+    private Provenance TorchSharpCall(IInvocationOperation invocation, IMethodSymbol method, Provenance instance, ImmutableArray<Provenance> arguments)
+    {
+        var owner = method.ContainingType;
+        var onTensor = !method.IsStatic && Torch.IsTensor(owner);
+        var first = arguments.Length > 0 ? arguments[0] : Provenance.Unknown;
+        var isStaticFamily = method.IsStatic
+            && (SymbolEqualityComparer.Default.Equals(owner, Torch.Functional) || SymbolEqualityComparer.Default.Equals(owner, Torch.Torch)
+                || SymbolEqualityComparer.Default.Equals(owner, Torch.Special));
+        if (!onTensor && !isStaticFamily)
+        {
+            return Provenance.Unknown;
+        }
+
+        switch (method.Name)
+        {
+            case "softmax":
+                return Provenance.Of(TensorKind.Softmax, invocation.Syntax);
+            case "log_softmax":
+                return Provenance.Of(TensorKind.LogSoftmax, invocation.Syntax);
+            case "sigmoid" or "sigmoid_" or "expit":
+                return Provenance.Of(TensorKind.Sigmoid, invocation.Syntax);
+            case "log" or "log_":
+                var source = onTensor ? instance : first;
+                return source.Is(TensorKind.Softmax) ? source.As(TensorKind.LogProbabilities) : Provenance.Unknown;
+        }
+
+        if (onTensor && ShapeOnlyTensorMethods.Contains(method.Name))
+        {
+            return instance;
+        }
+
+        return !onTensor && ShapeOnlyStaticMethods.Contains(method.Name) && method.Parameters.Length > 0 && Torch.IsTensor(method.Parameters[0].Type)
+            ? first
+            : Provenance.Unknown;
+    }
+
+    protected override bool MayChangeState(IInvocationOperation invocation)
+    {
+        var method = invocation.TargetMethod;
+        if (Torch.IsModuleInvocation(method))
+        {
+            // TorchSharp's own modules run no user code; a user module's forward may assign its fields.
+            return invocation.Instance?.Type is not { } type || !Torch.IsInTorchSharp(type);
+        }
+
+        if (method.DeclaringSyntaxReferences.Length > 0)
+        {
+            return true;
+        }
+
+        // A library method runs user code only through delegates handed to it.
+        foreach (var argument in invocation.Arguments)
+        {
+            if (argument.Value.Type?.TypeKind == TypeKind.Delegate)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    protected override Provenance ReadUntracked(IOperation reference, AccessPath path, PathState<Provenance> state, FlowContext context)
+    {
+        // x.T, x.mT: the same values, transposed.
+        if (reference is IPropertyReferenceOperation { Property: var property, Instance: { } instance }
+            && ShapeOnlyTensorProperties.Contains(property.Name) && Torch.IsTensor(property.ContainingType)
+            && AccessPath.Of(instance) is { } instancePath)
+        {
+            return state.Values.TryGetValue(instancePath, out var value) ? value : ReadUntracked(instance, instancePath, state, context);
+        }
+
+        return Provenance.Unknown;
+    }
+
+    protected override Provenance VisitOther(IOperation operation, List<Provenance> children, FlowContext context)
+        => operation switch
+        {
+            // x[.., -1], x[i]: a slice of the same values.
+            IPropertyReferenceOperation { Property.IsIndexer: true, Instance: { } instance } when Torch.IsTensor(instance.Type) && children.Count > 0
+                => children[0],
+            _ => Provenance.Unknown,
+        };
+}

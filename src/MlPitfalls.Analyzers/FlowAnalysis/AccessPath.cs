@@ -1,0 +1,113 @@
+using System;
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.FlowAnalysis;
+
+/// <summary>
+/// A place a value can be stored and read back: a local or parameter (<c>logits</c>), a field or property of the
+/// current object (<c>this.head</c>, written <c>head</c>), a member of another variable (<c>model.head</c>), or a
+/// flow capture of the control-flow graph (the temporary that holds <c>a ?? b</c> or <c>c ? x : y</c> while the
+/// branches run). Paths compare by symbol, never by name.
+/// </summary>
+internal readonly struct AccessPath : IEquatable<AccessPath>
+{
+    private readonly object _root; // ISymbol or CaptureId
+
+    private AccessPath(object root, ImmutableArray<ISymbol> members)
+    {
+        _root = root;
+        Members = members.IsDefault ? ImmutableArray<ISymbol>.Empty : members;
+    }
+
+    /// <summary>The variable, member of <c>this</c> or static member the path starts at; null for a flow capture.</summary>
+    public ISymbol? Root => _root as ISymbol;
+
+    /// <summary>The fields and properties read from <see cref="Root"/>, outermost first (<c>model.head</c>: head).</summary>
+    public ImmutableArray<ISymbol> Members { get; }
+
+    /// <summary>True for a path that only this method's code can change: a local or a flow capture without members.</summary>
+    public bool IsLocalToMethod => Members.IsEmpty && _root is ILocalSymbol or CaptureId;
+
+    /// <summary>True for a local or parameter with no members.</summary>
+    public bool IsVariable => Members.IsEmpty && _root is ILocalSymbol or IParameterSymbol;
+
+    public static AccessPath ForCapture(CaptureId id) => new(id, ImmutableArray<ISymbol>.Empty);
+
+    public static AccessPath ForSymbol(ISymbol symbol) => new(symbol, ImmutableArray<ISymbol>.Empty);
+
+    /// <summary>
+    /// The path an operation reads or writes, when it is a plain reference: a local, parameter, flow capture, or a chain
+    /// of fields and parameterless properties on one of them or on <c>this</c>. Null for anything computed.
+    /// </summary>
+    public static AccessPath? Of(IOperation? operation)
+    {
+        operation = operation.WithoutConversions();
+        if (operation is IFlowCaptureReferenceOperation capture)
+        {
+            return ForCapture(capture.Id);
+        }
+
+        var chain = operation.ReferencedSymbols(); // innermost first: model.head gives head, model
+        if (chain.IsDefault)
+        {
+            return null;
+        }
+
+        var root = chain[chain.Length - 1];
+        var members = ImmutableArray.CreateBuilder<ISymbol>(chain.Length - 1);
+        for (var i = chain.Length - 2; i >= 0; i--)
+        {
+            members.Add(chain[i]);
+        }
+
+        return new AccessPath(root, members.MoveToImmutable());
+    }
+
+    /// <summary>True when <paramref name="other"/> is this path or a path through it (<c>model</c> prefixes <c>model.head</c>).</summary>
+    public bool IsPrefixOf(AccessPath other)
+    {
+        if (!RootEquals(other) || other.Members.Length < Members.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < Members.Length; i++)
+        {
+            if (!SymbolEqualityComparer.Default.Equals(Members[i], other.Members[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public bool Equals(AccessPath other) => Members.Length == other.Members.Length && IsPrefixOf(other);
+
+    public override bool Equals(object? obj) => obj is AccessPath other && Equals(other);
+
+    public override int GetHashCode()
+    {
+        var hash = _root is ISymbol symbol ? SymbolEqualityComparer.Default.GetHashCode(symbol) : _root?.GetHashCode() ?? 0;
+        foreach (var member in Members)
+        {
+            hash = unchecked((hash * 31) + SymbolEqualityComparer.Default.GetHashCode(member));
+        }
+
+        return hash;
+    }
+
+    public override string ToString()
+    {
+        var root = _root is ISymbol symbol ? symbol.Name : "capture";
+        return Members.IsEmpty ? root : root + "." + string.Join(".", Members.Select(m => m.Name));
+    }
+
+    private bool RootEquals(AccessPath other)
+        => _root is ISymbol symbol ? SymbolEqualityComparer.Default.Equals(symbol, other._root as ISymbol) : Equals(_root, other._root);
+}

@@ -1,0 +1,171 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+
+namespace MlPitfalls.Analyzers.FlowAnalysis;
+
+/// <summary>
+/// A forward dataflow analysis over Roslyn's <see cref="ControlFlowGraph"/>: a worklist over basic blocks that runs
+/// each block's operations through <see cref="TransferOperation"/> and joins the states of the branches meeting at a
+/// block until nothing changes (a fixed point, so loop back edges carry what one iteration leaves to the next).
+/// Exceptions are handled conservatively: a catch, filter or finally handler may be entered from anywhere in its try
+/// block, so it starts from <see cref="HandlerEntryState"/>; a branch that leaves through finally handlers passes
+/// through <see cref="AfterFinally"/>.
+/// </summary>
+internal abstract class ForwardDataFlow<TState>
+{
+    protected ForwardDataFlow(ILattice<TState> lattice) => Lattice = lattice;
+
+    public ILattice<TState> Lattice { get; }
+
+    /// <summary>The state a catch, filter or finally handler starts in (it may be entered from any point of its try block).</summary>
+    protected abstract TState HandlerEntryState { get; }
+
+    /// <summary>The effect of one operation of a block (a statement-level operation of <see cref="BasicBlock.Operations"/>).</summary>
+    protected abstract TState TransferOperation(IOperation operation, TState state, FlowContext context);
+
+    /// <summary>
+    /// The effect of a block's branch value: a condition, a switch value, a thrown exception or the value a
+    /// <c>return</c> gives back (then <see cref="FlowContext.IsReturn"/> is true).
+    /// </summary>
+    protected virtual TState TransferBranchValue(IOperation branchValue, TState state, FlowContext context)
+        => TransferOperation(branchValue, state, context);
+
+    /// <summary>
+    /// The state after a branch has run <paramref name="finallyRegion"/> on its way out of a try block. The handler
+    /// body itself is analysed from <see cref="HandlerEntryState"/>; this decides what its effects do to <paramref name="state"/>.
+    /// </summary>
+    protected abstract TState AfterFinally(TState state, ControlFlowRegion finallyRegion, ControlFlowGraph graph);
+
+    /// <summary>Runs the analysis over <paramref name="graph"/> from <paramref name="entry"/> to a fixed point.</summary>
+    public FlowResult<TState> Run(ControlFlowGraph graph, TState entry, CancellationToken cancellationToken)
+    {
+        var blocks = graph.Blocks;
+        var inputs = new TState[blocks.Length];
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            inputs[i] = Lattice.Bottom;
+        }
+
+        var worklist = new SortedSet<int>();
+        inputs[0] = entry;
+        worklist.Add(0);
+        SeedHandlers(graph.Root, inputs, worklist);
+
+        // Lattices here have finite height, so the loop ends; the cap keeps a bug in a lattice from becoming a hang.
+        var budget = (blocks.Length * 32) + 64;
+        var exit = Lattice.Bottom;
+        while (worklist.Count > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (--budget < 0)
+            {
+                return new FlowResult<TState>(ImmutableArray.Create(inputs), Lattice.Bottom, converged: false);
+            }
+
+            var ordinal = worklist.Min;
+            worklist.Remove(ordinal);
+            var block = blocks[ordinal];
+            var state = inputs[ordinal];
+            if (block.Kind == BasicBlockKind.Exit)
+            {
+                exit = state;
+                continue;
+            }
+
+            var context = new FlowContext(graph, block, isReturn: false, cancellationToken);
+            foreach (var operation in block.Operations)
+            {
+                state = TransferOperation(operation, state, context);
+            }
+
+            if (block.BranchValue is { } branchValue)
+            {
+                var isReturn = block.FallThroughSuccessor?.Semantics == ControlFlowBranchSemantics.Return;
+                state = TransferBranchValue(branchValue, state, new FlowContext(graph, block, isReturn, cancellationToken));
+            }
+
+            Propagate(block.FallThroughSuccessor, state, inputs, worklist, graph);
+            Propagate(block.ConditionalSuccessor, state, inputs, worklist, graph);
+        }
+
+        return new FlowResult<TState>(ImmutableArray.Create(inputs), exit, converged: true);
+    }
+
+    private void Propagate(ControlFlowBranch? branch, TState state, TState[] inputs, SortedSet<int> worklist, ControlFlowGraph graph)
+    {
+        if (branch?.Destination is not { } destination)
+        {
+            return; // leaves the graph by throwing, or ends a finally handler (its continuation is AfterFinally)
+        }
+
+        foreach (var finallyRegion in branch.FinallyRegions)
+        {
+            state = AfterFinally(state, finallyRegion, graph);
+        }
+
+        var joined = Lattice.Join(inputs[destination.Ordinal], state);
+        if (!Lattice.Equals(joined, inputs[destination.Ordinal]))
+        {
+            inputs[destination.Ordinal] = joined;
+            worklist.Add(destination.Ordinal);
+        }
+    }
+
+    private void SeedHandlers(ControlFlowRegion region, TState[] inputs, SortedSet<int> worklist)
+    {
+        if (region.Kind is ControlFlowRegionKind.Catch or ControlFlowRegionKind.Filter or ControlFlowRegionKind.Finally)
+        {
+            inputs[region.FirstBlockOrdinal] = Lattice.Join(inputs[region.FirstBlockOrdinal], HandlerEntryState);
+            worklist.Add(region.FirstBlockOrdinal);
+        }
+
+        foreach (var nested in region.NestedRegions)
+        {
+            SeedHandlers(nested, inputs, worklist);
+        }
+    }
+}
+
+/// <summary>Where a transfer function runs: the graph and block, and whether the operation is a returned value.</summary>
+internal readonly struct FlowContext
+{
+    public FlowContext(ControlFlowGraph graph, BasicBlock block, bool isReturn, CancellationToken cancellationToken)
+    {
+        Graph = graph;
+        Block = block;
+        IsReturn = isReturn;
+        CancellationToken = cancellationToken;
+    }
+
+    public ControlFlowGraph Graph { get; }
+
+    public BasicBlock Block { get; }
+
+    /// <summary>True while transferring the value a <c>return</c> statement (or an expression body) gives back.</summary>
+    public bool IsReturn { get; }
+
+    public CancellationToken CancellationToken { get; }
+}
+
+/// <summary>The fixed point of a run: the state at the start of every block and at the exit.</summary>
+internal sealed class FlowResult<TState>
+{
+    public FlowResult(ImmutableArray<TState> blockInputs, TState exit, bool converged)
+    {
+        BlockInputs = blockInputs;
+        Exit = exit;
+        Converged = converged;
+    }
+
+    /// <summary>The state on entry to each block, by ordinal; the lattice's bottom for blocks no path reaches.</summary>
+    public ImmutableArray<TState> BlockInputs { get; }
+
+    /// <summary>The state at the exit block: the join over every path that returns normally.</summary>
+    public TState Exit { get; }
+
+    /// <summary>False when the run stopped at its iteration cap: nothing it found may be trusted.</summary>
+    public bool Converged { get; }
+}

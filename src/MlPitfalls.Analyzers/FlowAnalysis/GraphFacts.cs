@@ -1,0 +1,145 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MlPitfalls.Analyzers.FlowAnalysis;
+
+/// <summary>
+/// Facts about a whole body that the engine needs at calls: which locals a lambda or local function assigns (a call may
+/// run that code and change them), and which delegate locals hold one known lambda. Computed once per body, from the
+/// root graph, for all analyses.
+/// </summary>
+internal sealed class GraphFacts
+{
+    private static readonly ConditionalWeakTable<ControlFlowGraph, GraphFacts> Cache = new();
+
+    private readonly HashSet<ISymbol> _writtenByNestedFunctions = new(SymbolEqualityComparer.Default);
+    private readonly Dictionary<ISymbol, int> _writes = new(SymbolEqualityComparer.Default);
+
+    private GraphFacts(ControlFlowGraph root)
+    {
+        foreach (var operation in root.OriginalOperation.DescendantsAndSelf())
+        {
+            var target = operation switch
+            {
+                IAssignmentOperation assignment => assignment.Target,
+                IIncrementOrDecrementOperation increment => increment.Target,
+                _ => null,
+            };
+
+            if (operation is IVariableDeclaratorOperation { Symbol: var declared } withInitializer && withInitializer.GetVariableInitializer() is not null)
+            {
+                Count(declared);
+            }
+
+            if (operation is IDeconstructionAssignmentOperation deconstruction)
+            {
+                foreach (var element in deconstruction.Target.DescendantsAndSelf().Where(e => e is ILocalReferenceOperation or IParameterReferenceOperation))
+                {
+                    Written(element, deconstruction);
+                }
+            }
+
+            if (operation is IArgumentOperation { Parameter.RefKind: RefKind.Ref or RefKind.Out } byReference)
+            {
+                Written(byReference.Value, byReference);
+            }
+
+            if (target is not null)
+            {
+                Written(target, operation);
+            }
+        }
+    }
+
+    public static GraphFacts For(ControlFlowGraph graph)
+    {
+        var root = graph;
+        while (root.Parent is not null)
+        {
+            root = root.Parent;
+        }
+
+        return Cache.GetValue(root, static r => new GraphFacts(r));
+    }
+
+    /// <summary>True when a lambda or local function in the body assigns <paramref name="symbol"/> (a captured local or parameter).</summary>
+    public bool IsWrittenByNestedFunction(ISymbol symbol) => _writtenByNestedFunctions.Contains(symbol);
+
+    /// <summary>
+    /// The lambda <paramref name="local"/> holds wherever it is invoked: the local is assigned exactly once in the whole
+    /// body, to a lambda, outside any nested function. Searched for in <paramref name="graph"/> and the graphs around it.
+    /// </summary>
+    public IFlowAnonymousFunctionOperation? SingleLambdaOf(ILocalSymbol local, ControlFlowGraph graph)
+    {
+        if (!_writes.TryGetValue(local, out var writes) || writes != 1 || _writtenByNestedFunctions.Contains(local))
+        {
+            return null;
+        }
+
+        for (var current = graph; current is not null; current = current.Parent)
+        {
+            foreach (var block in current.Blocks)
+            {
+                foreach (var operation in block.Operations)
+                {
+                    if (operation is ISimpleAssignmentOperation { Target: ILocalReferenceOperation target } assignment
+                        && SymbolEqualityComparer.Default.Equals(target.Local, local))
+                    {
+                        var value = assignment.Value;
+                        while (value is IConversionOperation or IDelegateCreationOperation)
+                        {
+                            value = value is IConversionOperation conversion ? conversion.Operand : ((IDelegateCreationOperation)value).Target;
+                        }
+
+                        return value as IFlowAnonymousFunctionOperation;
+                    }
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private void Written(IOperation target, IOperation writer)
+    {
+        var symbol = target switch
+        {
+            ILocalReferenceOperation local => (ISymbol)local.Local,
+            IParameterReferenceOperation parameter => parameter.Parameter,
+            _ => null,
+        };
+
+        if (symbol is null)
+        {
+            return;
+        }
+
+        Count(symbol);
+        if (InsideNestedFunction(writer) is { } function && !SymbolEqualityComparer.Default.Equals(symbol.ContainingSymbol, function))
+        {
+            _writtenByNestedFunctions.Add(symbol);
+        }
+    }
+
+    private void Count(ISymbol symbol) => _writes[symbol] = _writes.TryGetValue(symbol, out var count) ? count + 1 : 1;
+
+    private static IMethodSymbol? InsideNestedFunction(IOperation operation)
+    {
+        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
+        {
+            switch (parent)
+            {
+                case IAnonymousFunctionOperation lambda:
+                    return lambda.Symbol;
+                case ILocalFunctionOperation localFunction:
+                    return localFunction.Symbol;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,27 @@
+namespace MlPitfalls.Analyzers.FlowAnalysis;
+
+/// <summary>
+/// A join semilattice of finite height: what a forward dataflow analysis knows at a program point. The engine joins
+/// the states of the branches that meet at a block and stops when no block's state changes, so <see cref="Join"/>
+/// must be commutative, associative, idempotent and only ever move up, and <see cref="Bottom"/> joined with any state
+/// must give that state back.
+/// </summary>
+internal interface ILattice<T>
+{
+    /// <summary>The least element: for a whole program state, "this point is not reached (yet)".</summary>
+    T Bottom { get; }
+
+    T Join(T left, T right);
+
+    bool Equals(T left, T right);
+}
+
+/// <summary>
+/// The lattice of one tracked value (what one local, field or flow capture holds). <see cref="Unknown"/> is the value of
+/// everything the analysis does not track: a <see cref="PathState{TValue}"/> does not store it.
+/// </summary>
+internal interface IValueLattice<T> : ILattice<T>
+{
+    /// <summary>The value of a variable nothing is known about (a parameter, a field read in a fresh method, ...).</summary>
+    T Unknown { get; }
+}

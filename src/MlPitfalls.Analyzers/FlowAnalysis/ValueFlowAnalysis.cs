@@ -1,0 +1,422 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MlPitfalls.Analyzers.FlowAnalysis;
+
+/// <summary>
+/// The engine's abstract interpreter for analyses that track one kind of value per <see cref="AccessPath"/> (what a
+/// tensor is, what mode a module is in, ...). It evaluates each operation tree in evaluation order, stores assigned
+/// values (locals, fields, flow captures of <c>?.</c>, <c>??</c> and conditional expressions, <c>foreach</c> variables)
+/// and leaves the meaning of calls and other operations to the analysis.
+/// <list type="bullet">
+/// <item>Local functions, and lambdas held in a local assigned once, run where they are <em>invoked</em>: their graph is
+/// analysed from the caller's state, arguments bound to parameters, and their exit state and return value flow back.
+/// Every lambda and local function is also analysed once on its own from an unknown state, because it may run anywhere
+/// it is passed to (<c>optimizer.step(() =&gt; ...)</c>).</item>
+/// <item>A call that may run user code forgets what such code could change: members and fields, and locals that a
+/// lambda or local function assigns.</item>
+/// <item>Every evaluated value is recorded by syntax, joined over all evaluations (loop iterations, invocations of the
+/// same lambda), so a rule asks <see cref="ValueFlowResult{TValue}.ValueOf"/> for the value an expression has on every path.</item>
+/// </list>
+/// One instance analyses one body; it is not thread-safe.
+/// </summary>
+internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TValue>>
+{
+    /// <summary>How many local functions or lambdas deep the analysis follows invocations.</summary>
+    private const int MaxNesting = 4;
+
+    private readonly Dictionary<SyntaxNode, TValue> _records = new();
+    private readonly HashSet<ControlFlowGraph> _running = new();
+    private readonly HashSet<ControlFlowGraph> _analysedAlone = new();
+    private readonly Dictionary<ControlFlowGraph, List<(PathState<TValue> Entry, PathState<TValue> Exit, TValue Returned)>> _invokedRuns = new();
+    private readonly Dictionary<ControlFlowRegion, (ImmutableArray<AccessPath> Written, bool Calls)> _finallyEffects = new();
+    private TValue _returned;
+    private bool _converged = true;
+    private CancellationToken _cancellationToken;
+
+    protected ValueFlowAnalysis(IValueLattice<TValue> values)
+        : base(new PathStateLattice<TValue>(values))
+    {
+        Values = values;
+        _returned = values.Bottom;
+    }
+
+    protected IValueLattice<TValue> Values { get; }
+
+    protected override PathState<TValue> HandlerEntryState => PathState<TValue>.Empty;
+
+    /// <summary>
+    /// Analyses the body <paramref name="graph"/> was built for, with every lambda and local function in it, from a state
+    /// in which nothing is known (parameters, fields).
+    /// </summary>
+    public ValueFlowResult<TValue> AnalyzeBody(ControlFlowGraph graph, CancellationToken cancellationToken)
+    {
+        _cancellationToken = cancellationToken;
+        var (_, returned) = RunGraph(graph, PathState<TValue>.Empty, nesting: 0);
+        return new ValueFlowResult<TValue>(_records, returned, _converged, Values);
+    }
+
+    /// <summary>The value of a call the engine does not run itself: the analysis' meaning of library and source methods.</summary>
+    protected abstract TValue VisitInvocation(
+        IInvocationOperation invocation, TValue instance, ImmutableArray<TValue> arguments, ref PathState<TValue> state, FlowContext context);
+
+    /// <summary>True when the call can run user code that changes fields or captured locals (the default); false for known library calls.</summary>
+    protected virtual bool MayChangeState(IInvocationOperation invocation) => true;
+
+    /// <summary>The value of a path nothing was stored at (a field read, <c>x.T</c> on a tracked <c>x</c>, ...).</summary>
+    protected virtual TValue ReadUntracked(IOperation reference, AccessPath path, PathState<TValue> state, FlowContext context) => Values.Unknown;
+
+    /// <summary>The value of any other operation, given its children's values in evaluation order.</summary>
+    protected virtual TValue VisitOther(IOperation operation, List<TValue> children, FlowContext context) => Values.Unknown;
+
+    protected override PathState<TValue> TransferOperation(IOperation operation, PathState<TValue> state, FlowContext context)
+    {
+        Evaluate(operation, ref state, context);
+        return state;
+    }
+
+    protected override PathState<TValue> TransferBranchValue(IOperation branchValue, PathState<TValue> state, FlowContext context)
+    {
+        var value = Evaluate(branchValue, ref state, context);
+        if (context.IsReturn)
+        {
+            _returned = Values.Join(_returned, value);
+        }
+
+        return state;
+    }
+
+    protected override PathState<TValue> AfterFinally(PathState<TValue> state, ControlFlowRegion finallyRegion, ControlFlowGraph graph)
+    {
+        if (!_finallyEffects.TryGetValue(finallyRegion, out var effects))
+        {
+            var written = ImmutableArray.CreateBuilder<AccessPath>();
+            var calls = false;
+            for (var ordinal = finallyRegion.FirstBlockOrdinal; ordinal <= finallyRegion.LastBlockOrdinal; ordinal++)
+            {
+                var block = graph.Blocks[ordinal];
+                foreach (var operation in block.Operations)
+                {
+                    CollectEffects(operation, written, ref calls);
+                }
+
+                if (block.BranchValue is { } branchValue)
+                {
+                    CollectEffects(branchValue, written, ref calls);
+                }
+            }
+
+            effects = (written.ToImmutable(), calls);
+            _finallyEffects[finallyRegion] = effects;
+        }
+
+        foreach (var path in effects.Written)
+        {
+            state = state.Forget(path.IsPrefixOf);
+        }
+
+        return effects.Calls ? ForgetWhatCallsCanChange(state, graph) : state;
+    }
+
+    private void CollectEffects(IOperation root, ImmutableArray<AccessPath>.Builder written, ref bool calls)
+    {
+        foreach (var operation in root.DescendantsAndSelf())
+        {
+            switch (operation)
+            {
+                case IAssignmentOperation assignment when AccessPath.Of(assignment.Target) is { } target:
+                    written.Add(target);
+                    break;
+                case IIncrementOrDecrementOperation increment when AccessPath.Of(increment.Target) is { } target:
+                    written.Add(target);
+                    break;
+                case IInvocationOperation invocation when MayChangeState(invocation):
+                    calls = true;
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Evaluates <paramref name="operation"/> in evaluation order, applying its effects to <paramref name="state"/>.</summary>
+    protected TValue Evaluate(IOperation operation, ref PathState<TValue> state, FlowContext context)
+    {
+        TValue value;
+        switch (operation)
+        {
+            case ISimpleAssignmentOperation assignment:
+                value = Evaluate(assignment.Value, ref state, context);
+                Assign(assignment.Target, value, ref state, context);
+                break;
+            case IFlowCaptureOperation capture:
+                value = Evaluate(capture.Value, ref state, context);
+                state = state.Set(AccessPath.ForCapture(capture.Id), value, Values);
+                break;
+            case IFlowCaptureReferenceOperation reference:
+                value = state.Get(AccessPath.ForCapture(reference.Id), Values);
+                break;
+            case IConversionOperation conversion:
+                value = Evaluate(conversion.Operand, ref state, context);
+                break;
+            case IInvocationOperation invocation:
+                value = EvaluateInvocation(invocation, ref state, context);
+                break;
+            case IFlowAnonymousFunctionOperation lambda:
+                AnalyseAlone(context.Graph.GetAnonymousFunctionControlFlowGraphInScope(lambda), context);
+                value = Values.Unknown;
+                break;
+            case ICompoundAssignmentOperation or IIncrementOrDecrementOperation or IDeconstructionAssignmentOperation:
+                EvaluateChildren(operation, ref state, context);
+                value = Values.Unknown;
+                foreach (var written in WrittenPaths(operation))
+                {
+                    state = state.Forget(written.IsPrefixOf);
+                }
+
+                break;
+            case ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
+                when AccessPath.Of(operation) is { } path:
+                value = state.Values.TryGetValue(path, out var stored) ? stored : ReadUntracked(operation, path, state, context);
+                break;
+            default:
+                var children = EvaluateChildren(operation, ref state, context);
+                value = VisitOther(operation, children, context);
+                break;
+        }
+
+        if (!operation.IsImplicit || operation is IFlowCaptureReferenceOperation)
+        {
+            Record(operation.Syntax, value);
+        }
+
+        return value;
+    }
+
+    private List<TValue> EvaluateChildren(IOperation operation, ref PathState<TValue> state, FlowContext context)
+    {
+        var values = new List<TValue>();
+        foreach (var child in operation.ChildOperations)
+        {
+            values.Add(Evaluate(child, ref state, context));
+        }
+
+        return values;
+    }
+
+    private void Assign(IOperation target, TValue value, ref PathState<TValue> state, FlowContext context)
+    {
+        if (AccessPath.Of(target) is { } path)
+        {
+            state = state.Set(path, value, Values);
+        }
+        else
+        {
+            EvaluateChildren(target, ref state, context); // a[i] = v: evaluate a and i; nothing tracked is written
+        }
+    }
+
+    private TValue EvaluateInvocation(IInvocationOperation invocation, ref PathState<TValue> state, FlowContext context)
+    {
+        var instance = invocation.Instance is { } receiver ? Evaluate(receiver, ref state, context) : Values.Unknown;
+        var arguments = ImmutableArray.CreateBuilder<TValue>(invocation.Arguments.Length);
+        foreach (var argument in invocation.Arguments)
+        {
+            var value = Evaluate(argument.Value, ref state, context);
+            arguments.Add(value);
+            Record(argument.Syntax, value);
+        }
+
+        foreach (var argument in invocation.Arguments)
+        {
+            if (argument.Parameter?.RefKind is RefKind.Ref or RefKind.Out && AccessPath.Of(argument.Value) is { } written)
+            {
+                state = state.Forget(written.IsPrefixOf);
+            }
+        }
+
+        if (InvokedGraph(invocation, context) is { } invoked && _running.Count < MaxNesting && !_running.Contains(invoked.Graph))
+        {
+            var entry = state;
+            for (var i = 0; i < invocation.Arguments.Length; i++)
+            {
+                if (invocation.Arguments[i].Parameter is { } parameter && parameter.Ordinal < invoked.Parameters.Length)
+                {
+                    entry = entry.Set(AccessPath.ForSymbol(invoked.Parameters[parameter.Ordinal]), arguments[i], Values);
+                }
+            }
+
+            var (exit, returned) = RunInvoked(invoked.Graph, entry);
+            state = exit.IsReached ? exit : state;
+            return returned;
+        }
+
+        if (MayChangeState(invocation))
+        {
+            state = ForgetWhatCallsCanChange(state, context.Graph);
+        }
+
+        return VisitInvocation(invocation, instance, arguments.MoveToImmutable(), ref state, context);
+    }
+
+    private (PathState<TValue> Exit, TValue Returned) RunInvoked(ControlFlowGraph graph, PathState<TValue> entry)
+    {
+        if (!_invokedRuns.TryGetValue(graph, out var runs))
+        {
+            _invokedRuns[graph] = runs = new List<(PathState<TValue>, PathState<TValue>, TValue)>();
+        }
+
+        foreach (var run in runs)
+        {
+            if (Lattice.Equals(run.Entry, entry))
+            {
+                return (run.Exit, run.Returned);
+            }
+        }
+
+        var (flow, returned) = RunGraph(graph, entry, _running.Count + 1);
+        runs.Add((entry, flow.Exit, returned));
+        return (flow.Exit, returned);
+    }
+
+    private void AnalyseAlone(ControlFlowGraph graph, FlowContext context)
+    {
+        if (_analysedAlone.Add(graph) && _running.Count < MaxNesting)
+        {
+            RunGraph(graph, PathState<TValue>.Empty, _running.Count + 1);
+        }
+    }
+
+    private (FlowResult<PathState<TValue>> Flow, TValue Returned) RunGraph(ControlFlowGraph graph, PathState<TValue> entry, int nesting)
+    {
+        var outerReturned = _returned;
+        _returned = Values.Bottom;
+        _running.Add(graph);
+        try
+        {
+            var flow = Run(graph, entry, _cancellationToken);
+            _converged &= flow.Converged;
+            var returned = _returned;
+            foreach (var localFunction in graph.LocalFunctions)
+            {
+                var nested = graph.GetLocalFunctionControlFlowGraph(localFunction, _cancellationToken);
+                if (_analysedAlone.Add(nested) && nesting < MaxNesting)
+                {
+                    RunGraph(nested, PathState<TValue>.Empty, nesting + 1);
+                }
+            }
+
+            return (flow, returned);
+        }
+        finally
+        {
+            _running.Remove(graph);
+            _returned = outerReturned;
+        }
+    }
+
+    /// <summary>What user code run by a call could change: any member path, and the locals a lambda or local function assigns.</summary>
+    protected static PathState<TValue> ForgetWhatCallsCanChange(PathState<TValue> state, ControlFlowGraph graph)
+    {
+        var facts = GraphFacts.For(graph);
+        return state.Forget(path => path.Root is { } root && (!path.IsVariable || facts.IsWrittenByNestedFunction(root)));
+    }
+
+    private void Record(SyntaxNode syntax, TValue value)
+        => _records[syntax] = _records.TryGetValue(syntax, out var previous) ? Values.Join(previous, value) : value;
+
+    private static IEnumerable<AccessPath> WrittenPaths(IOperation operation)
+    {
+        switch (operation)
+        {
+            case ICompoundAssignmentOperation compound when AccessPath.Of(compound.Target) is { } target:
+                yield return target;
+                break;
+            case IIncrementOrDecrementOperation increment when AccessPath.Of(increment.Target) is { } target:
+                yield return target;
+                break;
+            case IDeconstructionAssignmentOperation deconstruction:
+                foreach (var element in deconstruction.Target.DescendantsAndSelf())
+                {
+                    if (element is ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
+                        && AccessPath.Of(element) is { } path)
+                    {
+                        yield return path;
+                    }
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>The graph an invocation runs when it calls a local function or a lambda held in a local assigned once.</summary>
+    private static InvokedFunction? InvokedGraph(IInvocationOperation invocation, FlowContext context)
+    {
+        var method = invocation.TargetMethod;
+        if (method.MethodKind == MethodKind.LocalFunction)
+        {
+            var definition = method.OriginalDefinition;
+            for (var graph = context.Graph; graph is not null; graph = graph.Parent)
+            {
+                if (graph.LocalFunctions.Contains(definition, SymbolEqualityComparer.Default))
+                {
+                    return new InvokedFunction(graph.GetLocalFunctionControlFlowGraph(definition, context.CancellationToken), definition.Parameters);
+                }
+            }
+
+            return null;
+        }
+
+        if (method.MethodKind == MethodKind.DelegateInvoke && invocation.Instance is ILocalReferenceOperation { Local: var local }
+            && GraphFacts.For(context.Graph).SingleLambdaOf(local, context.Graph) is { } lambda)
+        {
+            return new InvokedFunction(context.Graph.GetAnonymousFunctionControlFlowGraphInScope(lambda, context.CancellationToken), lambda.Symbol.Parameters);
+        }
+
+        return null;
+    }
+
+    private sealed class InvokedFunction
+    {
+        public InvokedFunction(ControlFlowGraph graph, ImmutableArray<IParameterSymbol> parameters)
+        {
+            Graph = graph;
+            Parameters = parameters;
+        }
+
+        public ControlFlowGraph Graph { get; }
+
+        public ImmutableArray<IParameterSymbol> Parameters { get; }
+    }
+}
+
+/// <summary>What a <see cref="ValueFlowAnalysis{TValue}"/> found in one body.</summary>
+internal sealed class ValueFlowResult<TValue>
+{
+    private readonly IReadOnlyDictionary<SyntaxNode, TValue> _records;
+    private readonly IValueLattice<TValue> _lattice;
+
+    public ValueFlowResult(IReadOnlyDictionary<SyntaxNode, TValue> records, TValue returned, bool converged, IValueLattice<TValue> lattice)
+    {
+        _records = records;
+        _lattice = lattice;
+        Returned = converged ? returned : lattice.Unknown;
+        Converged = converged;
+    }
+
+    /// <summary>The join of every value the body returns (the lattice's bottom when it never returns a value).</summary>
+    public TValue Returned { get; }
+
+    /// <summary>False when a graph hit the engine's iteration cap; every answer is then <c>Unknown</c>.</summary>
+    public bool Converged { get; }
+
+    /// <summary>
+    /// The value <paramref name="expression"/> has whenever it is evaluated, joined over every path and every run that
+    /// reaches it; <c>Unknown</c> when it was never evaluated (unreachable code) or the analysis did not converge.
+    /// </summary>
+    public TValue ValueOf(SyntaxNode expression)
+        => Converged && _records.TryGetValue(expression, out var value) ? value : _lattice.Unknown;
+}

@@ -1,0 +1,199 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Analyses.Composition;
+
+namespace MlPitfalls.Analyzers.Infrastructure;
+
+/// <summary>
+/// The analysis core's per-compilation caches, shared by every analyzer (one <see cref="ConditionalWeakTable{TKey,TValue}"/>
+/// entry per compilation, like <see cref="TorchSymbols"/>): source method bodies with the bound root a graph is built
+/// from, their control-flow graphs, memoised method summaries for each analysis, and the module-composition model.
+/// Everything is computed lazily on first request and is safe to call from concurrent analyzer callbacks; two threads
+/// racing for the same entry may both compute it, and one result wins (cheaper than locks that could deadlock when two
+/// summaries need each other).
+/// </summary>
+internal sealed class AnalysisServices
+{
+    /// <summary>How many summaries may be under computation at once on one thread (helper calling helper ...).</summary>
+    internal const int MaxSummaryDepth = 6;
+
+    /// <summary>Bodies with more basic blocks than this get an unknown summary: generated or pathological code.</summary>
+    internal const int MaxSummaryBlocks = 4000;
+
+    private static readonly ConditionalWeakTable<Compilation, AnalysisServices> Cache = new();
+
+    [ThreadStatic]
+    private static List<SummaryFrame>? t_inProgress;
+
+    private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
+    private readonly ConcurrentDictionary<IMethodSymbol, ControlFlowGraph?> _graphs = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<(string Analysis, IMethodSymbol Method), object?> _summaries = new(SummaryKeyComparer.Instance);
+
+    private AnalysisServices(Compilation compilation, TorchSymbols torch)
+    {
+        Compilation = compilation;
+        Torch = torch;
+        Modules = new ModuleComposition(this);
+    }
+
+    public Compilation Compilation { get; }
+
+    public TorchSymbols Torch { get; }
+
+    /// <summary>What module-typed expressions and fields are: created type, <c>Sequential</c> children, <c>forward</c>.</summary>
+    public ModuleComposition Modules { get; }
+
+    /// <summary>The services of <paramref name="compilation"/>, or null when it does not reference TorchSharp.</summary>
+    public static AnalysisServices? For(Compilation compilation)
+        => TorchSymbols.For(compilation) is { } torch ? Cache.GetValue(compilation, c => new AnalysisServices(c, torch)) : null;
+
+    /// <summary>Counts how many method bodies were analysed for a summary (tests check that each is analysed once).</summary>
+    internal int SummariesComputed;
+
+    /// <summary>
+    /// The control-flow graph of a source method's body (method, constructor, accessor, operator), built once per
+    /// compilation; null for metadata, abstract, extern and partial-without-body methods and for local functions (those
+    /// live inside their container's graph).
+    /// </summary>
+    public ControlFlowGraph? GetGraph(IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        var definition = SourceMethodBodies.DefinitionWithBody(method);
+        if (definition.MethodKind == MethodKind.LocalFunction || definition.IsAbstract || definition.IsExtern
+            || definition.DeclaringSyntaxReferences.Length == 0)
+        {
+            return null;
+        }
+
+        if (_graphs.TryGetValue(definition, out var cached))
+        {
+            return cached;
+        }
+
+        var graph = BuildGraph(definition, cancellationToken);
+        return _graphs.GetOrAdd(definition, graph);
+    }
+
+    /// <summary>The semantic model for <paramref name="tree"/> (bodies in other files are bound through it, once, for caches).</summary>
+    public SemanticModel SemanticModel(SyntaxTree tree)
+#pragma warning disable RS1030 // Following a call into another file needs that file's semantic model; what is bound through it is cached.
+        => _models.GetOrAdd(tree, t => Compilation.GetSemanticModel(t));
+#pragma warning restore RS1030
+
+    /// <summary>
+    /// The memoised summary <paramref name="analysis"/> computes for <paramref name="method"/>'s body. Returns
+    /// <paramref name="unknown"/> (not cached) for a method with no graph, a body too large, a call chain deeper than
+    /// <see cref="MaxSummaryDepth"/>, or recursion back into a summary being computed; a summary that saw such a cut
+    /// is returned but not cached, so what is cached never depends on the order in which rules asked.
+    /// </summary>
+    public TSummary GetSummary<TSummary>(
+        string analysis, IMethodSymbol method, Func<ControlFlowGraph, CancellationToken, TSummary> compute, TSummary unknown, CancellationToken cancellationToken)
+    {
+        var definition = SourceMethodBodies.DefinitionWithBody(method);
+        var key = (analysis, definition);
+        if (_summaries.TryGetValue(key, out var cached))
+        {
+            return (TSummary)cached!;
+        }
+
+        var frames = t_inProgress ??= new List<SummaryFrame>();
+        foreach (var frame in frames)
+        {
+            if (frame.Analysis == analysis && SymbolEqualityComparer.Default.Equals(frame.Method, definition))
+            {
+                MarkAllIncomplete(frames);
+                return unknown; // recursion
+            }
+        }
+
+        if (frames.Count >= MaxSummaryDepth)
+        {
+            MarkAllIncomplete(frames);
+            return unknown;
+        }
+
+        var graph = GetGraph(definition, cancellationToken);
+        if (graph is null || graph.Blocks.Length > MaxSummaryBlocks)
+        {
+            _summaries.TryAdd(key, unknown);
+            return unknown;
+        }
+
+        var current = new SummaryFrame(analysis, definition);
+        frames.Add(current);
+        TSummary summary;
+        try
+        {
+            Interlocked.Increment(ref SummariesComputed);
+            summary = compute(graph, cancellationToken);
+        }
+        finally
+        {
+            frames.RemoveAt(frames.Count - 1);
+        }
+
+        if (!current.Incomplete)
+        {
+            _summaries.TryAdd(key, summary);
+        }
+
+        return summary;
+    }
+
+    private static void MarkAllIncomplete(List<SummaryFrame> frames)
+    {
+        foreach (var frame in frames)
+        {
+            frame.Incomplete = true;
+        }
+    }
+
+    private ControlFlowGraph? BuildGraph(IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        var syntax = method.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken);
+        if (syntax is not (BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or ArrowExpressionClauseSyntax))
+        {
+            return null;
+        }
+
+        return SemanticModel(syntax.SyntaxTree).GetOperation(syntax, cancellationToken) switch
+        {
+            IMethodBodyOperation body => ControlFlowGraph.Create(body, cancellationToken),
+            IConstructorBodyOperation body => ControlFlowGraph.Create(body, cancellationToken),
+            IBlockOperation { Parent: null } block => ControlFlowGraph.Create(block, cancellationToken),
+            _ => null,
+        };
+    }
+
+    private sealed class SummaryFrame
+    {
+        public SummaryFrame(string analysis, IMethodSymbol method)
+        {
+            Analysis = analysis;
+            Method = method;
+        }
+
+        public string Analysis { get; }
+
+        public IMethodSymbol Method { get; }
+
+        public bool Incomplete { get; set; }
+    }
+
+    private sealed class SummaryKeyComparer : IEqualityComparer<(string Analysis, IMethodSymbol Method)>
+    {
+        public static readonly SummaryKeyComparer Instance = new();
+
+        public bool Equals((string Analysis, IMethodSymbol Method) x, (string Analysis, IMethodSymbol Method) y)
+            => x.Analysis == y.Analysis && SymbolEqualityComparer.Default.Equals(x.Method, y.Method);
+
+        public int GetHashCode((string Analysis, IMethodSymbol Method) obj)
+            => unchecked((obj.Analysis.GetHashCode() * 397) ^ SymbolEqualityComparer.Default.GetHashCode(obj.Method));
+    }
+}

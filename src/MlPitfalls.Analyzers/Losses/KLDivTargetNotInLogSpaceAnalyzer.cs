@@ -1,0 +1,58 @@
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using MlPitfalls.Analyzers.Analyses.Provenance;
+
+namespace MlPitfalls.Analyzers.Losses;
+
+/// <summary>
+/// MLP004. kl_div / KLDivLoss read the target in log space by default in TorchSharp (PyTorch: probability space). A
+/// target that is a softmax or sigmoid output on every path, with log_target left true, gives a wrong divergence.
+/// Reported on the loss call; the fix adds <c>log_target: false</c> where the loss is configured.
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class KLDivTargetNotInLogSpaceAnalyzer : LossPairingAnalyzer
+{
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
+        ImmutableArray.Create(Descriptors.MLP004_KLDivTargetNotInLogSpace);
+
+    private protected override ImmutableArray<Diagnostic> Judge(LossPairing pairing)
+    {
+        var loss = pairing.Loss;
+        var target = pairing.Target;
+        if (loss.Kind != LossKind.KullbackLeibler || loss.LogTarget != true || !(target.Is(TensorKind.Softmax) || target.Is(TensorKind.Sigmoid)))
+        {
+            return ImmutableArray<Diagnostic>.Empty;
+        }
+
+        var configured = (loss.ModuleCreation ?? loss.Invocation).Syntax;
+        var fix = configured.SyntaxTree == loss.Invocation.Syntax.SyntaxTree ? LogTargetFalseFix : null;
+        var what = target.Is(TensorKind.Softmax) ? "softmax probabilities" : "sigmoid probabilities";
+        var setting = HasExplicitLogTarget(loss) ? "true" : "true by default (PyTorch's default is false)";
+        return ImmutableArray.Create(Diagnostic.Create(
+            Descriptors.MLP004_KLDivTargetNotInLogSpace,
+            loss.Invocation.Syntax.GetLocation(),
+            additionalLocations: new[] { configured.GetLocation() },
+            properties: Fixes(fix),
+            loss.Display, what, setting));
+    }
+
+    private static bool HasExplicitLogTarget(LossCall loss)
+    {
+        var call = (loss.ModuleCreation ?? loss.Invocation) as Microsoft.CodeAnalysis.Operations.IInvocationOperation;
+        if (call is null)
+        {
+            return false;
+        }
+
+        foreach (var argument in call.Arguments)
+        {
+            if (argument.Parameter?.Name == "log_target")
+            {
+                return argument.ArgumentKind != Microsoft.CodeAnalysis.Operations.ArgumentKind.DefaultValue;
+            }
+        }
+
+        return false;
+    }
+}

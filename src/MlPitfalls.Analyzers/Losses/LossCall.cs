@@ -1,0 +1,150 @@
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.Losses;
+
+/// <summary>The losses the loss-pairing rules know, by what they expect their input to be.</summary>
+internal enum LossKind
+{
+    /// <summary><c>nn.CrossEntropyLoss</c> / <c>cross_entropy</c>: raw logits (applies log_softmax itself).</summary>
+    CrossEntropy,
+
+    /// <summary><c>nn.NLLLoss</c> / <c>nll_loss</c>: log-probabilities.</summary>
+    NegativeLogLikelihood,
+
+    /// <summary><c>nn.BCELoss</c> / <c>binary_cross_entropy</c>: probabilities in [0, 1].</summary>
+    BinaryCrossEntropy,
+
+    /// <summary><c>nn.BCEWithLogitsLoss</c> / <c>binary_cross_entropy_with_logits</c>: raw logits (applies sigmoid itself).</summary>
+    BinaryCrossEntropyWithLogits,
+
+    /// <summary><c>nn.KLDivLoss</c> / <c>kl_div</c>: log-probabilities as input; the target in log space unless <c>log_target</c> is false.</summary>
+    KullbackLeibler,
+}
+
+/// <summary>
+/// A call that computes one of the known losses: <c>criterion.call(input, target)</c> / <c>.forward(...)</c> on a loss
+/// module, or <c>functional.cross_entropy(input, target, ...)</c>. Arguments are matched by parameter, so named and
+/// reordered arguments are read right.
+/// </summary>
+internal sealed class LossCall
+{
+    private LossCall(LossKind kind, IInvocationOperation invocation, IOperation input, IOperation target, string display, IOperation? moduleCreation, bool? logTarget)
+    {
+        Kind = kind;
+        Invocation = invocation;
+        Input = input;
+        Target = target;
+        Display = display;
+        ModuleCreation = moduleCreation;
+        LogTarget = logTarget;
+    }
+
+    public LossKind Kind { get; }
+
+    public IInvocationOperation Invocation { get; }
+
+    /// <summary>The predictions argument (<c>input</c>).</summary>
+    public IOperation Input { get; }
+
+    /// <summary>The labels or target distribution argument.</summary>
+    public IOperation Target { get; }
+
+    /// <summary>How messages name the loss: <c>CrossEntropyLoss 'criterion'</c> or <c>cross_entropy</c>.</summary>
+    public string Display { get; }
+
+    /// <summary>For the module form, the expression that created the loss module, when known (<c>nn.KLDivLoss()</c>).</summary>
+    public IOperation? ModuleCreation { get; }
+
+    /// <summary>For KL divergence: whether the target is read in log space (true, false, or null when not known).</summary>
+    public bool? LogTarget { get; }
+
+    /// <summary>The loss <paramref name="invocation"/> computes, or null when it is no known loss.</summary>
+    public static LossCall? Recognize(IInvocationOperation invocation, AnalysisServices services, CancellationToken cancellationToken)
+    {
+        var torch = services.Torch;
+        var method = invocation.TargetMethod;
+        if (method.IsStatic && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Functional))
+        {
+            LossKind? kind = method.Name switch
+            {
+                "cross_entropy" => LossKind.CrossEntropy,
+                "nll_loss" => LossKind.NegativeLogLikelihood,
+                "binary_cross_entropy" => LossKind.BinaryCrossEntropy,
+                "binary_cross_entropy_with_logits" => LossKind.BinaryCrossEntropyWithLogits,
+                "kl_div" => LossKind.KullbackLeibler,
+                _ => null,
+            };
+
+            if (kind is null || Argument(invocation, "input") is not { } input || Argument(invocation, "target") is not { } target)
+            {
+                return null;
+            }
+
+            return new LossCall(kind.Value, invocation, input, target, method.Name, null, kind == LossKind.KullbackLeibler ? LogTargetOf(invocation) : null);
+        }
+
+        if (torch.IsModuleInvocation(method) && invocation.Instance is { } receiver && invocation.Arguments.Length == 2)
+        {
+            var module = services.Modules.Describe(receiver, cancellationToken);
+            var typeName = torch.Losses.NameOf(receiver.Type) ?? torch.Losses.NameOf(module?.Type);
+            LossKind? kind = typeName switch
+            {
+                "CrossEntropyLoss" => LossKind.CrossEntropy,
+                "NLLLoss" => LossKind.NegativeLogLikelihood,
+                "BCELoss" => LossKind.BinaryCrossEntropy,
+                "BCEWithLogitsLoss" => LossKind.BinaryCrossEntropyWithLogits,
+                "KLDivLoss" => LossKind.KullbackLeibler,
+                _ => null,
+            };
+
+            if (kind is null)
+            {
+                return null;
+            }
+
+            var creation = module?.Creation as IInvocationOperation;
+            var receiverText = receiver.Syntax.ToString();
+            var display = receiver.IsImplicit || receiverText.Length > 40 ? typeName! : $"{typeName} '{receiverText}'";
+            var logTarget = kind == LossKind.KullbackLeibler && creation is not null ? LogTargetOf(creation) : null;
+            return new LossCall(
+                kind.Value, invocation, invocation.Arguments[0].Value, invocation.Arguments[1].Value, display, module?.Creation, logTarget);
+        }
+
+        return null;
+    }
+
+    private static IOperation? Argument(IInvocationOperation invocation, string parameterName)
+    {
+        foreach (var argument in invocation.Arguments)
+        {
+            if (argument.Parameter?.Name == parameterName)
+            {
+                return argument.Value;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary><c>log_target</c> as the call gives it: a constant, the parameter's default when omitted, or null when computed.</summary>
+    private static bool? LogTargetOf(IInvocationOperation call)
+    {
+        foreach (var argument in call.Arguments)
+        {
+            if (argument.Parameter is { Name: "log_target" } parameter)
+            {
+                if (argument.ArgumentKind == ArgumentKind.DefaultValue)
+                {
+                    return parameter.HasExplicitDefaultValue && parameter.ExplicitDefaultValue is bool byDefault ? byDefault : null;
+                }
+
+                return argument.Value.ConstantValue is { HasValue: true, Value: bool given } ? given : null;
+            }
+        }
+
+        return null;
+    }
+}

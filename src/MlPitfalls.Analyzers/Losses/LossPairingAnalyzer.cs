@@ -1,0 +1,168 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Analyses.Provenance;
+using MlPitfalls.Analyzers.FlowAnalysis;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.Losses;
+
+/// <summary>
+/// The shared shape of the loss-pairing rules: find each call to a known loss, ask the provenance analysis what its
+/// input and target are on every path, and let the rule judge the pair. The graph and its provenance are built only for
+/// methods that compute a known loss, once per method however many rules ask.
+/// </summary>
+public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
+{
+    /// <summary>Diagnostic property: the code fixes that apply, comma-separated (see the <c>*Fix</c> constants).</summary>
+    public const string FixesProperty = "Fixes";
+
+    /// <summary>Replace the activation call with its input (the logits); the diagnostic's location is the call.</summary>
+    public const string RemoveActivationFix = "RemoveActivation";
+
+    /// <summary>Remove the activation child from the <c>Sequential(...)</c> argument list; the location is the child.</summary>
+    public const string RemoveLayerFix = "RemoveLayer";
+
+    /// <summary>Rename the activation call from softmax to log_softmax; the location is the call.</summary>
+    public const string UseLogSoftmaxFix = "UseLogSoftmax";
+
+    /// <summary>Switch the loss (additional location 0) to its counterpart: with-logits or without.</summary>
+    public const string SwitchLossFix = "SwitchLoss";
+
+    /// <summary>Apply <c>log_softmax(1)</c> to the loss input (the location).</summary>
+    public const string ApplyLogSoftmaxFix = "ApplyLogSoftmax";
+
+    /// <summary>Add <c>log_target: false</c> to the call or creation at additional location 0.</summary>
+    public const string LogTargetFalseFix = "LogTargetFalse";
+
+    private protected sealed override void OnTorchSharpCompilationStart(CompilationStartAnalysisContext context, TorchSymbols torch)
+    {
+        if (AnalysisServices.For(context.Compilation) is not { } services || torch.Functional is null)
+        {
+            return;
+        }
+
+        // One report per origin: a softmax feeding two loss calls (train and validation) is one mistake.
+        var reported = new ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool>();
+        context.RegisterOperationAction(
+            operationContext =>
+            {
+                var invocation = (IInvocationOperation)operationContext.Operation;
+                if (LossCall.Recognize(invocation, services, operationContext.CancellationToken) is not { } loss)
+                {
+                    return;
+                }
+
+                var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), operationContext.CancellationToken);
+                var pairing = new LossPairing(loss, provenance.ValueOf(loss.Input.Syntax), provenance.ValueOf(loss.Target.Syntax));
+                foreach (var diagnostic in Judge(pairing))
+                {
+                    if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan), true))
+                    {
+                        operationContext.ReportDiagnostic(diagnostic);
+                    }
+                }
+            },
+            OperationKind.Invocation);
+    }
+
+    /// <summary>The diagnostics the rule raises for one loss call.</summary>
+    private protected abstract ImmutableArray<Diagnostic> Judge(LossPairing pairing);
+
+    /// <summary>How a message names an origin: the code itself, shortened (<c>'logits.softmax(1)'</c>).</summary>
+    private protected static string Describe(SyntaxNode origin)
+    {
+        var text = origin.ToString();
+        var newline = text.IndexOfAny(new[] { '\r', '\n' });
+        if (newline >= 0)
+        {
+            text = text.Substring(0, newline) + " ...";
+        }
+
+        return "'" + (text.Length > 60 ? text.Substring(0, 57) + "..." : text) + "'";
+    }
+
+    /// <summary>True when <paramref name="origin"/> is an argument of <c>nn.Sequential(...)</c> (bare or in a named tuple).</summary>
+    private protected static bool IsSequentialChild(SyntaxNode origin)
+    {
+        var node = origin.Parent is ArgumentSyntax { Parent: TupleExpressionSyntax } element ? element.Parent : origin;
+        return node?.Parent is ArgumentSyntax { Parent: ArgumentListSyntax { Parent: InvocationExpressionSyntax call } }
+               && call.Expression is IdentifierNameSyntax { Identifier.ValueText: "Sequential" } or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "Sequential" };
+    }
+
+    /// <summary>
+    /// True when the activation call <paramref name="origin"/> produces the loss input and nothing else reads its result:
+    /// it is the input itself, or the only read of a local it initialises is the loss input.
+    /// </summary>
+    private protected static bool FeedsOnlyTheLoss(SyntaxNode origin, LossCall loss)
+    {
+        if (origin is not InvocationExpressionSyntax || origin.SyntaxTree != loss.Invocation.Syntax.SyntaxTree)
+        {
+            return false;
+        }
+
+        var input = loss.Input.Syntax;
+        if (Unparenthesized(input) == origin)
+        {
+            return true;
+        }
+
+        if (origin.Parent is EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax declarator }
+            && Unparenthesized(input) is IdentifierNameSyntax { Identifier.ValueText: var name } && name == declarator.Identifier.ValueText
+            && declarator.FirstAncestorOrSelf<BlockSyntax>() is { } scope)
+        {
+            var reads = 0;
+            foreach (var identifier in scope.DescendantNodes())
+            {
+                if (identifier is IdentifierNameSyntax { Identifier.ValueText: var read } && read == name)
+                {
+                    reads++;
+                }
+            }
+
+            return reads == 1;
+        }
+
+        return false;
+    }
+
+    private static SyntaxNode Unparenthesized(SyntaxNode node)
+    {
+        while (node is ParenthesizedExpressionSyntax parenthesized)
+        {
+            node = parenthesized.Expression;
+        }
+
+        return node;
+    }
+
+    private protected static ImmutableDictionary<string, string?> Fixes(params string?[] fixes)
+    {
+        var list = string.Join(",", System.Linq.Enumerable.Where(fixes, f => f is not null));
+        return list.Length == 0
+            ? ImmutableDictionary<string, string?>.Empty
+            : ImmutableDictionary<string, string?>.Empty.Add(FixesProperty, list);
+    }
+}
+
+/// <summary>A loss call and what its input and target are on every path that reaches it.</summary>
+internal sealed class LossPairing
+{
+    public LossPairing(LossCall loss, Provenance input, Provenance target)
+    {
+        Loss = loss;
+        Input = input;
+        Target = target;
+    }
+
+    public LossCall Loss { get; }
+
+    public Provenance Input { get; }
+
+    public Provenance Target { get; }
+}

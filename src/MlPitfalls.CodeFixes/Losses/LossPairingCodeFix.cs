@@ -1,0 +1,262 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using MlPitfalls.Analyzers;
+using MlPitfalls.Analyzers.Losses;
+
+namespace MlPitfalls.CodeFixes.Losses;
+
+/// <summary>
+/// Fixes for the loss-pairing rules (MLP002-MLP004). The analyzer lists in the diagnostic which fixes apply and where
+/// (the diagnostic's own location, or additional location 0 for the loss); this class only rewrites syntax:
+/// pass the logits, drop a final activation layer, softmax → log_softmax, switch BCE ↔ BCE-with-logits, apply
+/// log_softmax to logits, add <c>log_target: false</c>.
+/// </summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(LossPairingCodeFix)), Shared]
+public sealed class LossPairingCodeFix : CodeFixProvider
+{
+    public const string RemoveActivationKey = "MlPitfalls.Losses.RemoveActivation";
+    public const string RemoveLayerKey = "MlPitfalls.Losses.RemoveLayer";
+    public const string UseLogSoftmaxKey = "MlPitfalls.Losses.UseLogSoftmax";
+    public const string SwitchLossKey = "MlPitfalls.Losses.SwitchLoss";
+    public const string ApplyLogSoftmaxKey = "MlPitfalls.Losses.ApplyLogSoftmax";
+    public const string LogTargetFalseKey = "MlPitfalls.Losses.LogTargetFalse";
+
+    private static readonly Dictionary<string, string> SwitchedNames = new()
+    {
+        ["BCEWithLogitsLoss"] = "BCELoss",
+        ["BCELoss"] = "BCEWithLogitsLoss",
+        ["binary_cross_entropy_with_logits"] = "binary_cross_entropy",
+        ["binary_cross_entropy"] = "binary_cross_entropy_with_logits",
+    };
+
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(
+        Descriptors.MLP002_LogitsLossGivenProbabilities.Id,
+        Descriptors.MLP003_ProbabilityLossGivenWrongInput.Id,
+        Descriptors.MLP004_KLDivTargetNotInLogSpace.Id);
+
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return;
+        }
+
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            if (!diagnostic.Properties.TryGetValue(LossPairingAnalyzer.FixesProperty, out var fixes) || fixes is null)
+            {
+                continue;
+            }
+
+            var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
+            var loss = diagnostic.AdditionalLocations.Count > 0 && diagnostic.AdditionalLocations[0].SourceTree == root.SyntaxTree
+                ? root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true)
+                : null;
+            var semanticModel = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
+            foreach (var fix in fixes.Split(','))
+            {
+                if (PlanFix(fix, node, loss, semanticModel, context.CancellationToken) is { } plan)
+                {
+                    context.RegisterCodeFix(
+                        CodeAction.Create(plan.Title, ct => Apply(context.Document, root, plan), plan.Key),
+                        diagnostic);
+                }
+            }
+        }
+    }
+
+    private static Task<Document> Apply(Document document, SyntaxNode root, FixPlan plan)
+        => Task.FromResult(document.WithSyntaxRoot(plan.Rewrite(root)));
+
+    private sealed class FixPlan
+    {
+        public FixPlan(string title, string key, SyntaxNode target, SyntaxNode? replacement)
+        {
+            Title = title;
+            Key = key;
+            Target = target;
+            Replacement = replacement;
+        }
+
+        public string Title { get; }
+
+        public string Key { get; }
+
+        public SyntaxNode Target { get; }
+
+        /// <summary>The new node, or null to remove <see cref="Target"/> (an argument).</summary>
+        public SyntaxNode? Replacement { get; }
+
+        public SyntaxNode Rewrite(SyntaxNode root)
+            => Replacement is null
+                ? root.RemoveNode(Target, SyntaxRemoveOptions.KeepExteriorTrivia)!
+                : root.ReplaceNode(Target, Replacement.WithTriviaFrom(Target));
+    }
+
+    private static FixPlan? PlanFix(string fix, SyntaxNode node, SyntaxNode? loss, SemanticModel? model, CancellationToken cancellationToken)
+    {
+        switch (fix)
+        {
+            case LossPairingAnalyzer.RemoveActivationFix when node is InvocationExpressionSyntax activation && TensorOperand(activation) is { } logits:
+                return new FixPlan($"Pass the logits to the loss (remove '{NameOf(activation)}')", RemoveActivationKey, activation, logits.WithoutTrivia());
+            case LossPairingAnalyzer.RemoveLayerFix when ChildArgument(node) is { } child:
+                var layer = node is InvocationExpressionSyntax creation ? NameOf(creation) : "activation";
+                return new FixPlan(
+                    $"Remove the final {layer} layer (inference code must now apply {layer.ToLowerInvariant()} to the model's output itself)",
+                    RemoveLayerKey, child, null);
+            case LossPairingAnalyzer.UseLogSoftmaxFix when node is InvocationExpressionSyntax softmax && LogSoftmaxOf(softmax) is { } logSoftmax:
+                return new FixPlan("Use log_softmax instead of softmax", UseLogSoftmaxKey, softmax, logSoftmax);
+            case LossPairingAnalyzer.SwitchLossFix when loss is InvocationExpressionSyntax lossCall && Switched(lossCall, model, cancellationToken) is { } switched:
+                return new FixPlan($"Use {NameOf(switched)} instead", SwitchLossKey, lossCall, switched);
+            case LossPairingAnalyzer.ApplyLogSoftmaxFix when node is ExpressionSyntax input:
+                return new FixPlan(
+                    "Apply log_softmax over the class dimension (1) before the loss", ApplyLogSoftmaxKey, input,
+                    SyntaxFactory.InvocationExpression(
+                        SyntaxFactory.MemberAccessExpression(SyntaxKind.SimpleMemberAccessExpression, Receiver(input.WithoutTrivia()), SyntaxFactory.IdentifierName("log_softmax")),
+                        SyntaxFactory.ArgumentList(SyntaxFactory.SingletonSeparatedList(SyntaxFactory.Argument(
+                            SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(1)))))));
+            case LossPairingAnalyzer.LogTargetFalseFix when loss is InvocationExpressionSyntax configured && WithLogTargetFalse(configured, model, cancellationToken) is { } withFalse:
+                return new FixPlan("Pass log_target: false (the target holds probabilities)", LogTargetFalseKey, configured, withFalse);
+            default:
+                return null;
+        }
+    }
+
+    private static string NameOf(InvocationExpressionSyntax invocation) => invocation.Expression switch
+    {
+        MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText,
+        IdentifierNameSyntax identifier => identifier.Identifier.ValueText,
+        _ => invocation.Expression.ToString(),
+    };
+
+    /// <summary>The tensor an activation is applied to: <c>x</c> in <c>x.softmax(1)</c> and in <c>functional.softmax(x, 1)</c>.</summary>
+    private static ExpressionSyntax? TensorOperand(InvocationExpressionSyntax activation)
+    {
+        var arguments = activation.ArgumentList.Arguments;
+        if (arguments.Count > 0 && arguments[0].NameColon is null && IsStaticForm(activation, arguments.Count))
+        {
+            return arguments[0].Expression;
+        }
+
+        return activation.Expression is MemberAccessExpressionSyntax access ? access.Expression : null;
+    }
+
+    /// <summary>
+    /// True for <c>functional.softmax(x, 1)</c>, <c>torch.softmax(x, 1)</c>, bare <c>softmax(x, 1)</c> and <c>sigmoid(x)</c>: the
+    /// tensor is the first argument. A tensor method (<c>x.softmax(1)</c>) takes one argument fewer.
+    /// </summary>
+    private static bool IsStaticForm(InvocationExpressionSyntax activation, int argumentCount)
+        => activation.Expression is IdentifierNameSyntax
+           || (activation.Expression is MemberAccessExpressionSyntax { Expression: var receiver }
+               && receiver is IdentifierNameSyntax { Identifier.ValueText: "functional" or "torch" or "special" or "F" }
+                   or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "functional" or "torch" or "special" });
+
+    /// <summary><c>x.softmax(d)</c> → <c>x.log_softmax(d)</c>; <c>functional.softmax(x, d)</c> / <c>torch.softmax(x, d)</c> → <c>x.log_softmax(d)</c>.</summary>
+    private static InvocationExpressionSyntax? LogSoftmaxOf(InvocationExpressionSyntax softmax)
+    {
+        var arguments = softmax.ArgumentList.Arguments;
+        if (IsStaticForm(softmax, arguments.Count))
+        {
+            if (arguments.Count < 2 || arguments.Any(a => a.NameColon is not null && a.NameColon.Name.Identifier.ValueText is not ("dim" or "dtype")))
+            {
+                return null;
+            }
+
+            return SyntaxFactory.InvocationExpression(
+                SyntaxFactory.MemberAccessExpression(SyntaxKind.SimpleMemberAccessExpression, Receiver(arguments[0].Expression.WithoutTrivia()), SyntaxFactory.IdentifierName("log_softmax")),
+                SyntaxFactory.ArgumentList(SyntaxFactory.SeparatedList(arguments.RemoveAt(0))));
+        }
+
+        return softmax.Expression is MemberAccessExpressionSyntax access
+            ? softmax.WithExpression(access.WithName(SyntaxFactory.IdentifierName("log_softmax").WithTriviaFrom(access.Name)))
+            : null;
+    }
+
+    /// <summary>An expression usable as a member-access receiver: parenthesised unless it already is a primary expression.</summary>
+    private static ExpressionSyntax Receiver(ExpressionSyntax expression)
+        => expression is IdentifierNameSyntax or MemberAccessExpressionSyntax or InvocationExpressionSyntax or ElementAccessExpressionSyntax or ParenthesizedExpressionSyntax
+            ? expression
+            : SyntaxFactory.ParenthesizedExpression(expression);
+
+    /// <summary>The argument (or the named tuple argument) that supplies a child of <c>nn.Sequential(...)</c>.</summary>
+    private static ArgumentSyntax? ChildArgument(SyntaxNode node)
+    {
+        var argument = node.Parent as ArgumentSyntax;
+        if (argument?.Parent is TupleExpressionSyntax tuple)
+        {
+            argument = tuple.Parent as ArgumentSyntax;
+        }
+
+        return argument?.Parent is ArgumentListSyntax { Parent: InvocationExpressionSyntax } ? argument : null;
+    }
+
+    /// <summary>
+    /// The loss call or creation with its counterpart's name. Not offered when the creation is stored in a variable or
+    /// field declared with the old concrete type (that declaration would no longer compile).
+    /// </summary>
+    private static InvocationExpressionSyntax? Switched(InvocationExpressionSyntax loss, SemanticModel? model, CancellationToken cancellationToken)
+    {
+        var name = loss.Expression switch
+        {
+            MemberAccessExpressionSyntax access => access.Name,
+            IdentifierNameSyntax identifier => (SimpleNameSyntax)identifier,
+            _ => null,
+        };
+
+        if (name is null || !SwitchedNames.TryGetValue(name.Identifier.ValueText, out var counterpart) || model is null)
+        {
+            return null;
+        }
+
+        var type = model.GetTypeInfo(loss, cancellationToken);
+        if (type.ConvertedType is { } converted && type.Type is { } created && SymbolEqualityComparer.Default.Equals(converted, created)
+            && created.Name is "BCELoss" or "BCEWithLogitsLoss" && !IsVarInitializer(loss))
+        {
+            return null;
+        }
+
+        return loss.ReplaceNode(name, SyntaxFactory.IdentifierName(counterpart).WithTriviaFrom(name));
+    }
+
+    /// <summary>True when <paramref name="expression"/> initialises a <c>var</c> local (whose type then follows the new creation).</summary>
+    private static bool IsVarInitializer(ExpressionSyntax expression)
+        => expression.Parent is EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax { Parent: VariableDeclarationSyntax { Type.IsVar: true } } };
+
+    /// <summary><c>kl_div(p, q)</c> → <c>kl_div(p, q, log_target: false)</c>; an explicit <c>true</c> (named or positional) becomes <c>false</c>.</summary>
+    private static InvocationExpressionSyntax? WithLogTargetFalse(InvocationExpressionSyntax call, SemanticModel? model, CancellationToken cancellationToken)
+    {
+        if (model?.GetSymbolInfo(call, cancellationToken).Symbol is not IMethodSymbol method)
+        {
+            return null;
+        }
+
+        var falseLiteral = SyntaxFactory.LiteralExpression(SyntaxKind.FalseLiteralExpression);
+        var arguments = call.ArgumentList.Arguments;
+        for (var i = 0; i < arguments.Count; i++)
+        {
+            var argument = arguments[i];
+            var parameter = argument.NameColon is { } named
+                ? method.Parameters.FirstOrDefault(p => p.Name == named.Name.Identifier.ValueText)
+                : i < method.Parameters.Length ? method.Parameters[i] : null;
+            if (parameter?.Name == "log_target")
+            {
+                return call.ReplaceNode(argument.Expression, falseLiteral.WithTriviaFrom(argument.Expression));
+            }
+        }
+
+        var added = SyntaxFactory.Argument(SyntaxFactory.NameColon("log_target"), default, falseLiteral);
+        return call.WithArgumentList(call.ArgumentList.AddArguments(added));
+    }
+}
