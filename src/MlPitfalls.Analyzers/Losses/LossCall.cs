@@ -107,7 +107,7 @@ internal sealed class LossCall
 
             var creation = module?.Creation as IInvocationOperation;
             var receiverText = receiver.Syntax.ToString();
-            var display = receiver.IsImplicit || receiverText.Length > 40 ? typeName! : $"{typeName} '{receiverText}'";
+            var display = !receiver.IsSimpleReference() || receiverText.Length > 40 ? typeName! : $"{typeName} '{receiverText}'";
             var logTarget = kind == LossKind.KullbackLeibler && creation is not null ? LogTargetOf(creation) : null;
             return new LossCall(
                 kind.Value, invocation, invocation.Arguments[0].Value, invocation.Arguments[1].Value, display, module?.Creation, logTarget);
