@@ -37,14 +37,15 @@ public sealed class LogitsLossGivenProbabilitiesAnalyzer : LossPairingAnalyzer
         var diagnostics = ImmutableArray.CreateBuilder<Diagnostic>();
         foreach (var origin in pairing.Input.Origins)
         {
-            var fix = FeedsOnlyTheLoss(origin, loss) ? RemoveActivationFix : IsSequentialChild(origin) ? RemoveLayerFix : null;
+            var inMember = pairing.IsInMember(origin);
+            var fix = inMember && FeedsOnlyTheLoss(origin, loss) ? RemoveActivationFix
+                : origin.SyntaxTree == loss.Invocation.Syntax.SyntaxTree && IsSequentialChild(origin) ? RemoveLayerFix
+                : null;
             var switchFix = loss.Kind == LossKind.BinaryCrossEntropyWithLogits && CanSwitch(loss) ? SwitchLossFix : null;
+            var (location, additional, described) = Place(pairing, origin, SwitchTarget(loss));
             diagnostics.Add(Diagnostic.Create(
-                Descriptors.MLP002_LogitsLossGivenProbabilities,
-                origin.GetLocation(),
-                additionalLocations: new[] { SwitchTarget(loss).GetLocation() },
-                properties: Fixes(fix, switchFix),
-                Describe(origin), loss.Display, advice));
+                Descriptors.MLP002_LogitsLossGivenProbabilities, location, additional, Fixes(fix, switchFix),
+                described, loss.Display, advice));
         }
 
         return diagnostics.ToImmutable();

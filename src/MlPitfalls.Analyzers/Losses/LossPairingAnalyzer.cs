@@ -49,26 +49,72 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
 
         // One report per origin: a softmax feeding two loss calls (train and validation) is one mistake.
         var reported = new ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool>();
-        context.RegisterOperationAction(
-            operationContext =>
-            {
-                var invocation = (IInvocationOperation)operationContext.Operation;
-                if (LossCall.Recognize(invocation, services, operationContext.CancellationToken) is not { } loss)
+        context.RegisterOperationBlockStartAction(block =>
+        {
+            // Judged per member and reported when the member is done, so that a diagnostic at an activation elsewhere in
+            // the member is local to it (the IDE shows it while the file is edited). Judge places a diagnostic outside the
+            // member at the loss input instead.
+            var pending = new ConcurrentQueue<Diagnostic>();
+            var member = block.OwningSymbol.DeclaringSyntaxReferences;
+            block.RegisterOperationAction(
+                operationContext =>
                 {
-                    return;
-                }
+                    var invocation = (IInvocationOperation)operationContext.Operation;
+                    if (LossCall.Recognize(invocation, services, operationContext.CancellationToken) is not { } loss)
+                    {
+                        return;
+                    }
 
-                var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), operationContext.CancellationToken);
-                var pairing = new LossPairing(loss, provenance.ValueOf(loss.Input.Syntax), provenance.ValueOf(loss.Target.Syntax));
-                foreach (var diagnostic in Judge(pairing))
+                    var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), operationContext.CancellationToken);
+                    var pairing = new LossPairing(
+                        loss, provenance.ValueOf(loss.Input.Syntax), provenance.ValueOf(loss.Target.Syntax), origin => IsInside(origin, member));
+                    foreach (var diagnostic in Judge(pairing))
+                    {
+                        pending.Enqueue(diagnostic);
+                    }
+                },
+                OperationKind.Invocation);
+            block.RegisterOperationBlockEndAction(end =>
+            {
+                foreach (var diagnostic in pending)
                 {
                     if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan), true))
                     {
-                        operationContext.ReportDiagnostic(diagnostic);
+                        end.ReportDiagnostic(diagnostic);
                     }
                 }
-            },
-            OperationKind.Invocation);
+            });
+        });
+    }
+
+    private static bool IsInside(SyntaxNode node, ImmutableArray<SyntaxReference> member)
+    {
+        foreach (var reference in member)
+        {
+            if (reference.SyntaxTree == node.SyntaxTree && reference.Span.Contains(node.Span))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Where a diagnostic about <paramref name="origin"/> (an activation or layer) goes: on the origin when it lies in the
+    /// member that computes the loss, otherwise on the loss input, with the origin as additional location 1 and named in
+    /// the message. Additional location 0 is always <paramref name="loss0"/>.
+    /// </summary>
+    private protected static (Location Location, Location[] Additional, string Described) Place(LossPairing pairing, SyntaxNode origin, SyntaxNode loss0)
+    {
+        if (pairing.IsInMember(origin))
+        {
+            return (origin.GetLocation(), new[] { loss0.GetLocation() }, Describe(origin));
+        }
+
+        var line = origin.GetLocation().GetLineSpan();
+        var where = $"{Describe(origin)} ({System.IO.Path.GetFileName(line.Path)} line {line.StartLinePosition.Line + 1})";
+        return (pairing.Loss.Input.Syntax.GetLocation(), new[] { loss0.GetLocation(), origin.GetLocation() }, "this input, made by " + where + ",");
     }
 
     /// <summary>The diagnostics the rule raises for one loss call.</summary>
@@ -153,12 +199,18 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
 /// <summary>A loss call and what its input and target are on every path that reaches it.</summary>
 internal sealed class LossPairing
 {
-    public LossPairing(LossCall loss, Provenance input, Provenance target)
+    private readonly System.Func<SyntaxNode, bool> _isInMember;
+
+    public LossPairing(LossCall loss, Provenance input, Provenance target, System.Func<SyntaxNode, bool> isInMember)
     {
         Loss = loss;
         Input = input;
         Target = target;
+        _isInMember = isInMember;
     }
+
+    /// <summary>True when <paramref name="node"/> lies in the member being analysed (a diagnostic there is local to it).</summary>
+    public bool IsInMember(SyntaxNode node) => _isInMember(node);
 
     public LossCall Loss { get; }
 

@@ -45,12 +45,12 @@ public sealed class ProbabilityLossGivenWrongInputAnalyzer : LossPairingAnalyzer
         var diagnostics = ImmutableArray.CreateBuilder<Diagnostic>();
         foreach (var origin in pairing.Input.Origins)
         {
-            var fix = origin is Microsoft.CodeAnalysis.CSharp.Syntax.InvocationExpressionSyntax && origin.SyntaxTree == pairing.Loss.Invocation.Syntax.SyntaxTree
-                ? UseLogSoftmaxFix
-                : null;
+            // softmax → log_softmax in a helper would change the helper for every caller: offered in the member only.
+            var fix = origin is Microsoft.CodeAnalysis.CSharp.Syntax.InvocationExpressionSyntax && pairing.IsInMember(origin) ? UseLogSoftmaxFix : null;
+            var (location, additional, described) = Place(pairing, origin, LogitsLossGivenProbabilitiesAnalyzer.SwitchTarget(pairing.Loss));
             diagnostics.Add(Diagnostic.Create(
-                Descriptors.MLP003_ProbabilityLossGivenWrongInput, origin.GetLocation(), properties: Fixes(fix),
-                Describe(origin), pairing.Loss.Display, expected));
+                Descriptors.MLP003_ProbabilityLossGivenWrongInput, location, additional, Fixes(fix),
+                described, pairing.Loss.Display, expected));
         }
 
         return diagnostics.ToImmutable();

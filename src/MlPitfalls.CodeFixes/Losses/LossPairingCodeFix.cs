@@ -60,7 +60,14 @@ public sealed class LossPairingCodeFix : CodeFixProvider
                 continue;
             }
 
-            var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
+            // The activation or layer: the diagnostic's location, or additional location 1 when it was reported at the loss input.
+            var origin = diagnostic.AdditionalLocations.Count > 1 ? diagnostic.AdditionalLocations[1] : diagnostic.Location;
+            if (origin.SourceTree != root.SyntaxTree)
+            {
+                origin = diagnostic.Location;
+            }
+
+            var node = root.FindNode(origin.SourceSpan, getInnermostNodeForTie: true);
             var loss = diagnostic.AdditionalLocations.Count > 0 && diagnostic.AdditionalLocations[0].SourceTree == root.SyntaxTree
                 ? root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true)
                 : null;
@@ -100,9 +107,16 @@ public sealed class LossPairingCodeFix : CodeFixProvider
         public SyntaxNode? Replacement { get; }
 
         public SyntaxNode Rewrite(SyntaxNode root)
-            => Replacement is null
-                ? root.RemoveNode(Target, SyntaxRemoveOptions.KeepExteriorTrivia)!
-                : root.ReplaceNode(Target, Replacement.WithTriviaFrom(Target));
+        {
+            if (Replacement is not null)
+            {
+                return root.ReplaceNode(Target, Replacement.WithTriviaFrom(Target));
+            }
+
+            // Removing an argument takes its separator with it; the list keeps its closing parenthesis where it was.
+            var list = (ArgumentListSyntax)Target.Parent!;
+            return root.ReplaceNode(list, list.WithArguments(list.Arguments.Remove((ArgumentSyntax)Target)));
+        }
     }
 
     private static FixPlan? PlanFix(string fix, SyntaxNode node, SyntaxNode? loss, SemanticModel? model, CancellationToken cancellationToken)

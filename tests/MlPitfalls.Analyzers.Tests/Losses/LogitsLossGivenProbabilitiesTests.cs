@@ -124,19 +124,34 @@ public class LogitsLossGivenProbabilitiesTests
             """, MLP002());
 
     [Fact]
-    public Task Sequential_in_a_field_initializer_and_in_a_constructor_with_dropout_after_softmax()
+    public Task Sequential_in_a_field_initializer_and_in_a_constructor_with_dropout_after_softmax_is_reported_at_the_loss_input()
         => Verifier.AnalyzerAsync("""
             class Trainer
             {
-                private readonly Module<Tensor, Tensor> first = nn.Sequential(nn.Linear(4, 3), {|#0:nn.Softmax(1)|});
+                private readonly Module<Tensor, Tensor> first = nn.Sequential(nn.Linear(4, 3), nn.Softmax(1));
                 private readonly Sequential second;
                 private readonly CrossEntropyLoss criterion = nn.CrossEntropyLoss();
 
-                Trainer() { second = nn.Sequential(nn.Linear(4, 3), {|#1:nn.Softmax(1)|}, nn.Dropout(0.1)); }
+                Trainer() { second = nn.Sequential(nn.Linear(4, 3), nn.Softmax(1), nn.Dropout(0.1)); }
 
-                Tensor Loss(Tensor x, Tensor y) => criterion.call(first.call(x), y) + criterion.call(second.call(x), y);
+                Tensor Loss(Tensor x, Tensor y) => criterion.call({|#0:first.call(x)|}, y) + criterion.call({|#1:second.call(x)|}, y);
             }
             """, MLP002(0), MLP002(1));
+
+    [Fact]
+    public Task Activation_in_another_member_is_named_in_the_message_at_the_loss_input()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                static Tensor Probabilities(Tensor logits) => logits.softmax(1);
+
+                Tensor Loss(Module<Tensor, Tensor> model, Tensor x, Tensor y) => functional.cross_entropy({|#0:Probabilities(model.call(x))|}, y);
+            }
+            """,
+            Verifier.Diagnostic(Descriptors.MLP002_LogitsLossGivenProbabilities).WithLocation(0).WithArguments(
+                "this input, made by 'logits.softmax(1)' (Test0.cs line 10),", "cross_entropy",
+                "it applies log_softmax itself, so the model trains through a double softmax whose gradients vanish as predictions grow " +
+                "confident; pass the logits and apply softmax only where probabilities are needed"));
 
     [Fact]
     public Task Sequential_appended_to_in_order_is_read_child_by_child()
@@ -157,7 +172,7 @@ public class LogitsLossGivenProbabilitiesTests
             """, MLP002(0), MLP002(1));
 
     [Fact]
-    public Task Custom_forward_returning_softmax_is_followed_through_call()
+    public Task Custom_forward_returning_softmax_is_followed_through_call_and_reported_at_the_loss_input()
         => Verifier.AnalyzerAsync("""
             class Net : Module<Tensor, Tensor>
             {
@@ -174,7 +189,7 @@ public class LogitsLossGivenProbabilitiesTests
                 public override Tensor forward(Tensor input)
                 {
                     var h = fc.call(input);
-                    return {|#1:functional.softmax(h, -1)|};
+                    return functional.softmax(h, -1);
                 }
             }
 
@@ -185,22 +200,22 @@ public class LogitsLossGivenProbabilitiesTests
                     var net = new Net();
                     var other = new Other();
                     var criterion = nn.CrossEntropyLoss();
-                    var a = criterion.call(net.call(x), y);
-                    var b = criterion.call(other.forward(x), y);
+                    var a = criterion.call({|#0:net.call(x)|}, y);
+                    var b = criterion.call({|#1:other.forward(x)|}, y);
                 }
             }
-            """.Replace("private readonly Softmax head = nn.Softmax(1);", "private readonly Softmax head = {|#0:nn.Softmax(1)|};"), MLP002(0), MLP002(1));
+            """, MLP002(0), MLP002(1));
 
     [Fact]
     public Task Helper_returning_softmax_is_followed()
         => Verifier.AnalyzerAsync("""
             class Trainer
             {
-                static Tensor Probabilities(Tensor logits) => {|#0:logits.softmax(1)|};
+                static Tensor Probabilities(Tensor logits) => logits.softmax(1);
 
                 void Train(Module<Tensor, Tensor> model, Tensor x, Tensor y)
                 {
-                    var loss = functional.cross_entropy(Probabilities(model.call(x)), y);
+                    var loss = functional.cross_entropy({|#0:Probabilities(model.call(x))|}, y);
                     Func<Tensor, Tensor> head = t => {|#1:t.softmax(1)|};
                     var second = functional.cross_entropy(head(model.call(x)), y);
                     Tensor Local(Tensor t) => {|#2:torch.softmax(t, 1)|};
