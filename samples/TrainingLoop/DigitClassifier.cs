@@ -4,13 +4,17 @@ using static TorchSharp.torch;
 
 namespace TrainingLoopSample;
 
-/// <summary>A two-layer perceptron for 8x8 digit images, written as a custom module.</summary>
+/// <summary>
+/// A two-layer perceptron for 8x8 digit images, written as a custom module. Its last layer is a softmax, so that
+/// "the model outputs probabilities" — a newcomer's mistake: the training loss applies log_softmax again (MLP002).
+/// </summary>
 public sealed class DigitClassifier : nn.Module<Tensor, Tensor>
 {
     private readonly Linear hidden = nn.Linear(64, 128);
     private readonly ReLU activation = nn.ReLU();
     private readonly Dropout dropout = nn.Dropout(0.2);
     private readonly Linear output = nn.Linear(128, SyntheticDigits.Classes);
+    private readonly Softmax probabilities = nn.Softmax(1);
 
     public DigitClassifier() : base(nameof(DigitClassifier))
     {
@@ -18,5 +22,5 @@ public sealed class DigitClassifier : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor input)
-        => output.call(dropout.call(activation.call(hidden.call(input))));
+        => probabilities.call(output.call(dropout.call(activation.call(hidden.call(input)))));
 }
