@@ -224,6 +224,10 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
             // x[.., -1], x[i]: a slice of the same values.
             IPropertyReferenceOperation { Property.IsIndexer: true, Instance: { } instance } when Torch.IsTensor(instance.Type) && children.Count > 0
                 => children[0],
+            // (...).T on a computed tensor (a path-less read; x.T on a variable goes through ReadUntracked).
+            IPropertyReferenceOperation { Property: var property, Instance: { } instance }
+                when ShapeOnlyTensorProperties.Contains(property.Name) && Torch.IsTensor(instance.Type) && children.Count > 0
+                => children[0],
             _ => Provenance.Unknown,
         };
 }

@@ -1,0 +1,117 @@
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Analyses.Provenance;
+using MlPitfalls.Analyzers.Infrastructure;
+using MlPitfalls.Analyzers.Tests.Infrastructure;
+using Xunit;
+
+namespace MlPitfalls.Analyzers.Tests.Analyses;
+
+/// <summary>The provenance analysis, the composition model and the method summaries, asked directly.</summary>
+public class ProvenanceAndCompositionTests
+{
+    private const string Source = """
+        class Net : Module<Tensor, Tensor>
+        {
+            private readonly Sequential layers;
+            public Net() : base("net") { layers = nn.Sequential(("fc", nn.Linear(4, 3)), ("act", nn.Sigmoid()), ("drop", nn.Dropout(0.1))); RegisterComponents(); }
+            public override Tensor forward(Tensor x) => layers.call(x);
+        }
+
+        class Uses
+        {
+            static Tensor Probs(Tensor t) => t.softmax(1);
+            Tensor A(Tensor x) => Probs(x) + Probs(x * 2);
+            Tensor B(Tensor x) => Probs(x);
+            void M(Tensor x, bool c)
+            {
+                var net = new Net();
+                Use(net.call(x));
+                var y = c ? x.softmax(1) : x.log_softmax(1);
+                Use(y);
+                Use(x.softmax(1).log());
+                Use(x.softmax(1)[.., 0].T);
+            }
+            static void Use(Tensor t) { }
+        }
+        """;
+
+    private static (Compilation Compilation, AnalysisServices Services, ControlFlowGraph Graph) Analyse(string method)
+    {
+        var compilation = TestCompilation.Create(sources: Source);
+        var tree = compilation.SyntaxTrees.Single();
+        var syntax = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == method);
+        var graph = ControlFlowGraph.Create((IMethodBodyOperation)compilation.GetSemanticModel(tree).GetOperation(syntax)!);
+        return (compilation, AnalysisServices.For(compilation)!, graph);
+    }
+
+    private static Provenance[] UseArguments(string method)
+    {
+        var (_, services, graph) = Analyse(method);
+        var result = ProvenanceAnalysis.For(services, graph, CancellationToken.None);
+        return graph.OriginalOperation.Syntax.DescendantNodes().OfType<InvocationExpressionSyntax>()
+            .Where(i => i.Expression.ToString() == "Use")
+            .Select(i => result.ValueOf(i.ArgumentList.Arguments[0].Expression))
+            .ToArray();
+    }
+
+    [Fact]
+    public void Module_calls_take_the_provenance_of_the_last_child_that_changes_values()
+    {
+        var uses = UseArguments("M");
+        Assert.True(uses[0].Is(TensorKind.Sigmoid)); // Net.forward → layers: Linear, Sigmoid, Dropout (passes values through)
+        Assert.Equal("nn.Sigmoid()", uses[0].Origins.Single().ToString());
+    }
+
+    [Fact]
+    public void Must_and_may_queries_tell_a_merge_of_two_kinds_from_one_kind()
+    {
+        var merged = UseArguments("M")[1];
+        Assert.False(merged.Is(TensorKind.Softmax));
+        Assert.True(merged.MayBe(TensorKind.Softmax));
+        Assert.True(merged.MayBe(TensorKind.LogSoftmax));
+        Assert.Equal(2, merged.Origins.Length);
+    }
+
+    [Fact]
+    public void Log_of_softmax_is_log_probabilities_and_slices_and_transposes_keep_the_kind()
+    {
+        var uses = UseArguments("M");
+        Assert.True(uses[2].Is(TensorKind.LogProbabilities));
+        Assert.True(uses[3].Is(TensorKind.Softmax));
+    }
+
+    [Fact]
+    public void A_helper_is_summarised_once_per_compilation_however_often_it_is_asked()
+    {
+        var (compilation, services, _) = Analyse("A");
+        var tree = compilation.SyntaxTrees.Single();
+        var model = compilation.GetSemanticModel(tree);
+        foreach (var name in new[] { "A", "B" })
+        {
+            var syntax = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == name);
+            ProvenanceAnalysis.For(services, ControlFlowGraph.Create((IMethodBodyOperation)model.GetOperation(syntax)!), CancellationToken.None);
+        }
+
+        var probs = (IMethodSymbol)compilation.GetSymbolsWithName("Probs").Single();
+        Assert.True(ProvenanceAnalysis.ReturnedBy(services, probs, CancellationToken.None).Is(TensorKind.Softmax));
+        Assert.Equal(1, services.SummariesComputed); // three calls in two methods, then a direct question: one analysis of Probs
+    }
+
+    [Fact]
+    public void The_composition_model_reads_sequential_children_from_a_constructor_assignment()
+    {
+        var (compilation, services, _) = Analyse("M");
+        var tree = compilation.SyntaxTrees.Single();
+        var forward = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == "forward");
+        var receiver = compilation.GetSemanticModel(tree).GetOperation(forward.DescendantNodes().OfType<MemberAccessExpressionSyntax>().First().Expression)!;
+        var model = services.Modules.Describe(receiver, CancellationToken.None)!;
+        Assert.Equal("Sequential", model.Type.Name);
+        Assert.Equal(new[] { "fc", "act", "drop" }, model.Children.Select(c => c.Name));
+        Assert.Equal(new[] { "Linear", "Sigmoid", "Dropout" }, model.Children.Select(c => c.Model!.Type.Name));
+    }
+}
