@@ -66,6 +66,9 @@ internal sealed class GraphFacts
         return Cache.GetValue(root, static r => new GraphFacts(r));
     }
 
+    /// <summary>True when some lambda or local function in the body assigns a captured local or parameter.</summary>
+    public bool HasWritesByNestedFunctions => _writtenByNestedFunctions.Count > 0;
+
     /// <summary>True when a lambda or local function in the body assigns <paramref name="symbol"/> (a captured local or parameter).</summary>
     public bool IsWrittenByNestedFunction(ISymbol symbol) => _writtenByNestedFunctions.Contains(symbol);
 

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
 
 namespace MlPitfalls.Analyzers.FlowAnalysis;
 
@@ -11,11 +12,20 @@ namespace MlPitfalls.Analyzers.FlowAnalysis;
 /// </summary>
 internal sealed class PathState<TValue>
 {
-    private PathState(bool isReached, ImmutableDictionary<AccessPath, TValue> values)
+    private PathState(bool isReached, ImmutableDictionary<AccessPath, TValue> values, int memberPaths)
     {
         IsReached = isReached;
         Values = values;
+        MemberPaths = memberPaths;
     }
+
+    private PathState(bool isReached, ImmutableDictionary<AccessPath, TValue> values)
+        : this(isReached, values, CountMemberPaths(values))
+    {
+    }
+
+    /// <summary>How many stored paths go through a member (<c>model.head</c>, <c>this.x</c>): when none, nothing can hang off a variable.</summary>
+    public int MemberPaths { get; }
 
     public static PathState<TValue> Unreached { get; } = new(false, ImmutableDictionary<AccessPath, TValue>.Empty);
 
@@ -35,9 +45,18 @@ internal sealed class PathState<TValue>
     /// </summary>
     public PathState<TValue> Set(AccessPath path, TValue value, IValueLattice<TValue> lattice)
     {
-        var values = Forget(Values, p => path.IsPrefixOf(p) && !p.Equals(path));
-        values = lattice.Equals(value, lattice.Unknown) ? values.Remove(path) : values.SetItem(path, value);
-        return new PathState<TValue>(true, values);
+        // The common case (a local, no member paths stored) costs one dictionary update, not a scan.
+        var values = MemberPaths == 0 ? Values : Forget(Values, p => path.IsPrefixOf(p) && !p.Equals(path));
+        var isUnknown = lattice.Equals(value, lattice.Unknown);
+        if (isUnknown && !values.ContainsKey(path) && ReferenceEquals(values, Values))
+        {
+            return this;
+        }
+
+        values = isUnknown ? values.Remove(path) : values.SetItem(path, value);
+        return MemberPaths == 0 && !IsMemberPath(path)
+            ? new PathState<TValue>(true, values, 0)
+            : new PathState<TValue>(true, values);
     }
 
     /// <summary>Forgets every path <paramref name="predicate"/> selects (they become unknown).</summary>
@@ -62,6 +81,22 @@ internal sealed class PathState<TValue>
     }
 
     internal static PathState<TValue> Create(ImmutableDictionary<AccessPath, TValue> values) => new(true, values);
+
+    private static bool IsMemberPath(AccessPath path) => !path.Members.IsEmpty || path.Root is IFieldSymbol or IPropertySymbol;
+
+    private static int CountMemberPaths(ImmutableDictionary<AccessPath, TValue> values)
+    {
+        var count = 0;
+        foreach (var pair in values)
+        {
+            if (IsMemberPath(pair.Key))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
 }
 
 /// <summary>The lattice of <see cref="PathState{TValue}"/>: paths join pointwise, a path stored on one side only joins with <c>Unknown</c>.</summary>

@@ -322,6 +322,11 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
     protected static PathState<TValue> ForgetWhatCallsCanChange(PathState<TValue> state, ControlFlowGraph graph)
     {
         var facts = GraphFacts.For(graph);
+        if (state.MemberPaths == 0 && !facts.HasWritesByNestedFunctions)
+        {
+            return state;
+        }
+
         return state.Forget(path => path.Root is { } root && (!path.IsVariable || facts.IsWrittenByNestedFunction(root)));
     }
 
