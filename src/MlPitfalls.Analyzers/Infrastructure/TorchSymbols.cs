@@ -22,6 +22,7 @@ internal sealed class TorchSymbols
     private readonly Compilation _compilation;
     private readonly Lazy<INamedTypeSymbol?> _module, _optimizer, _autograd, _torch, _nn, _functional, _special;
     private readonly Lazy<ImmutableArray<INamedTypeSymbol>> _moduleArities;
+    private readonly Lazy<ImmutableArray<IMethodSymbol>> _gradModeGuards;
     private readonly Lazy<TorchTypes> _losses, _activationModules, _layers, _containers, _shapeOnlyModules;
 
     private TorchSymbols(INamedTypeSymbol tensor, Compilation compilation)
@@ -40,6 +41,22 @@ internal sealed class TorchSymbols
             "TorchSharp.torch+nn+Module`5", "TorchSharp.torch+nn+Module`6", "TorchSharp.torch+nn+Module`7",
             "TorchSharp.torch+nn+IModule`2", "TorchSharp.torch+nn+IModule`3", "TorchSharp.torch+nn+IModule`4",
             "TorchSharp.torch+nn+IModule`5", "TorchSharp.torch+nn+IModule`6", "TorchSharp.torch+nn+IModule`7"));
+        _gradModeGuards = new Lazy<ImmutableArray<IMethodSymbol>>(() =>
+        {
+            var builder = ImmutableArray.CreateBuilder<IMethodSymbol>();
+            foreach (var name in new[] { "no_grad", "enable_grad", "set_grad_enabled", "inference_mode" })
+            {
+                foreach (var member in Torch?.GetMembers(name) ?? ImmutableArray<ISymbol>.Empty)
+                {
+                    if (member is IMethodSymbol { IsStatic: true } method)
+                    {
+                        builder.Add(method);
+                    }
+                }
+            }
+
+            return builder.ToImmutable();
+        });
         _losses = Types("CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss");
         _activationModules = Types("Softmax", "LogSoftmax", "Sigmoid");
         _layers = Types(
@@ -79,6 +96,26 @@ internal sealed class TorchSymbols
 
     /// <summary><c>Module&lt;T..., TResult&gt;</c> and <c>IModule&lt;T..., TResult&gt;</c> for every arity (1 to 6 inputs).</summary>
     public ImmutableArray<INamedTypeSymbol> ModuleArities => _moduleArities.Value;
+
+    /// <summary>
+    /// The grad-mode guards <c>torch.no_grad()</c>, <c>enable_grad()</c>, <c>set_grad_enabled(bool)</c> and
+    /// <c>inference_mode(bool)</c>: each returns an <c>IDisposable</c> and takes effect when called.
+    /// </summary>
+    public ImmutableArray<IMethodSymbol> GradModeGuards => _gradModeGuards.Value;
+
+    /// <summary>True for a call to one of the <see cref="GradModeGuards"/>.</summary>
+    public bool IsGradModeGuard(IMethodSymbol method)
+    {
+        foreach (var guard in GradModeGuards)
+        {
+            if (SymbolEqualityComparer.Default.Equals(guard, method.OriginalDefinition))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>The loss modules the loss-pairing rules know (in <c>TorchSharp.Modules</c>).</summary>
     public TorchTypes Losses => _losses.Value;

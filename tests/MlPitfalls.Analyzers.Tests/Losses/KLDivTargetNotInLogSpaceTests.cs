@@ -57,4 +57,21 @@ public class KLDivTargetNotInLogSpaceTests
                 Tensor Loss(Tensor log_p, Tensor logits, bool logSpace) => functional.kl_div(log_p, logits.softmax(1), log_target: logSpace);
             }
             """);
+
+    [Fact]
+    public Task A_users_own_kl_div_is_not_reported()
+        => Verifier.AnalyzerAsync("""
+            namespace Mine
+            {
+                static class F { public static Tensor kl_div(Tensor input, Tensor target, bool log_target = true) => input; }
+                class Use { Tensor M(Tensor p, Tensor q) => F.kl_div(p.log_softmax(1), q.softmax(1)); }
+            }
+            """);
+
+    [Fact]
+    public Task Without_torchsharp_nothing_is_reported()
+        => Verifier.AnalyzerWithoutTorchSharpAsync("""
+            static class F { public static double kl_div(double p, double q, bool log_target = true) => p - q; }
+            class C { double M() => F.kl_div(0.5, 0.5); }
+            """);
 }

@@ -295,6 +295,7 @@ public class LogitsLossGivenProbabilitiesTests
             {
                 class CrossEntropyLoss { public Tensor call(Tensor a, Tensor b) => a; }
                 static class F { public static Tensor softmax(Tensor t, long dim) => t; public static Tensor cross_entropy(Tensor a, Tensor b) => a; }
+                class Softmax : Module<Tensor, Tensor> { public Softmax() : base("mine") { } public override Tensor forward(Tensor x) => x * 2; }
                 class Use
                 {
                     void M(Tensor x, Tensor y)
@@ -302,6 +303,7 @@ public class LogitsLossGivenProbabilitiesTests
                         var a = new CrossEntropyLoss().call(x.softmax(1), y);
                         var b = F.cross_entropy(x.softmax(1), y);
                         var c = functional.cross_entropy(F.softmax(x, 1), y);
+                        var d = functional.cross_entropy(nn.Sequential(nn.Linear(4, 3), new Softmax()).call(x), y);
                     }
                 }
             }

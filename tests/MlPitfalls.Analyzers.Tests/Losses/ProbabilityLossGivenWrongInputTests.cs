@@ -69,4 +69,25 @@ public class ProbabilityLossGivenWrongInputTests
                     var normalised = functional.nll_loss(nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3)).call(x), y);
                     var embedded = functional.nll_loss(nn.Embedding(10, 3).call(x), y);
             """));
+
+    [Fact]
+    public Task A_users_own_nll_loss_and_linear_are_not_reported()
+        => Verifier.AnalyzerAsync("""
+            namespace Mine
+            {
+                class NLLLoss : Module<Tensor, Tensor, Tensor> { public NLLLoss() : base("nll") { } public override Tensor forward(Tensor a, Tensor b) => a; }
+                class Linear : Module<Tensor, Tensor> { public Linear() : base("lin") { } public override Tensor forward(Tensor x) => x.log_softmax(1); }
+                class Use
+                {
+                    Tensor M(Tensor x, Tensor y) => new NLLLoss().call(x.softmax(1), y) + functional.nll_loss(new Linear().call(x), y);
+                }
+            }
+            """);
+
+    [Fact]
+    public Task Without_torchsharp_nothing_is_reported()
+        => Verifier.AnalyzerWithoutTorchSharpAsync("""
+            class NLLLoss { public double call(double p, int y) => -p; }
+            class C { double M(double p) => new NLLLoss().call(System.Math.Exp(p), 1); }
+            """);
 }
