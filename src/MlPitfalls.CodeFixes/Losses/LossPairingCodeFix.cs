@@ -130,6 +130,11 @@ public sealed class LossPairingCodeFix : CodeFixProvider
                 return new FixPlan(
                     $"Remove the final {layer} layer (inference code must now apply {layer.ToLowerInvariant()} to the model's output itself)",
                     RemoveLayerKey, child, null);
+            case LossPairingAnalyzer.UseLogSoftmaxFix when node is InvocationExpressionSyntax { Expression: var layerName } softmaxLayer
+                && (layerName is IdentifierNameSyntax { Identifier.ValueText: "Softmax" } or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "Softmax" }):
+                return Renamed(softmaxLayer, "LogSoftmax", model, cancellationToken) is { } logSoftmaxLayer
+                    ? new FixPlan("Use a LogSoftmax layer instead of Softmax", UseLogSoftmaxKey, softmaxLayer, logSoftmaxLayer)
+                    : null;
             case LossPairingAnalyzer.UseLogSoftmaxFix when node is InvocationExpressionSyntax softmax && LogSoftmaxOf(softmax) is { } logSoftmax:
                 return new FixPlan("Use log_softmax instead of softmax", UseLogSoftmaxKey, softmax, logSoftmax);
             case LossPairingAnalyzer.SwitchLossFix when loss is InvocationExpressionSyntax lossCall && Switched(lossCall, model, cancellationToken) is { } switched:
@@ -216,32 +221,46 @@ public sealed class LossPairingCodeFix : CodeFixProvider
         return argument?.Parent is ArgumentListSyntax { Parent: InvocationExpressionSyntax } ? argument : null;
     }
 
-    /// <summary>
-    /// The loss call or creation with its counterpart's name. Not offered when the creation is stored in a variable or
-    /// field declared with the old concrete type (that declaration would no longer compile).
-    /// </summary>
+    /// <summary>The loss call or creation with its counterpart's name (BCE ↔ BCE with logits).</summary>
     private static InvocationExpressionSyntax? Switched(InvocationExpressionSyntax loss, SemanticModel? model, CancellationToken cancellationToken)
+        => NameSyntaxOf(loss) is { } name && SwitchedNames.TryGetValue(name.Identifier.ValueText, out var counterpart)
+            ? Renamed(loss, counterpart, model, cancellationToken)
+            : null;
+
+    private static SimpleNameSyntax? NameSyntaxOf(InvocationExpressionSyntax invocation) => invocation.Expression switch
     {
-        var name = loss.Expression switch
-        {
-            MemberAccessExpressionSyntax access => access.Name,
-            IdentifierNameSyntax identifier => (SimpleNameSyntax)identifier,
-            _ => null,
-        };
+        MemberAccessExpressionSyntax access => access.Name,
+        IdentifierNameSyntax identifier => identifier,
+        _ => null,
+    };
 
-        if (name is null || !SwitchedNames.TryGetValue(name.Identifier.ValueText, out var counterpart) || model is null)
-        {
-            return null;
-        }
-
-        var type = model.GetTypeInfo(loss, cancellationToken);
-        if (type.ConvertedType is { } converted && type.Type is { } created && SymbolEqualityComparer.Default.Equals(converted, created)
-            && created.Name is "BCELoss" or "BCEWithLogitsLoss" && !IsVarInitializer(loss))
+    /// <summary>
+    /// <paramref name="call"/> calling <paramref name="newName"/> instead. Not offered when the result is stored where its
+    /// concrete type is declared (<c>BCELoss criterion = nn.BCELoss();</c>, a field typed <c>Softmax</c>): that declaration
+    /// would no longer compile. Used as a receiver, a <c>var</c> initializer or a <c>Sequential</c> child, it may change.
+    /// </summary>
+    private static InvocationExpressionSyntax? Renamed(InvocationExpressionSyntax call, string newName, SemanticModel? model, CancellationToken cancellationToken)
+    {
+        if (NameSyntaxOf(call) is not { } name || model is null)
         {
             return null;
         }
 
-        return loss.ReplaceNode(name, SyntaxFactory.IdentifierName(counterpart).WithTriviaFrom(name));
+        var type = model.GetTypeInfo(call, cancellationToken);
+        ExpressionSyntax outer = call;
+        while (outer.Parent is ParenthesizedExpressionSyntax parenthesized)
+        {
+            outer = parenthesized;
+        }
+
+        var keepsItsType = outer.Parent is MemberAccessExpressionSyntax { Expression: var receiver } && receiver == outer || IsVarInitializer(outer);
+        if (!keepsItsType && type.Type is { } created && created.Name == name.Identifier.ValueText
+            && SymbolEqualityComparer.Default.Equals(type.ConvertedType, created))
+        {
+            return null;
+        }
+
+        return call.ReplaceNode(name, SyntaxFactory.IdentifierName(newName).WithTriviaFrom(name));
     }
 
     /// <summary>True when <paramref name="expression"/> initialises a <c>var</c> local (whose type then follows the new creation).</summary>

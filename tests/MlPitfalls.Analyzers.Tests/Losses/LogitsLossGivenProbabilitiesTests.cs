@@ -289,6 +289,28 @@ public class LogitsLossGivenProbabilitiesTests
             """);
 
     [Fact]
+    public Task A_parameter_of_an_unsealed_user_module_type_is_not_assumed_to_run_that_forward()
+        => Verifier.AnalyzerAsync("""
+            class Base : Module<Tensor, Tensor>
+            {
+                public Base() : base("base") { }
+                public override Tensor forward(Tensor x) => x.softmax(1);
+            }
+
+            sealed class Final : Module<Tensor, Tensor>
+            {
+                public Final() : base("final") { }
+                public override Tensor forward(Tensor x) => x.softmax(1);
+            }
+
+            class Trainer
+            {
+                Tensor Loss(Base model, Final sealedModel, Tensor x, Tensor y)
+                    => functional.cross_entropy(model.call(x), y) + functional.cross_entropy({|#0:sealedModel.call(x)|}, y);
+            }
+            """, MLP002());
+
+    [Fact]
     public Task A_users_own_look_alikes_are_not_reported()
         => Verifier.AnalyzerAsync("""
             namespace Mine

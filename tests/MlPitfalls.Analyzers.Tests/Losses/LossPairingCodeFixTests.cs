@@ -170,6 +170,44 @@ public class LossPairingCodeFixTests
             MLP003(0), MLP003(1));
 
     [Fact]
+    public Task A_softmax_layer_before_nll_loss_becomes_a_log_softmax_layer()
+        => Probability.CodeFixAsync(
+            Method("""
+                    var net = nn.Sequential(nn.Linear(4, 3), {|#0:nn.Softmax(1)|});
+                    return nn.NLLLoss().call(net.call(x), y);
+            """),
+            Method("""
+                    var net = nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(1));
+                    return nn.NLLLoss().call(net.call(x), y);
+            """),
+            MLP003(0));
+
+    [Fact]
+    public Task A_bce_loss_created_inline_switches_to_with_logits()
+        => Probability.CodeFixAsync(
+            Method("        return nn.BCELoss().call({|#0:nn.Linear(4, 1).call(x)|}, y);"),
+            Method("        return nn.BCEWithLogitsLoss().call(nn.Linear(4, 1).call(x), y);"),
+            MLP003(0));
+
+    [Fact]
+    public Task A_softmax_layer_held_in_a_field_of_its_concrete_type_is_not_renamed()
+        => Probability.NoCodeFixAsync(
+            """
+            class Net
+            {
+                private readonly Softmax head = nn.Softmax(1);
+                private readonly BCELoss bce = nn.BCELoss();
+
+                Tensor Loss(Tensor x, Tensor y)
+                {
+                    Softmax local = {|#0:nn.Softmax(1)|};
+                    return nn.NLLLoss().call(local.call(x), y) + bce.call({|#1:nn.Linear(4, 1).call(x)|}, y);
+                }
+            }
+            """,
+            MLP003(0), MLP003(1));
+
+    [Fact]
     public Task Log_target_false_is_added_or_replaces_an_explicit_true()
         => KLDiv.CodeFixAsync(
             Method("""

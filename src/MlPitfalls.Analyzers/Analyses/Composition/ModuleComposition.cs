@@ -77,9 +77,13 @@ internal sealed class ModuleComposition
         }
     }
 
-    /// <summary>A concrete module type known from the declaration alone (a parameter typed <c>Linear</c>).</summary>
+    /// <summary>
+    /// A module type known from the declaration alone (a parameter typed <c>Linear</c>): TorchSharp's own layers, or a
+    /// sealed user module. An unsealed user type may hold a subclass with another <c>forward</c>, so it tells nothing.
+    /// </summary>
     private ModuleModel? FromStaticType(ITypeSymbol? type)
         => type is INamedTypeSymbol { TypeKind: TypeKind.Class, IsAbstract: false } named && Torch.IsModule(named)
+           && (Torch.IsInTorchSharp(named) || named.IsSealed)
             ? new ModuleModel(named, null, default)
             : null;
 
