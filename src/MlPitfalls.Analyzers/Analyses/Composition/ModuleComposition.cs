@@ -24,6 +24,7 @@ internal sealed class ModuleComposition
 
     private readonly AnalysisServices _services;
     private readonly ConcurrentDictionary<ISymbol, ImmutableArray<IOperation>?> _memberWrites = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
 
     public ModuleComposition(AnalysisServices services) => _services = services;
 
@@ -32,6 +33,12 @@ internal sealed class ModuleComposition
     /// <summary>The module <paramref name="expression"/> evaluates to, or null when the code does not show it.</summary>
     public ModuleModel? Describe(IOperation? expression, CancellationToken cancellationToken)
         => Describe(expression, 0, cancellationToken);
+
+    /// <summary>
+    /// Remembers a body some analysis already has bound (the analyzer driver's, or one built for a summary), so that
+    /// reading a local declared in it does not bind the body a second time.
+    /// </summary>
+    public void RememberBody(IOperation body) => _boundBodies.TryAdd(body.Syntax, body);
 
     /// <summary>
     /// The source <c>forward</c> a call with <paramref name="arity"/> inputs runs on a module of type <paramref name="type"/>:
@@ -219,7 +226,7 @@ internal sealed class ModuleComposition
             return null;
         }
 
-        var body = _services.SemanticModel(bodySyntax.SyntaxTree).GetOperation(bodySyntax, cancellationToken);
+        var body = BoundBody(bodySyntax, cancellationToken);
         if (body is null)
         {
             return null;
@@ -294,6 +301,31 @@ internal sealed class ModuleComposition
         }
 
         return model.WithChildren(children);
+    }
+
+    private IOperation? BoundBody(SyntaxNode bodySyntax, CancellationToken cancellationToken)
+    {
+        if (_boundBodies.TryGetValue(bodySyntax, out var known))
+        {
+            return known;
+        }
+
+        // A lambda or local function inside a remembered body: its operation is already part of that tree.
+        foreach (var pair in _boundBodies)
+        {
+            if (pair.Key.SyntaxTree == bodySyntax.SyntaxTree && pair.Key.Span.Contains(bodySyntax.Span))
+            {
+                foreach (var operation in pair.Value.DescendantsAndSelf())
+                {
+                    if (operation.Syntax == bodySyntax && operation is IAnonymousFunctionOperation or ILocalFunctionOperation)
+                    {
+                        return operation;
+                    }
+                }
+            }
+        }
+
+        return _services.SemanticModel(bodySyntax.SyntaxTree).GetOperation(bodySyntax, cancellationToken);
     }
 
     /// <summary>A field or property assigned in its own class only (private, readonly or get-only): the module all its assignments agree on.</summary>

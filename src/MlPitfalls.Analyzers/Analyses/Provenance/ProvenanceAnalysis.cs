@@ -56,6 +56,7 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
             return cached;
         }
 
+        services.Modules.RememberBody(graph.OriginalOperation);
         var result = new ProvenanceAnalysis(services, cancellationToken).AnalyzeBody(graph, cancellationToken);
         return Results.GetValue(graph, _ => result);
     }
@@ -65,7 +66,11 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
         => services.GetSummary(
             SummaryName,
             method,
-            (graph, token) => new ProvenanceAnalysis(services, token).AnalyzeBody(graph, token).Returned,
+            (graph, token) =>
+            {
+                services.Modules.RememberBody(graph.OriginalOperation);
+                return new ProvenanceAnalysis(services, token).AnalyzeBody(graph, token).Returned;
+            },
             Provenance.Unknown,
             cancellationToken);
 
