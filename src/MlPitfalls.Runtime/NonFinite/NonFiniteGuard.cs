@@ -63,6 +63,12 @@ namespace MlPitfalls.Runtime.NonFinite
         private readonly bool[] _inspected;
         private readonly bool[] _callable;
         private readonly bool[] _onlyChainsChildren;
+        // The nearest callable ancestor of each module (-1 for the root): a module seen running means its ancestors ran too,
+        // even when their own post-hook never runs because the guard threw inside them.
+        private readonly int[] _callableParent;
+        private int _completedPasses;
+        private string? _stoppedAt;
+        private long _stoppedStep;
         private readonly List<Action> _removers = new();
         private readonly List<NonFiniteEvent> _events = new();
         private bool _manualSteps;
@@ -84,6 +90,22 @@ namespace MlPitfalls.Runtime.NonFinite
             _callable = new bool[_modules.Count];
             _onlyChainsChildren = new bool[_modules.Count];
             for (int i = 0; i < _modules.Count; i++) Hook(i);
+            _callableParent = new int[_modules.Count];
+            var byPath = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int i = 0; i < _modules.Count; i++) byPath[_modules[i].Path] = i;
+            for (int i = 0; i < _modules.Count; i++)
+            {
+                _callableParent[i] = -1;
+                for (var parent = _modules[i].Path; parent.Length > 0;)
+                {
+                    parent = ModuleNames.ParentOf(parent);
+                    if (byPath.TryGetValue(parent, out var index) && _callable[index])
+                    {
+                        _callableParent[i] = index;
+                        break;
+                    }
+                }
+            }
         }
 
         /// <summary>The options in effect.</summary>
@@ -208,6 +230,10 @@ namespace MlPitfalls.Runtime.NonFinite
                 {
                     reason = "no forward pass has run through call() since the guard was attached";
                 }
+                else if (_completedPasses == 0 && _stoppedAt is not null)
+                {
+                    reason = $"not reached: the guard stopped the only forward pass so far (step {_stoppedStep}) at {_stoppedAt}, before this module ran";
+                }
                 else
                 {
                     // Find the nearest callable ancestor.
@@ -297,7 +323,7 @@ namespace MlPitfalls.Runtime.NonFinite
             var register = Find("register_forward_hook");
             if (register is null) return; // not a callable module
             _callable[i] = true;
-            AddReflectedHook(register, module, _ => { _observed[i] = true; });
+            AddReflectedHook(register, module, _ => MarkObserved(i));
             if (isRoot)
             {
                 var registerPre = Find("register_forward_pre_hook");
@@ -314,6 +340,7 @@ namespace MlPitfalls.Runtime.NonFinite
 
         private void OnRootPre(torch.Tensor? input, torch.Tensor? secondInput)
         {
+            _observed[0] = true; // the root is running through call(), whether or not its post-hook will run
             if (!_manualSteps)
             {
                 Step++;
@@ -339,14 +366,26 @@ namespace MlPitfalls.Runtime.NonFinite
                 $"{NonFiniteEvent.Counts(e.NaNCount, e.PosInfCount, e.NegInfCount, e.Shape)}, shape {TensorText.Shape(e.Shape)}, {e.DType}.{Environment.NewLine}" +
                 "The NaN/Inf is in the data, not the model: check the loading and normalisation of this batch (division by a zero std, log of 0, missing values parsed as NaN).";
             _passHasEvent = true;
+            if (Options.OnNonFinite == NonFiniteAction.Throw)
+            {
+                _stoppedAt = $"the non-finite model {which}";
+                _stoppedStep = Step;
+            }
+
             Report(new NonFiniteEvent(NonFiniteKind.ModelInput, Step, "model " + which, "Tensor", e.Shape, e.DType, e.NaNCount, e.PosInfCount, e.NegInfCount,
                 true, null, Array.Empty<string>(), Array.Empty<NonFiniteGradient>(), message));
             return true;
         }
 
+        private void MarkObserved(int i)
+        {
+            for (var m = i; m >= 0 && !_observed[m]; m = _callableParent[m]) _observed[m] = true;
+            if (i == 0) _completedPasses++;
+        }
+
         private void OnPost(int i, torch.Tensor? input1, torch.Tensor? input2, torch.Tensor output)
         {
-            _observed[i] = true;
+            MarkObserved(i);
             if (!_active || output is null) return;
             // Inspected synchronously: Sequential disposes intermediate outputs right after the next module has run.
             if ((_onlyChainsChildren[i] && ReferenceEquals(output, _lastFiniteTensor) && IsAncestorOfLastFinite(i)) || Finite.AllFinite(output))
@@ -410,6 +449,12 @@ namespace MlPitfalls.Runtime.NonFinite
                 lines.Add("What to check: the values became non-finite in code the guard cannot see: " +
                           (parent is null ? "before the model ran" : $"an operation in the forward() of '{parent}'") +
                           " between those two modules — a functional call (log, sqrt, division, exp) or a child invoked with .forward(...) instead of .call(...). Coverage() lists the modules the guard never observed.");
+            }
+
+            if (Options.OnNonFinite == NonFiniteAction.Throw)
+            {
+                _stoppedAt = $"the non-finite output of '{display}'";
+                _stoppedStep = Step;
             }
 
             Report(new NonFiniteEvent(NonFiniteKind.ModuleOutput, Step, display, type, shape, dtype, counts.NaN, counts.PosInf, counts.NegInf,
