@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using MlPitfalls.Runtime.NonFinite;
+using MlPitfalls.Runtime.Sanity;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -41,6 +42,36 @@ namespace MlPitfalls.Runtime.Tests
             var coverage = guard.Coverage();
             Assert.Equal(2, coverage.NeverObserved.Count);
             Assert.All(coverage.NeverObserved, u => Assert.Contains("stopped the only forward pass so far (step 1) at the non-finite model input", u.Reason));
+        }
+
+        /// <summary>fc2.call(fc1.call(x).relu().detach()): fc1 never gets a gradient.</summary>
+        private sealed class DetachedPathNet : nn.Module<Tensor, Tensor>
+        {
+            private readonly TorchSharp.Modules.Linear fc1 = nn.Linear(4, 16);
+            private readonly TorchSharp.Modules.Linear fc2 = nn.Linear(16, 3);
+
+            public DetachedPathNet() : base(nameof(DetachedPathNet)) { RegisterComponents(); }
+
+            public override Tensor forward(Tensor x) => fc2.call(fc1.call(x).relu().detach());
+        }
+
+        [Theory]
+        [InlineData(1)]
+        [InlineData(2)]
+        [InlineData(3)]
+        public void Overfit_one_batch_names_parameters_that_never_received_a_gradient_first(int seed)
+        {
+            manual_seed(seed);
+            var model = new DetachedPathNet();
+            var optimizer = optim.SGD(model.parameters(), 0.01);
+            var x = randn(32, 4);
+            var y = randint(0, 3, 32);
+            var result = SanityChecks.OverfitOneBatch(model, optimizer, x, y, (o, t) => nn.functional.cross_entropy(o, t), steps: 20);
+
+            Assert.False(result.IsOk);
+            Assert.Equal(new[] { "fc1.bias", "fc1.weight" }, result.ParametersWithoutGradient.OrderBy(n => n, StringComparer.Ordinal));
+            var firstAdvice = result.Message.Split("What to check:")[1].Trim();
+            Assert.StartsWith("2 parameter(s) never received a gradient in any of the 20 steps: fc1.weight, fc1.bias", firstAdvice);
         }
     }
 }

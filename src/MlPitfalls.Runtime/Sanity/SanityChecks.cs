@@ -106,6 +106,10 @@ namespace MlPitfalls.Runtime.Sanity
             }
 
             var losses = new List<double>(steps);
+            // Gradient flow is watched during the trial: a parameter that never gets a gradient explains a failure better
+            // than any learning-rate advice, and whether the loss still reaches the target by luck depends on the seed.
+            var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+            var gotGradient = new bool[trainable.Count];
             using var snapshot = ModelSnapshot.Take(model);
             // Dropout in the trial steps draws from the default CPU generator; without restoring it, real training after the
             // check would see different dropout masks than training without it.
@@ -133,6 +137,10 @@ namespace MlPitfalls.Runtime.Sanity
                             nameof(lossFunction));
                     }
                     loss.backward();
+                    for (int p = 0; p < trainable.Count; p++)
+                    {
+                        if (!gotGradient[p] && trainable[p].parameter.grad is { IsInvalid: false }) gotGradient[p] = true;
+                    }
                     optimizer.step();
                     losses.Add(loss.ToDouble());
                 }
@@ -145,17 +153,25 @@ namespace MlPitfalls.Runtime.Sanity
                 generator.set_state(rngState);
             }
 
+            var withoutGradient = trainable.Where((p, index) => !gotGradient[index]).Select(p => p.name).ToList();
+            string noGradient = withoutGradient.Count == 0 ? "" :
+                $"{withoutGradient.Count} parameter(s) never received a gradient in any of the {steps} steps: {string.Join(", ", withoutGradient.Take(10))}" +
+                (withoutGradient.Count > 10 ? $" and {withoutGradient.Count - 10} more" : "") +
+                ". The path from them to the loss is cut (a detach(), a no_grad()/inference_mode() block in forward(), a layer whose output is not used), " +
+                "so they cannot learn whatever the learning rate; GradientFlow.Analyze(model, optimizer) after one backward() shows the whole picture.";
             double first = losses[0], last = losses[losses.Count - 1], best = losses.Min();
             bool ok = last <= targetLoss;
             string trend = string.Format(Inv, "loss {0:0.####} -> {1:0.####} in {2} steps (best {3:0.####}, target <= {4:0.####})", first, last, steps, best, targetLoss);
             string message;
             if (ok)
             {
-                message = $"Overfit one batch: {trend}. OK — model, gradients and optimizer state were restored.";
+                message = $"Overfit one batch: {trend}. OK — model, gradients and optimizer state were restored." +
+                          (noGradient.Length == 0 ? "" : $"{Environment.NewLine}Note: {noGradient}");
             }
             else
             {
-                string why = !double.IsFinite(last) ? "The loss became non-finite: the learning rate is too high, or an operation is unstable (attach a NonFiniteGuard)."
+                string why = noGradient.Length > 0 ? noGradient
+                    : !double.IsFinite(last) ? "The loss became non-finite: the learning rate is too high, or an operation is unstable (attach a NonFiniteGuard)."
                     : last > first ? "The loss went up: the learning rate is too high, or the sign of the loss is wrong (maximising)."
                     : best < first * 0.9 ? "The loss decreases but too slowly: more steps, a higher learning rate, or less regularisation (dropout, weight decay) may be needed; if it plateaus, the model lacks capacity."
                     : "The loss barely moves: the optimizer may not hold the model's parameters (GradientFlow.Analyze(model, optimizer) reports them), gradients may not reach the weights (detach/no_grad in forward), or the learning rate is far too low.";
@@ -163,7 +179,7 @@ namespace MlPitfalls.Runtime.Sanity
                           $"What to check: {why} Also check that the targets belong to the inputs and that the loss gets logits when it expects logits. " +
                           "Model, gradients and optimizer state were restored.";
             }
-            return new OverfitResult(ok, losses, targetLoss, message);
+            return new OverfitResult(ok, losses, targetLoss, message, withoutGradient);
         }
 
         /// <summary>

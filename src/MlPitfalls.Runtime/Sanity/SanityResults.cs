@@ -39,13 +39,20 @@ namespace MlPitfalls.Runtime.Sanity
     /// <summary>Result of <see cref="SanityChecks.OverfitOneBatch"/>.</summary>
     public sealed class OverfitResult
     {
-        internal OverfitResult(bool ok, IReadOnlyList<double> losses, double target, string message)
+        internal OverfitResult(bool ok, IReadOnlyList<double> losses, double target, string message, IReadOnlyList<string> parametersWithoutGradient)
         {
             IsOk = ok;
             Losses = losses;
             Target = target;
             Message = message;
+            ParametersWithoutGradient = parametersWithoutGradient;
         }
+
+        /// <summary>
+        /// Trainable parameters (by name) that never received a gradient in any trial step: the path from them to the loss
+        /// is cut (a detach(), a no_grad() block, an unused layer), so no learning rate can make them learn.
+        /// </summary>
+        public IReadOnlyList<string> ParametersWithoutGradient { get; }
 
         /// <summary>True when the loss reached the target.</summary>
         public bool IsOk { get; }
