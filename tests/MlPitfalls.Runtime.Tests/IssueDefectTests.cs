@@ -73,5 +73,25 @@ namespace MlPitfalls.Runtime.Tests
             var firstAdvice = result.Message.Split("What to check:")[1].Trim();
             Assert.StartsWith("2 parameter(s) never received a gradient in any of the 20 steps: fc1.weight, fc1.bias", firstAdvice);
         }
+
+        [Fact]
+        public void Record_mode_records_one_event_per_bad_pass_also_when_the_loss_is_checked()
+        {
+            manual_seed(4);
+            var model = nn.Sequential(("fc", nn.Linear(4, 3)));
+            using var guard = NonFiniteGuard.Attach(model, new NonFiniteGuardOptions { OnNonFinite = NonFiniteAction.Record });
+            var x = randn(8, 4);
+            x[0, 0] = tensor(float.NaN);
+            var loss = nn.functional.cross_entropy(model.call(x), randint(0, 3, 8));
+            guard.Check(loss);
+
+            var e = Assert.Single(guard.Events);
+            Assert.Equal(NonFiniteKind.ModelInput, e.Kind);
+
+            // The next, clean pass is checked again.
+            var clean = nn.functional.cross_entropy(model.call(randn(8, 4)), randint(0, 3, 8));
+            guard.Check(clean / 0.0);
+            Assert.Equal(2, guard.Events.Count);
+        }
     }
 }

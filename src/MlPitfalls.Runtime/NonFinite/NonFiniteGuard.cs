@@ -147,7 +147,9 @@ namespace MlPitfalls.Runtime.NonFinite
         /// </summary>
         public void Check(torch.Tensor tensor, [CallerArgumentExpression(nameof(tensor))] string? name = null)
         {
-            if (!_active) return;
+            // One origin per forward pass: when this pass already reported where the NaN/Inf started (in record mode the
+            // pass went on), a loss computed from it is non-finite for that same reason and is not a second event.
+            if (!_active || _passHasEvent) return;
             // Only claim the model is innocent when this pass was actually checked and found finite.
             var context = !_passHasEvent && _lastFinite >= 0
                 ? "the model's forward outputs were finite on this step (the guard checked them), so the loss/metric computation produced them"
