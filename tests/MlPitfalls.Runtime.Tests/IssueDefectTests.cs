@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using MlPitfalls.Runtime.Gradients;
 using MlPitfalls.Runtime.NonFinite;
 using MlPitfalls.Runtime.Sanity;
 using TorchSharp;
@@ -92,6 +93,33 @@ namespace MlPitfalls.Runtime.Tests
             var clean = nn.functional.cross_entropy(model.call(randn(8, 4)), randint(0, 3, 8));
             guard.Check(clean / 0.0);
             Assert.Equal(2, guard.Events.Count);
+        }
+
+        /// <summary>fc1 is used through sqrt of negative values (NaN gradients); unused is never used (no gradient).</summary>
+        private sealed class BrokenGradientsNet : nn.Module<Tensor, Tensor>
+        {
+            private readonly TorchSharp.Modules.Linear fc1 = nn.Linear(4, 4);
+            private readonly TorchSharp.Modules.Linear unused = nn.Linear(4, 4);
+            private readonly TorchSharp.Modules.Linear head = nn.Linear(4, 2);
+
+            public BrokenGradientsNet() : base(nameof(BrokenGradientsNet)) { RegisterComponents(); }
+
+            public override Tensor forward(Tensor x) => head.call(x) + (fc1.call(x) * 0 - 1).sqrt().nan_to_num().sum() * 0;
+        }
+
+        [Fact]
+        public void Per_layer_norms_say_NaN_or_none_instead_of_zero()
+        {
+            manual_seed(5);
+            var model = new BrokenGradientsNet();
+            model.call(randn(8, 4)).sum().backward();
+            var report = GradientFlow.Analyze(model);
+            var text = report.ToString();
+
+            Assert.DoesNotContain("0e+0", text);
+            Assert.Contains(report.Layers, l => l.Layer == "fc1" && l.NormText == "NaN/Inf" && double.IsNaN(l.Norm));
+            Assert.Contains(report.Layers, l => l.Layer == "unused" && l.NormText == "none (no gradient)");
+            Assert.Contains(report.Layers, l => l.Layer == "head" && l.Norm > 0 && char.IsDigit(l.NormText[0]));
         }
     }
 }

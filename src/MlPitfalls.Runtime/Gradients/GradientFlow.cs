@@ -59,21 +59,55 @@ namespace MlPitfalls.Runtime.Gradients
     /// <summary>Gradient norm of one layer (the parameters sharing a module path).</summary>
     public sealed class LayerGradient
     {
-        internal LayerGradient(string layer, double norm, int parameters)
+        internal LayerGradient(string layer, double norm, int parameters, int nonFinite = 0, int withoutGradient = 0, int frozen = 0)
         {
             Layer = layer;
             Norm = norm;
             Parameters = parameters;
+            NonFinite = nonFinite;
+            WithoutGradient = withoutGradient;
+            Frozen = frozen;
         }
 
         /// <summary>Module path (<c>encoder.fc</c>).</summary>
         public string Layer { get; }
 
-        /// <summary>L2 norm over the layer's finite gradients.</summary>
+        /// <summary>L2 norm over the layer's finite gradients; NaN when none of its parameters has a finite gradient.</summary>
         public double Norm { get; }
 
         /// <summary>Number of parameters in the layer.</summary>
         public int Parameters { get; }
+
+        /// <summary>Parameters of the layer whose gradient holds NaN/Inf (left out of <see cref="Norm"/>).</summary>
+        public int NonFinite { get; }
+
+        /// <summary>Trainable parameters of the layer with no gradient at all.</summary>
+        public int WithoutGradient { get; }
+
+        /// <summary>Parameters of the layer with <c>requires_grad = false</c>.</summary>
+        public int Frozen { get; }
+
+        /// <summary>The norm as the report prints it, saying what it is when there is none: <c>NaN/Inf</c>, <c>none (no gradient)</c>, <c>frozen</c>.</summary>
+        public string NormText
+        {
+            get
+            {
+                var inv = CultureInfo.InvariantCulture;
+                int withNorm = Parameters - NonFinite - WithoutGradient - Frozen;
+                if (withNorm == 0)
+                {
+                    return NonFinite > 0 ? (WithoutGradient > 0 ? "NaN/Inf (and parameters with no gradient)" : "NaN/Inf")
+                        : WithoutGradient > 0 ? "none (no gradient)"
+                        : "frozen";
+                }
+
+                var text = Norm.ToString("0.###e+0", inv);
+                var notes = new List<string>();
+                if (NonFinite > 0) notes.Add($"{NonFinite} of {Parameters} parameters NaN/Inf, not counted");
+                if (WithoutGradient > 0) notes.Add($"{WithoutGradient} of {Parameters} with no gradient");
+                return notes.Count == 0 ? text : $"{text} ({string.Join("; ", notes)})";
+            }
+        }
     }
 
     /// <summary>The result of <see cref="GradientFlow.Analyze"/>.</summary>
@@ -160,7 +194,7 @@ namespace MlPitfalls.Runtime.Gradients
                 int width = Layers.Max(l => l.Layer.Length);
                 foreach (var l in Layers)
                 {
-                    sb.AppendLine().Append("    ").Append(l.Layer.PadRight(width)).Append("  ").Append(l.Norm.ToString("0.###e+0", inv));
+                    sb.AppendLine().Append("    ").Append(l.Layer.PadRight(width)).Append("  ").Append(l.NormText);
                 }
             }
             return sb.ToString();
@@ -215,7 +249,7 @@ namespace MlPitfalls.Runtime.Gradients
             }
 
             var parameters = new List<ParameterGradient>();
-            var layerSquares = new List<(string Layer, double SumSquares, int Count)>();
+            var layerSquares = new List<(string Layer, double SumSquares, int Count, int NonFinite, int Missing, int Frozen)>();
             var layerIndex = new Dictionary<string, int>(StringComparer.Ordinal);
             using (torch.no_grad())
             {
@@ -256,14 +290,18 @@ namespace MlPitfalls.Runtime.Gradients
                     {
                         li = layerSquares.Count;
                         layerIndex[layer] = li;
-                        layerSquares.Add((layer, 0, 0));
+                        layerSquares.Add((layer, 0, 0, 0, 0, 0));
                     }
                     var entry = layerSquares[li];
-                    layerSquares[li] = (entry.Layer, entry.SumSquares + (double.IsFinite(norm) ? norm * norm : 0), entry.Count + 1);
+                    layerSquares[li] = (entry.Layer, entry.SumSquares + (double.IsFinite(norm) ? norm * norm : 0), entry.Count + 1,
+                        entry.NonFinite + (status == GradientStatus.NonFinite ? 1 : 0),
+                        entry.Missing + (status == GradientStatus.NoGradient ? 1 : 0),
+                        entry.Frozen + (status == GradientStatus.Frozen ? 1 : 0));
                 }
             }
 
-            var layers = layerSquares.Select(l => new LayerGradient(l.Layer, Math.Sqrt(l.SumSquares), l.Count)).ToList();
+            var layers = layerSquares.Select(l => new LayerGradient(
+                l.Layer, l.Count - l.NonFinite - l.Missing - l.Frozen > 0 ? Math.Sqrt(l.SumSquares) : double.NaN, l.Count, l.NonFinite, l.Missing, l.Frozen)).ToList();
             var unregistered = parameters.Count == 0 ? UnregisteredFields(model) : (IReadOnlyList<string>)Array.Empty<string>();
             return new GradientFlowReport(model.GetType().Name, parameters, layers, unregistered, UnregisteredModulesInUse(model));
         }
