@@ -121,5 +121,26 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Contains(report.Layers, l => l.Layer == "unused" && l.NormText == "none (no gradient)");
             Assert.Contains(report.Layers, l => l.Layer == "head" && l.Norm > 0 && char.IsDigit(l.NormText[0]));
         }
+
+        [Theory]
+        [InlineData(40.0)]
+        [InlineData(1e6)]
+        [InlineData(0.01)]
+        public void Initial_loss_explanation_stays_meaningful_for_any_loss(double loss)
+        {
+            var result = SanityChecks.CheckInitialLoss(loss, classes: 10);
+            Assert.False(result.IsOk);
+            Assert.DoesNotContain("classes).", result.Message);
+            Assert.Matches(@"mean probability of exp\(-loss\) = [0-9.e+-]+, where a uniform guess gives 1/10 = 0\.1", result.Message);
+            Assert.DoesNotMatch(@"[0-9]{8,}", result.Message);
+        }
+
+        [Fact]
+        public void A_negative_initial_loss_is_explained_as_impossible_for_a_cross_entropy()
+        {
+            var result = SanityChecks.CheckInitialLoss(-3.0, classes: 10);
+            Assert.False(result.IsOk);
+            Assert.Contains("negative, which a cross-entropy of probabilities can never be", result.Message);
+        }
     }
 }

@@ -41,15 +41,34 @@ namespace MlPitfalls.Runtime.Sanity
             {
                 return new InitialLossResult(true, loss, expected, classes, head + string.Format(Inv, ": within {0:0%}. OK.", tolerance));
             }
-            string message = loss > expected
-                ? head + string.Format(Inv, ": {0:0%} too high. The untrained model is confidently wrong (the loss equals a uniform guess over ~{1:0.#} classes).", deviation, implied) + Environment.NewLine +
+            // exp(-loss) is the (geometric) mean probability the model gives the correct class: meaningful for any loss value,
+            // unlike "a uniform guess over exp(loss) classes", which runs into astronomical numbers for a far-off loss.
+            string correctClass = string.Format(Inv, "the model gives the correct class a mean probability of exp(-loss) = {0}, where a uniform guess gives 1/{1} = {2}",
+                Probability(Math.Exp(-loss)), classes, Probability(1.0 / classes));
+            string message = loss < 0
+                ? head + ": negative, which a cross-entropy of probabilities can never be." + Environment.NewLine +
+                  "What to check: the loss is not computed on log-probabilities — NLLLoss given raw logits (apply log_softmax, or use cross_entropy), " +
+                  "or a hand-written loss with the wrong sign."
+                : loss > expected
+                ? head + string.Format(Inv, ": {0} too high. The untrained model is confidently wrong: {1}.", HowFar(loss, expected, deviation), correctClass) + Environment.NewLine +
                   "What to check: the logits are too large at initialisation (initialise the last layer with smaller weights, or zero it; normalise the inputs), " +
                   "the loss is summed instead of averaged (reduction), or C is not the number of classes the model outputs."
-                : head + string.Format(Inv, ": {0:0%} too low for a model that has not learned anything (the loss equals a uniform guess over ~{1:0.#} classes).", deviation, implied) + Environment.NewLine +
+                : head + string.Format(Inv, ": {0:0%} too low for a model that has not learned anything: {1}.", deviation, correctClass) + Environment.NewLine +
                   "What to check: the labels leak into the inputs, the targets are not what the loss expects (class indices vs one-hot/probabilities), " +
                   "C is not the real number of classes (ignored or unused classes), or the model was already trained/loaded.";
             return new InitialLossResult(false, loss, expected, classes, message);
         }
+
+        /// <summary>"25%" for a moderate deviation, "18 times" or "4.34e+5 times" beyond 10x.</summary>
+        private static string HowFar(double loss, double expected, double deviation)
+        {
+            if (deviation <= 9) return deviation.ToString("0%", Inv);
+            var ratio = loss / expected;
+            return (ratio < 1e4 ? ratio.ToString("0.#", Inv) : ratio.ToString("0.##e+0", Inv)) + " times";
+        }
+
+        /// <summary>A probability for a message: 0.1, 0.0312, 1.2e-17.</summary>
+        private static string Probability(double p) => p >= 1e-3 ? p.ToString("0.####", Inv) : p.ToString("0.##e+0", Inv);
 
         /// <summary>
         /// Computes the loss of <paramref name="model"/> on one batch without training (no gradients, current mode) and compares it with ln(C).
