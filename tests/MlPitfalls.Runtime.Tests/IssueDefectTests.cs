@@ -3,6 +3,7 @@ using System.Linq;
 using MlPitfalls.Runtime.Gradients;
 using MlPitfalls.Runtime.NonFinite;
 using MlPitfalls.Runtime.Sanity;
+using MlPitfalls.Runtime.Shapes;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -141,6 +142,34 @@ namespace MlPitfalls.Runtime.Tests
             var result = SanityChecks.CheckInitialLoss(-3.0, classes: 10);
             Assert.False(result.IsOk);
             Assert.Contains("negative, which a cross-entropy of probabilities can never be", result.Message);
+        }
+
+        [Fact]
+        public void Messages_read_as_sentences()
+        {
+            var dims = new ShapeScope().Bind("batch", 8);
+            var shape = Assert.Throws<ShapeContractException>(() => zeros(5, 4).ExpectShape("batch 4", dims));
+            Assert.DoesNotContain("bound by bound", shape.Message);
+            Assert.Contains("(bound explicitly with ShapeScope.Bind at ", shape.Message);
+
+            var dims2 = new ShapeScope();
+            var x = zeros(6, 4);
+            x.ExpectShape("batch 4", dims2);
+            var fromTensor = Assert.Throws<ShapeContractException>(() => zeros(5, 4).ExpectShape("batch 4", dims2));
+            Assert.Contains("(bound by 'x' dim 0 at ", fromTensor.Message);
+
+            var modes = SanityChecks.CheckModes(nn.Sequential(("fc", nn.Linear(2, 2)), ("drop", nn.Dropout(0.1))), expectTraining: false);
+            Assert.Contains("but 3 are in training mode", modes.Message); // the root, fc and drop
+            var one = nn.Sequential(("fc", nn.Linear(2, 2)), ("drop", nn.Dropout(0.1)));
+            one.eval();
+            one.train();
+            ((TorchSharp.Modules.Linear)one.children().First()).eval();
+            var single = SanityChecks.CheckModes(one, expectTraining: true);
+            Assert.Contains("but 1 is in evaluation mode", single.Message);
+
+            using var guard = NonFiniteGuard.Attach(nn.Sequential(("fc", nn.Linear(2, 2))), new NonFiniteGuardOptions { OnNonFinite = NonFiniteAction.Record });
+            guard.Check(tensor(float.NaN), "loss");
+            Assert.Contains("(of 1 element)", guard.Events.Single().Message);
         }
     }
 }

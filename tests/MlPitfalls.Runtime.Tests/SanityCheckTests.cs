@@ -243,7 +243,7 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Equal("drop", m.Path);
             Assert.Equal("Dropout", m.TypeName);
             var ex = Assert.Throws<ModuleModeException>(() => report.ThrowIfFailed());
-            Assert.Contains("Expected every module of 'Sequential' in evaluation mode, but 1 are in training mode: drop (Dropout)", ex.Message);
+            Assert.Contains("Expected every module of 'Sequential' in evaluation mode, but 1 is in training mode: drop (Dropout)", ex.Message);
             Assert.True(SanityChecks.CheckModes(model, false, except: new[] { "drop" }).IsOk);
 
             var training = SanityChecks.CheckModes(model, expectTraining: true);

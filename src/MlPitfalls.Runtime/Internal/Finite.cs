@@ -66,6 +66,6 @@ namespace MlPitfalls.Runtime.Internal
         }
 
         public static string Describe((long NaN, long PosInf, long NegInf) c, long numel) =>
-            FormattableString.Invariant($"{c.NaN} NaN, {c.PosInf} +Inf, {c.NegInf} -Inf (of {numel} elements)");
+            FormattableString.Invariant($"{c.NaN} NaN, {c.PosInf} +Inf, {c.NegInf} -Inf (of {numel} element{(numel == 1 ? "" : "s")})");
     }
 }

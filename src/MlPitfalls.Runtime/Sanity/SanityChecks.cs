@@ -318,7 +318,7 @@ namespace MlPitfalls.Runtime.Sanity
                 : "a submodule's train() was called after model.eval() (train/eval recurse into children, so set the mode on the root last), or train() was not undone after a training step. " +
                   "In training mode Dropout drops units and BatchNorm normalises with batch statistics and updates its running averages, so evaluation results change.";
             string message =
-                $"Expected every module of '{model.GetType().Name}' in {expected} mode, but {mismatched.Count} are in {other} mode: {string.Join(", ", mismatched)}.{Environment.NewLine}" +
+                $"Expected every module of '{model.GetType().Name}' in {expected} mode, but {(mismatched.Count == 1 ? "1 is" : $"{mismatched.Count} are")} in {other} mode: {string.Join(", ", mismatched)}.{Environment.NewLine}" +
                 $"What to check: {hint} Pass intentional exceptions in 'except'.";
             return new ModeReport(expectTraining, mismatched, message);
         }

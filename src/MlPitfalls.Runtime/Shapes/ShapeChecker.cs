@@ -44,7 +44,7 @@ namespace MlPitfalls.Runtime.Shapes
                             {
                                 Rollback(scope, spec, boundHere, label, file, line);
                                 Fail(tensor, spec, scope, label, file, line,
-                                    $"dim {axis} '{term.Name}' should be {existing.Value} (bound by {existing.Describe()}) but is {actual}.",
+                                    $"dim {axis} '{term.Name}' should be {existing.Value} (bound {existing.Describe()}) but is {actual}.",
                                     $"this tensor disagrees with an earlier tensor about '{term.Name}'. If they really are different quantities, give them different names; otherwise find where this tensor's dim {axis} changed (a reshape/view, a slice, or a layer with the wrong size).");
                             }
                         }

@@ -34,11 +34,14 @@ namespace MlPitfalls.Runtime.Shapes
         /// <summary>Line of the check that bound it.</summary>
         public int Line { get; }
 
-        /// <summary>A short description such as <c>'x' dim 0 at Train.cs:42</c>.</summary>
+        /// <summary>
+        /// How the size was bound, phrased to follow "bound": <c>by 'x' dim 0 at Train.cs:42</c>, or
+        /// <c>explicitly with ShapeScope.Bind at Train.cs:40</c>.
+        /// </summary>
         public string Describe()
         {
             var where = File is null ? "" : $" at {Path.GetFileName(File)}:{Line}";
-            return Source is null ? $"bound explicitly{where}" : $"'{Source}' dim {Axis}{where}";
+            return Source is null ? $"explicitly with ShapeScope.Bind{where}" : $"by '{Source}' dim {Axis}{where}";
         }
     }
 
@@ -117,7 +120,7 @@ namespace MlPitfalls.Runtime.Shapes
             if (value < 0) throw new ArgumentOutOfRangeException(nameof(value), value, $"Dimension '{name}' cannot be bound to a negative size.");
             if (_bindings.TryGetValue(name, out var existing) && existing.Value != value)
             {
-                throw new ArgumentException($"Dimension '{name}' is already bound to {existing.Value} ({existing.Describe()}); cannot bind it to {value}.", nameof(name));
+                throw new ArgumentException($"Dimension '{name}' is already bound to {existing.Value} (bound {existing.Describe()}); cannot bind it to {value}.", nameof(name));
             }
             _bindings[name] = new DimBinding(value, null, -1, file, line);
             return this;
@@ -156,7 +159,7 @@ namespace MlPitfalls.Runtime.Shapes
             foreach (var kv in bindings.OrderBy(k => k.Key, StringComparer.Ordinal))
             {
                 if (sb.Length > 0) sb.AppendLine();
-                sb.Append("  ").Append(kv.Key.PadRight(width)).Append(" = ").Append(kv.Value.Value).Append("  (").Append(kv.Value.Describe()).Append(')');
+                sb.Append("  ").Append(kv.Key.PadRight(width)).Append(" = ").Append(kv.Value.Value).Append("  (bound ").Append(kv.Value.Describe()).Append(')');
             }
             return sb.ToString();
         }
