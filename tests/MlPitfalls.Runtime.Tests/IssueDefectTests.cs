@@ -171,5 +171,48 @@ namespace MlPitfalls.Runtime.Tests
             guard.Check(tensor(float.NaN), "loss");
             Assert.Contains("(of 1 element)", guard.Events.Single().Message);
         }
+
+        [Fact]
+        public void A_nan_born_in_a_child_invoked_through_forward_names_it_as_the_candidate()
+        {
+            manual_seed(6);
+            var model = new HiddenChildNet(); // fc1.call → bad.forward (log, hidden from hooks) → fc2.call
+            using var guard = NonFiniteGuard.Attach(model);
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(-ones(8, 4) * 10));
+
+            Assert.Contains("may have started there: 'bad' (LogLayer, never ran through call() in this pass", ex.Message);
+            Assert.Contains("between the output of 'fc1' and the input of 'fc2'", ex.Message);
+            Assert.DoesNotContain("those two modules", ex.Message);
+        }
+
+        /// <summary>The NaN is born in a GRU (its output is a tuple); the next layer sees it first.</summary>
+        private sealed class RecurrentNet : nn.Module<Tensor, Tensor>
+        {
+            private readonly TorchSharp.Modules.Linear embed = nn.Linear(4, 4);
+            private readonly TorchSharp.Modules.GRU rnn = nn.GRU(4, 4, batchFirst: true);
+            private readonly TorchSharp.Modules.Linear head = nn.Linear(4, 2);
+
+            public RecurrentNet() : base(nameof(RecurrentNet)) { RegisterComponents(); }
+
+            public override Tensor forward(Tensor x)
+            {
+                var (output, _) = rnn.call(embed.call(x).log());
+                return head.call(output);
+            }
+        }
+
+        [Fact]
+        public void A_nan_first_seen_after_a_module_the_guard_cannot_inspect_names_that_module()
+        {
+            manual_seed(7);
+            var model = new RecurrentNet();
+            using var guard = NonFiniteGuard.Attach(model);
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(-ones(2, 3, 4) * 10));
+
+            // The log in the parent's forward makes it, and the GRU carries it: the guard cannot tell which, and says both.
+            Assert.DoesNotContain("those two modules", ex.Message);
+            Assert.Contains("may have started there: 'rnn' (GRU, its output is not a tensor the guard can inspect)", ex.Message);
+            Assert.Contains("between the output of 'embed' and the input of 'head'", ex.Message);
+        }
     }
 }

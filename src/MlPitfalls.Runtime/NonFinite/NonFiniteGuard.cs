@@ -67,6 +67,12 @@ namespace MlPitfalls.Runtime.NonFinite
         // even when their own post-hook never runs because the guard threw inside them.
         private readonly int[] _callableParent;
         private int _completedPasses;
+        // Per pass: which modules were seen running (a pass number per module) and in which order, so that a NaN first seen
+        // at a module's input can be traced to what ran uninspected, or not through call(), since the last finite output.
+        private readonly int[] _seenInPass;
+        private readonly int[] _seenOrder;
+        private int _pass;
+        private int _order;
         private string? _stoppedAt;
         private long _stoppedStep;
         private readonly List<Action> _removers = new();
@@ -89,6 +95,8 @@ namespace MlPitfalls.Runtime.NonFinite
             _inspected = new bool[_modules.Count];
             _callable = new bool[_modules.Count];
             _onlyChainsChildren = new bool[_modules.Count];
+            _seenInPass = new int[_modules.Count];
+            _seenOrder = new int[_modules.Count];
             for (int i = 0; i < _modules.Count; i++) Hook(i);
             _callableParent = new int[_modules.Count];
             var byPath = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -343,6 +351,7 @@ namespace MlPitfalls.Runtime.NonFinite
         private void OnRootPre(torch.Tensor? input, torch.Tensor? secondInput)
         {
             _observed[0] = true; // the root is running through call(), whether or not its post-hook will run
+            _pass++;
             if (!_manualSteps)
             {
                 Step++;
@@ -381,6 +390,8 @@ namespace MlPitfalls.Runtime.NonFinite
 
         private void MarkObserved(int i)
         {
+            _seenInPass[i] = _pass;
+            _seenOrder[i] = ++_order;
             for (var m = i; m >= 0 && !_observed[m]; m = _callableParent[m]) _observed[m] = true;
             if (i == 0) _completedPasses++;
         }
@@ -448,9 +459,18 @@ namespace MlPitfalls.Runtime.NonFinite
                 lines.Add(lastFinite is null
                     ? "  no module had produced a finite output earlier in this forward pass."
                     : $"  the last module with a finite output before it was '{lastFinite}'.");
-                lines.Add("What to check: the values became non-finite in code the guard cannot see: " +
-                          (parent is null ? "before the model ran" : $"an operation in the forward() of '{parent}'") +
-                          " between those two modules — a functional call (log, sqrt, division, exp) or a child invoked with .forward(...) instead of .call(...). Coverage() lists the modules the guard never observed.");
+                var candidates = Candidates(i);
+                if (candidates.Count > 0)
+                {
+                    lines.Add("  the guard could not see the values of these modules in this pass, so the NaN/Inf may have started there: " +
+                              string.Join("; ", candidates) + ".");
+                }
+                var span = lastFinite is null ? $"before the input of '{display}'" : $"between the output of '{lastFinite}' and the input of '{display}'";
+                lines.Add("What to check: the values became non-finite where the guard cannot see: " +
+                          (candidates.Count > 0 ? "in the module(s) listed above, or " : "") +
+                          (parent is null ? "before the model ran" : $"in an operation in the forward() of '{parent}'") +
+                          $" {span} — a functional call (log, sqrt, division, exp) or a child invoked with .forward(...) instead of .call(...). " +
+                          "Coverage() lists the modules the guard never observed.");
             }
 
             if (Options.OnNonFinite == NonFiniteAction.Throw)
@@ -461,6 +481,37 @@ namespace MlPitfalls.Runtime.NonFinite
 
             Report(new NonFiniteEvent(NonFiniteKind.ModuleOutput, Step, display, type, shape, dtype, counts.NaN, counts.PosInf, counts.NegInf,
                 inputNonFinite, lastFinite, badParams, Array.Empty<NonFiniteGradient>(), NonFiniteEvent.Join(lines)));
+        }
+
+        /// <summary>
+        /// Where a NaN/Inf first seen at module <paramref name="i"/>'s input may have started, as far as the guard can tell: modules
+        /// that ran in this pass after the last finite output but whose values it cannot inspect, and modules under the same parent,
+        /// registered before <paramref name="i"/>, that did not run through call() in this pass (a child invoked with .forward(...)).
+        /// </summary>
+        private List<string> Candidates(int i)
+        {
+            var result = new List<string>();
+            var path = _modules[i].Path;
+            var parentPath = path.Length == 0 ? null : ModuleNames.ParentOf(path);
+            int since = _lastFinite >= 0 ? _seenOrder[_lastFinite] : 0;
+            for (int j = 1; j < _modules.Count; j++)
+            {
+                if (j == i || !_callable[j]) continue;
+                var (other, module) = _modules[j];
+                bool isAncestor = path.StartsWith(other + ".", StringComparison.Ordinal);
+                bool isDescendant = other.StartsWith(path + ".", StringComparison.Ordinal);
+                if (isAncestor || isDescendant) continue;
+                var name = $"'{ModuleNames.Display(other, module)}' ({module.GetType().Name}, ";
+                if (_seenInPass[j] == _pass)
+                {
+                    if (!_inspected[j] && _seenOrder[j] > since) result.Add(name + "its output is not a tensor the guard can inspect)");
+                }
+                else if (j < i && parentPath is not null && (parentPath.Length == 0 || other.StartsWith(parentPath + ".", StringComparison.Ordinal)))
+                {
+                    result.Add(name + "never ran through call() in this pass: invoked with .forward(...), or not at all)");
+                }
+            }
+            return result;
         }
 
         /// <summary>A container (Sequential, or a custom module) returning the output its last child already produced: nothing new to check.
