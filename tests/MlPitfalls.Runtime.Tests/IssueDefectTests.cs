@@ -214,5 +214,24 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Contains("may have started there: 'rnn' (GRU, its output is not a tensor the guard can inspect)", ex.Message);
             Assert.Contains("between the output of 'embed' and the input of 'head'", ex.Message);
         }
+
+        [Fact]
+        public void Batch_independence_says_which_samples_it_checked_and_can_check_all()
+        {
+            manual_seed(8);
+            var model = nn.Sequential(("fc", nn.Linear(4, 3)));
+            var x = randn(8, 4);
+
+            var probed = SanityChecks.CheckBatchIndependence(model, x);
+            Assert.True(probed.IsOk);
+            Assert.Equal(new[] { 0, 4, 7 }, probed.Probes);
+            Assert.Contains("samples 0, 4, 7 (3 of 8; pass allSamples: true to check every one)", probed.Message);
+
+            var all = SanityChecks.CheckBatchIndependence(model, x, allSamples: true);
+            Assert.Equal(Enumerable.Range(0, 8), all.Probes);
+            Assert.Contains("the outputs of all 8 samples do not depend on the inputs of other samples", all.Message);
+
+            Assert.Throws<ArgumentException>(() => SanityChecks.CheckBatchIndependence(model, x, new[] { 1 }, allSamples: true));
+        }
     }
 }

@@ -209,7 +209,9 @@ namespace MlPitfalls.Runtime.Sanity
         /// <param name="model">The model (its first input and output dimension is the batch).</param>
         /// <param name="input">A floating-point batch with at least 2 samples.</param>
         /// <param name="probes">Output samples to differentiate (one backward pass each). Default: first, middle and last.</param>
-        public static BatchIndependenceResult CheckBatchIndependence(torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.Tensor input, IReadOnlyList<int>? probes = null)
+        /// <param name="allSamples">Differentiate every output sample (one backward pass per sample) instead of the probes.</param>
+        public static BatchIndependenceResult CheckBatchIndependence(torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.Tensor input, IReadOnlyList<int>? probes = null,
+            bool allSamples = false)
         {
             if (model is null) throw new ArgumentNullException(nameof(model));
             if (input is null) throw new ArgumentNullException(nameof(input));
@@ -220,7 +222,8 @@ namespace MlPitfalls.Runtime.Sanity
             long batch = input.ndim > 0 ? input.size(0) : 0;
             if (batch < 2) throw new ArgumentException($"CheckBatchIndependence needs a batch of at least 2 samples; the input has shape {TensorText.Shape(input.shape)}.", nameof(input));
 
-            var probeList = (probes ?? new[] { 0, (int)(batch / 2), (int)batch - 1 }).Distinct().ToList();
+            if (allSamples && probes is not null) throw new ArgumentException("Pass either probes or allSamples: true, not both.", nameof(allSamples));
+            var probeList = (allSamples ? Enumerable.Range(0, (int)batch).ToArray() : probes ?? new[] { 0, (int)(batch / 2), (int)batch - 1 }).Distinct().ToList();
             foreach (var p in probeList)
             {
                 if (p < 0 || p >= batch) throw new ArgumentOutOfRangeException(nameof(probes), p, $"Probe {p} is outside the batch of {batch}.");
@@ -271,17 +274,19 @@ namespace MlPitfalls.Runtime.Sanity
                 ModelSnapshot.RestoreModes(modes);
             }
 
-            string probesText = string.Join(", ", probeList);
+            string probesText = probeList.Count == batch
+                ? $"all {batch} samples"
+                : $"samples {Abbreviate(probeList)} ({probeList.Count} of {batch}; pass allSamples: true to check every one)";
             string note = independentOfOwnInput.Count == 0 ? "" :
                 $"{Environment.NewLine}Note: the output of sample(s) {string.Join(", ", independentOfOwnInput)} does not depend on its own input either " +
                 "(zero gradient): check that forward() really uses its input, and for dead ReLUs or saturated activations.";
             if (leaks.Count == 0)
             {
-                return new BatchIndependenceResult(probeList, leaks, $"Batch independence: the outputs of samples {probesText} do not depend on the inputs of other samples (batch of {batch}, eval mode). OK.{note}");
+                return new BatchIndependenceResult(probeList, leaks, $"Batch independence: the outputs of {probesText} do not depend on the inputs of other samples (eval mode). OK.{note}");
             }
             var lines = leaks.Select(l => $"  output of sample {l.OutputSample} depends on the inputs of sample(s) {Abbreviate(l.DependsOn)}");
             string message =
-                $"Batch independence violated: the model mixes data across the batch dimension (batch of {batch}, eval mode, probes {probesText}).{Environment.NewLine}" +
+                $"Batch independence violated: the model mixes data across the batch dimension (eval mode; checked the outputs of {probesText}).{Environment.NewLine}" +
                 string.Join(Environment.NewLine, lines) + Environment.NewLine +
                 "What to check: a view/reshape used to reorder dimensions — x.view(seq, batch, d) on a [batch, seq, d] tensor reinterprets memory instead of " +
                 "moving axes; use permute/transpose (then contiguous() or reshape) — or a flatten/reshape that merges the batch with another dimension, " +
