@@ -185,34 +185,84 @@ namespace MlPitfalls.Runtime.Tests
             Assert.DoesNotContain("those two modules", ex.Message);
         }
 
-        /// <summary>The NaN is born in a GRU (its output is a tuple); the next layer sees it first.</summary>
-        private sealed class RecurrentNet : nn.Module<Tensor, Tensor>
+        /// <summary>A module whose output the guard cannot inspect (a dictionary of tensors).</summary>
+        private sealed class NamedOutputs : nn.Module<Tensor, System.Collections.Generic.Dictionary<string, Tensor>>
+        {
+            public NamedOutputs() : base(nameof(NamedOutputs)) { }
+
+            public override System.Collections.Generic.Dictionary<string, Tensor> forward(Tensor x) => new() { ["log"] = x.log() };
+        }
+
+        /// <summary>The NaN is born in a module whose output the guard cannot inspect; the next layer sees it first.</summary>
+        private sealed class UninspectableNet : nn.Module<Tensor, Tensor>
         {
             private readonly TorchSharp.Modules.Linear embed = nn.Linear(4, 4);
-            private readonly TorchSharp.Modules.GRU rnn = nn.GRU(4, 4, batchFirst: true);
+            private readonly NamedOutputs named = new();
             private readonly TorchSharp.Modules.Linear head = nn.Linear(4, 2);
 
-            public RecurrentNet() : base(nameof(RecurrentNet)) { RegisterComponents(); }
+            public UninspectableNet() : base(nameof(UninspectableNet)) { RegisterComponents(); }
 
-            public override Tensor forward(Tensor x)
-            {
-                var (output, _) = rnn.call(embed.call(x).log());
-                return head.call(output);
-            }
+            public override Tensor forward(Tensor x) => head.call(named.call(embed.call(x))["log"]);
         }
 
         [Fact]
         public void A_nan_first_seen_after_a_module_the_guard_cannot_inspect_names_that_module()
         {
             manual_seed(7);
-            var model = new RecurrentNet();
+            var model = new UninspectableNet();
             using var guard = NonFiniteGuard.Attach(model);
-            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(-ones(2, 3, 4) * 10));
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(-ones(2, 4) * 10));
 
-            // The log in the parent's forward makes it, and the GRU carries it: the guard cannot tell which, and says both.
             Assert.DoesNotContain("those two modules", ex.Message);
-            Assert.Contains("may have started there: 'rnn' (GRU, its output is not a tensor the guard can inspect)", ex.Message);
+            Assert.Contains("may have started there: 'named' (NamedOutputs, its output is not a tensor the guard can inspect)", ex.Message);
             Assert.Contains("between the output of 'embed' and the input of 'head'", ex.Message);
+        }
+
+        /// <summary>A GRU with a NaN weight: it makes NaN from a finite input, and its output is a tuple.</summary>
+        private sealed class RecurrentNet : nn.Module<Tensor, Tensor>
+        {
+            public readonly TorchSharp.Modules.GRU rnn = nn.GRU(4, 4, batchFirst: true);
+            private readonly TorchSharp.Modules.Linear head = nn.Linear(4, 2);
+
+            public RecurrentNet() : base(nameof(RecurrentNet)) { RegisterComponents(); }
+
+            public override Tensor forward(Tensor x)
+            {
+                var (output, _) = rnn.call(x);
+                return head.call(output);
+            }
+        }
+
+        [Fact]
+        public void A_module_with_a_tuple_output_is_inspected_and_named_as_the_origin()
+        {
+            manual_seed(9);
+            var model = new RecurrentNet();
+            using (no_grad()) model.rnn.parameters().First().fill_(float.NaN);
+            using var guard = NonFiniteGuard.Attach(model);
+            var ex = Assert.Throws<NonFiniteValueException>(() => model.call(randn(2, 3, 4)));
+
+            Assert.Contains("first appeared in the element 0 of its 2-tensor output of module 'rnn' (GRU)", ex.Message);
+            Assert.Contains("its own parameters are already non-finite", ex.Message);
+            Assert.DoesNotContain(guard.Coverage().NotInspected, m => m.Path.StartsWith("rnn", StringComparison.Ordinal));
+        }
+
+        [Fact]
+        public void A_tuple_output_hook_returns_the_output_unchanged_and_is_removed_on_dispose()
+        {
+            manual_seed(10);
+            var model = new RecurrentNet();
+            var x = randn(2, 3, 4);
+            var before = model.call(x);
+            var hooks = Hooks.CountAll(model);
+            using (NonFiniteGuard.Attach(model))
+            {
+                Assert.True(Hooks.CountAll(model) > hooks);
+                var after = model.call(x);
+                Assert.True(before.allclose(after));
+            }
+
+            Assert.Equal(hooks, Hooks.CountAll(model)); // every typed hook is removed again
         }
 
         [Fact]

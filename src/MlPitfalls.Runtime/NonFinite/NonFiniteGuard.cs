@@ -232,7 +232,7 @@ namespace MlPitfalls.Runtime.NonFinite
                 if (_observed[i])
                 {
                     observed.Add(display);
-                    if (!_inspected[i]) notInspected.Add(new UnobservedModule(display, type, "its forward signature is not Tensor -> Tensor or (Tensor, Tensor) -> Tensor, so the guard saw the call but not its values"));
+                    if (!_inspected[i]) notInspected.Add(new UnobservedModule(display, type, "its output holds no tensor or tuple of tensors, so the guard saw the call but not its values"));
                     continue;
                 }
                 string reason;
@@ -319,9 +319,56 @@ namespace MlPitfalls.Runtime.NonFinite
                     break;
                 }
                 default:
-                    HookByReflection(i, module, isRoot);
+                    if (!HookTyped(i, module, isRoot)) HookByReflection(i, module, isRoot);
                     break;
             }
+        }
+
+        /// <summary>
+        /// Any other <c>Module&lt;..., TResult&gt;</c> whose output holds tensors (a tuple for GRU/LSTM, several inputs): registers a
+        /// typed post-hook built at attach time that hands inputs and output to <see cref="OnPostAny"/> and returns the output
+        /// unchanged (TorchSharp replaces the result with whatever a hook returns that is not null, and a value tuple never is).
+        /// </summary>
+        private bool HookTyped(int i, torch.nn.Module module, bool isRoot)
+        {
+            var register = module.GetType().GetMethods(BindingFlags.Public | BindingFlags.Instance).FirstOrDefault(mi =>
+                mi.Name == "register_forward_hook" && mi.GetParameters() is { Length: 1 } ps
+                && ps[0].ParameterType.IsGenericType && ps[0].ParameterType.Name.StartsWith("Func`", StringComparison.Ordinal));
+            if (register is null) return false;
+            var delegateType = register.GetParameters()[0].ParameterType;
+            var invoke = delegateType.GetMethod("Invoke")!;
+            var parameters = invoke.GetParameters().Select(p => System.Linq.Expressions.Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+            var output = parameters[parameters.Length - 1];
+            if (invoke.ReturnType != output.Type || !MayHoldTensors(output.Type)) return false;
+            var inputs = parameters.Skip(1).Take(parameters.Length - 2)
+                .Select(p => (System.Linq.Expressions.Expression)System.Linq.Expressions.Expression.Convert(p, typeof(object)));
+            var body = System.Linq.Expressions.Expression.Block(
+                System.Linq.Expressions.Expression.Call(
+                    System.Linq.Expressions.Expression.Constant(this),
+                    typeof(NonFiniteGuard).GetMethod(nameof(OnPostAny), BindingFlags.NonPublic | BindingFlags.Instance)!,
+                    System.Linq.Expressions.Expression.Constant(i),
+                    System.Linq.Expressions.Expression.NewArrayInit(typeof(object), inputs),
+                    System.Linq.Expressions.Expression.Convert(output, typeof(object))),
+                output);
+            var hook = System.Linq.Expressions.Expression.Lambda(delegateType, body, parameters).Compile();
+            AddReflectedHook(register, module, hook);
+            _callable[i] = true;
+            _inspected[i] = true;
+            if (isRoot)
+            {
+                var registerPre = module.GetType().GetMethods(BindingFlags.Public | BindingFlags.Instance).FirstOrDefault(mi =>
+                    mi.Name == "register_forward_pre_hook" && mi.GetParameters() is { Length: 1 } ps && ps[0].ParameterType == typeof(Action<torch.nn.Module>));
+                if (registerPre is not null) AddReflectedHook(registerPre, module, (Action<torch.nn.Module>)(_ => OnRootPre(null, null)));
+            }
+            return true;
+        }
+
+        /// <summary>True for <c>Tensor</c> and tuples with a tensor among their elements.</summary>
+        private static bool MayHoldTensors(Type type)
+        {
+            if (typeof(torch.Tensor).IsAssignableFrom(type)) return true;
+            var underlying = Nullable.GetUnderlyingType(type) ?? type;
+            return typeof(ITuple).IsAssignableFrom(underlying) && underlying.IsGenericType && underlying.GetGenericArguments().Any(MayHoldTensors);
         }
 
         /// <summary>Other signatures: observe the call (for coverage and step counting) through the Action&lt;Module&gt; overloads.</summary>
@@ -333,15 +380,15 @@ namespace MlPitfalls.Runtime.NonFinite
             var register = Find("register_forward_hook");
             if (register is null) return; // not a callable module
             _callable[i] = true;
-            AddReflectedHook(register, module, _ => MarkObserved(i));
+            AddReflectedHook(register, module, (Action<torch.nn.Module>)(_ => MarkObserved(i)));
             if (isRoot)
             {
                 var registerPre = Find("register_forward_pre_hook");
-                if (registerPre is not null) AddReflectedHook(registerPre, module, _ => OnRootPre(null, null));
+                if (registerPre is not null) AddReflectedHook(registerPre, module, (Action<torch.nn.Module>)(_ => OnRootPre(null, null)));
             }
         }
 
-        private void AddReflectedHook(MethodInfo register, torch.nn.Module module, Action<torch.nn.Module> hook)
+        private void AddReflectedHook(MethodInfo register, torch.nn.Module module, Delegate hook)
         {
             var remover = register.Invoke(module, new object[] { hook });
             var remove = remover?.GetType().GetMethod("remove", Type.EmptyTypes);
@@ -407,20 +454,68 @@ namespace MlPitfalls.Runtime.NonFinite
                 _lastFiniteTensor = output;
                 return;
             }
+            ReportOutput(i, input2 is null ? new[] { input1 } : new[] { input1, input2 }, output, null);
+        }
+
+        /// <summary>
+        /// The post-hook of a module of any other signature (several inputs, a tuple output such as GRU/LSTM's): every tensor of
+        /// the output is checked, and every tensor among the inputs is considered when deciding where the NaN/Inf came from.
+        /// </summary>
+        private void OnPostAny(int i, object?[] inputs, object? output)
+        {
+            MarkObserved(i);
+            if (!_active) return;
+            var outputs = new List<torch.Tensor>();
+            CollectTensors(output, outputs, 0);
+            if (outputs.Count == 0) return;
+            for (int k = 0; k < outputs.Count; k++)
+            {
+                if (!Finite.AllFinite(outputs[k]))
+                {
+                    var inputTensors = new List<torch.Tensor>();
+                    foreach (var input in inputs) CollectTensors(input, inputTensors, 0);
+                    ReportOutput(i, inputTensors.ToArray(), outputs[k], outputs.Count > 1 ? $"element {k} of its {outputs.Count}-tensor output" : null);
+                    return;
+                }
+            }
+            _lastFinite = i;
+            _lastFiniteTensor = outputs[0];
+        }
+
+        /// <summary>The tensors in a value: a tensor, or the tensors inside a (value) tuple, nested up to a few levels.</summary>
+        private static void CollectTensors(object? value, List<torch.Tensor> into, int depth)
+        {
+            switch (value)
+            {
+                case torch.Tensor tensor when !tensor.IsInvalid:
+                    into.Add(tensor);
+                    break;
+                case ITuple tuple when depth < 3:
+                    for (int k = 0; k < tuple.Length; k++) CollectTensors(tuple[k], into, depth + 1);
+                    break;
+            }
+        }
+
+        private void ReportOutput(int i, torch.Tensor?[] inputs, torch.Tensor output, string? whichOutput)
+        {
             if (_passHasEvent) return; // already reported where it started; outer modules only propagate it
             _passHasEvent = true;
 
             // The hook sees the inputs after forward ran. An input that the guard found finite just before this call (the previous
             // module's output, or the model input) and that is non-finite now was changed in place: it did not arrive non-finite.
-            bool input1Bad = input1 is not null && !Finite.AllFinite(input1);
-            bool input2Bad = input2 is not null && !Finite.AllFinite(input2);
-            bool changedInPlace = (input1Bad && ReferenceEquals(input1, _lastFiniteTensor)) || (input2Bad && ReferenceEquals(input2, _lastFiniteTensor));
-            bool inputNonFinite = (input1Bad && !ReferenceEquals(input1, _lastFiniteTensor)) || (input2Bad && !ReferenceEquals(input2, _lastFiniteTensor));
+            bool changedInPlace = false, inputNonFinite = false;
+            foreach (var input in inputs)
+            {
+                if (input is null || Finite.AllFinite(input)) continue;
+                if (ReferenceEquals(input, _lastFiniteTensor)) changedInPlace = true;
+                else inputNonFinite = true;
+            }
             var (path, module) = _modules[i];
             var display = ModuleNames.Display(path, module);
             var type = module.GetType().Name;
             var shape = output.shape;
             var dtype = output.dtype.ToString();
+            var outputLabel = whichOutput is null ? "output" : whichOutput;
             var counts = Finite.Count(output);
             var badParams = new List<string>();
             foreach (var (name, p) in module.named_parameters(recurse: false))
@@ -432,8 +527,8 @@ namespace MlPitfalls.Runtime.NonFinite
             var lines = new List<string>();
             if (!inputNonFinite)
             {
-                lines.Add($"Non-finite values first appeared in the output of module '{display}' ({type}){NonFiniteEvent.StepText(Step)}.");
-                lines.Add($"  output: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
+                lines.Add($"Non-finite values first appeared in the {(whichOutput is null ? "output" : whichOutput)} of module '{display}' ({type}){NonFiniteEvent.StepText(Step)}.");
+                lines.Add($"  {outputLabel}: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
                 lines.Add("  its input was finite, so this module produced them.");
                 if (changedInPlace)
                 {
@@ -454,7 +549,7 @@ namespace MlPitfalls.Runtime.NonFinite
             else
             {
                 lines.Add($"Non-finite values reached module '{display}' ({type}){NonFiniteEvent.StepText(Step)} through its input: the input was already non-finite.");
-                lines.Add($"  output: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
+                lines.Add($"  {outputLabel}: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
                 var parent = path.Length == 0 ? null : ModuleNames.Display(ModuleNames.ParentOf(path), _modules.First(m => m.Path == ModuleNames.ParentOf(path)).Module);
                 lines.Add(lastFinite is null
                     ? "  no module had produced a finite output earlier in this forward pass."
