@@ -311,6 +311,22 @@ public class LogitsLossGivenProbabilitiesTests
             """, MLP002());
 
     [Fact]
+    public Task A_plain_forward_declared_on_a_non_generic_module_is_followed()
+        => Verifier.AnalyzerAsync("""
+            class Dnn : nn.Module
+            {
+                private readonly Module<Tensor, Tensor> lin = nn.Linear(784, 10);
+                public Dnn() : base("d") { RegisterComponents(); }
+                public Tensor forward(Tensor x) => functional.softmax(lin.forward(x), 1);
+            }
+
+            class Trainer
+            {
+                Tensor Loss(Tensor x, Tensor y) => functional.cross_entropy({|#0:new Dnn().forward(x)|}, y);
+            }
+            """, MLP002());
+
+    [Fact]
     public Task A_users_own_look_alikes_are_not_reported()
         => Verifier.AnalyzerAsync("""
             namespace Mine

@@ -131,6 +131,12 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
         var method = invocation.TargetMethod;
         if (Torch.IsModuleInvocation(method) && invocation.Instance is { } receiver)
         {
+            if (method.DeclaringSyntaxReferences.Length > 0 && !method.IsVirtual && !method.IsOverride && !method.IsAbstract)
+            {
+                // A plain (non-virtual) forward a user module declares itself: the call runs exactly that body.
+                return ReturnedBy(_services, method, _cancellationToken);
+            }
+
             var module = _services.Modules.Describe(receiver, _cancellationToken);
             return OutputOf(_services, module, arguments.Length > 0 ? arguments[0] : Provenance.Unknown, invocation.Arguments.Length, _cancellationToken);
         }
