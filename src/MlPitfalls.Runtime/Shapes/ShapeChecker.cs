@@ -9,7 +9,8 @@ namespace MlPitfalls.Runtime.Shapes
     /// <summary>The matching engine. The passing path reads sizes with no allocation and formats nothing.</summary>
     internal static class ShapeChecker
     {
-        public static void Check(torch.Tensor tensor, ShapeSpec spec, ShapeScope scope, string label, string? file, int line)
+        // inContract: a module contract, whose sizes come from its own sizes argument (no ShapeScope.Bind to advise).
+        public static void Check(torch.Tensor tensor, ShapeSpec spec, ShapeScope scope, string label, string? file, int line, bool inContract = false)
         {
             long ndim = tensor.ndim;
             int terms = spec.Terms.Length;
@@ -55,7 +56,7 @@ namespace MlPitfalls.Runtime.Shapes
                         }
                         break;
                     case DimKind.Expression:
-                        var problem = CheckExpression(term, actual, axis, scope, label, file, line, out bool bound);
+                        var problem = CheckExpression(term, actual, axis, scope, label, file, line, inContract, out bool bound);
                         if (bound && i < 64) boundHere |= 1UL << i;
                         if (problem is not null)
                         {
@@ -87,7 +88,7 @@ namespace MlPitfalls.Runtime.Shapes
             }
         }
 
-        private static string? CheckExpression(DimTerm term, long actual, int axis, ShapeScope scope, string label, string? file, int line, out bool bound)
+        private static string? CheckExpression(DimTerm term, long actual, int axis, ShapeScope scope, string label, string? file, int line, bool inContract, out bool bound)
         {
             bound = false;
             // value = numerator / denominator; solve for at most one unbound name.
@@ -109,7 +110,10 @@ namespace MlPitfalls.Runtime.Shapes
                 {
                     if (unknown is not null && unknown != f.Name)
                     {
-                        return $"dim {axis} is '{term.Text}' = {actual}, but both '{unknown}' and '{f.Name}' are unbound, so it cannot be checked. Bind one of them first (check a tensor that carries it, or ShapeScope.Bind).";
+                        return $"dim {axis} is '{term.Text}' = {actual}, but both '{unknown}' and '{f.Name}' are unbound, so it cannot be checked. " +
+                               (inContract
+                                   ? $"Give one of them in the contract's sizes (ExpectContract(\"...\", new {{ {f.Name} = ... }})), or name it alone in an earlier spec of the contract."
+                                   : "Bind one of them first (check a tensor that carries it, or ShapeScope.Bind).");
                     }
                     if (unknown == f.Name)
                     {

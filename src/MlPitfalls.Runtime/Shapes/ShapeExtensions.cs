@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using TorchSharp;
 
@@ -81,14 +83,24 @@ namespace MlPitfalls.Runtime.Shapes
         }
 
         /// <summary>
-        /// Attaches an input/output contract such as <c>"batch 784 -> batch 10"</c> to a module, checked on every <c>call()</c>
-        /// (forward hooks: a direct <c>forward()</c> call is not checked). Names are bound freshly for each call, so
-        /// <c>batch</c> must agree between the input and the output of one call. Dispose the result to remove the hooks.
+        /// Attaches a shape contract to a module of any arity: <c>"input specs -> output specs"</c>, one spec per input tensor and
+        /// per output tensor, separated by commas (<c>"batch seq 32 -> batch seq hidden, layers batch hidden"</c> for a GRU; a tuple
+        /// counts element by element; <c>...</c> accepts any shape). Every call through <c>call()</c> is checked with a fresh scope
+        /// shared by its inputs and outputs.
         /// </summary>
-        /// <exception cref="FormatException">The contract is not <c>"input spec -> output spec"</c> or a spec is invalid.</exception>
+        /// <param name="module">The module (any <c>Module&lt;..., TResult&gt;</c>).</param>
+        /// <param name="contract">The contract, e.g. <c>"batch 784 -> batch 10"</c>.</param>
+        /// <param name="sizes">Sizes known from configuration, bound before every check: an object with integer properties
+        /// (<c>new { heads = 4, dim = 64 }</c>) or a dictionary from name to size.</param>
+        /// <param name="expression">The module expression (filled in by the compiler).</param>
+        /// <param name="file">Caller file (filled in by the compiler).</param>
+        /// <param name="line">Caller line (filled in by the compiler).</param>
+        /// <exception cref="FormatException">The contract has no single '->' or a spec does not parse.</exception>
+        /// <exception cref="ArgumentException">A size is not a dimension name or is negative.</exception>
         public static ModuleShapeContract ExpectContract(
-            this torch.nn.Module<torch.Tensor, torch.Tensor> module,
+            this torch.nn.Module module,
             string contract,
+            object? sizes = null,
             [CallerArgumentExpression(nameof(module))] string? expression = null,
             [CallerFilePath] string file = "",
             [CallerLineNumber] int line = 0)
@@ -100,9 +112,51 @@ namespace MlPitfalls.Runtime.Shapes
             {
                 throw new FormatException($"Module contract \"{contract}\" must have exactly one '->' between the input spec and the output spec, e.g. \"batch 784 -> batch 10\".");
             }
-            var input = ShapeSpec.Parse(contract.Substring(0, arrow).Trim());
-            var output = ShapeSpec.Parse(contract.Substring(arrow + 2).Trim());
-            return new ModuleShapeContract(module, input, output, expression ?? module.GetType().Name, file, line);
+            var inputs = ParseSpecs(contract.Substring(0, arrow), contract);
+            var outputs = ParseSpecs(contract.Substring(arrow + 2), contract);
+            return new ModuleShapeContract(module, inputs, outputs, ContractSizes(sizes), expression ?? module.GetType().Name, file, line);
+        }
+
+        private static ShapeSpec[] ParseSpecs(string side, string contract)
+        {
+            var parts = side.Split(',');
+            if (parts.Any(p => p.Trim().Length == 0))
+            {
+                throw new FormatException($"Module contract \"{contract}\" has an empty spec: write one spec per tensor, separated by commas, and '...' for a tensor of any shape.");
+            }
+            return parts.Select(p => ShapeSpec.Parse(p.Trim())).ToArray();
+        }
+
+        private static (string, long)[] ContractSizes(object? sizes)
+        {
+            if (sizes is null) return Array.Empty<(string, long)>();
+            IEnumerable<(string Name, object? Value)> entries = sizes switch
+            {
+                System.Collections.IDictionary dictionary => dictionary.Keys.Cast<object>().Select(k => (k.ToString() ?? "", dictionary[k])),
+                _ => sizes.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+                    .Where(p => p.GetIndexParameters().Length == 0)
+                    .Select(p => (p.Name, p.GetValue(sizes))),
+            };
+            var result = new List<(string, long)>();
+            foreach (var (name, value) in entries)
+            {
+                if (name == "_" || !ShapeSpec.IsName(name))
+                {
+                    throw new ArgumentException($"'{name}' in the contract's sizes is not a dimension name: give single names such as 'heads' (letters, digits, '_').", nameof(sizes));
+                }
+                long size = value switch
+                {
+                    int i => i,
+                    long l => l,
+                    short s => s,
+                    byte b => b,
+                    uint u => u,
+                    _ => throw new ArgumentException($"The contract's size '{name}' is {(value is null ? "null" : $"a {value.GetType().Name}")}; give a whole number.", nameof(sizes)),
+                };
+                if (size < 0) throw new ArgumentOutOfRangeException(nameof(sizes), size, $"The contract's size '{name}' cannot be negative.");
+                result.Add((name, size));
+            }
+            return result.ToArray();
         }
     }
 }

@@ -25,8 +25,10 @@ namespace MlPitfalls.Runtime.Shapes
         /// <summary>The expression of the tensor that bound it (from <c>CallerArgumentExpression</c>), or null for <see cref="ShapeScope.Bind"/>.</summary>
         public string? Source { get; }
 
-        /// <summary>The axis of that tensor, or -1 when bound explicitly.</summary>
+        /// <summary>The axis of that tensor, or -1 when bound explicitly (-2 for a size given to a module contract).</summary>
         public int Axis { get; }
+
+        internal const int ContractSize = -2;
 
         /// <summary>Source file of the check that bound it.</summary>
         public string? File { get; }
@@ -41,7 +43,9 @@ namespace MlPitfalls.Runtime.Shapes
         public string Describe()
         {
             var where = File is null ? "" : $" at {Path.GetFileName(File)}:{Line}";
-            return Source is null ? $"explicitly with ShapeScope.Bind{where}" : $"by '{Source}' dim {Axis}{where}";
+            return Axis == ContractSize ? $"by the sizes given to ExpectContract{where}"
+                : Source is null ? $"explicitly with ShapeScope.Bind{where}"
+                : $"by '{Source}' dim {Axis}{where}";
         }
     }
 
