@@ -73,7 +73,7 @@ namespace MlPitfalls.Runtime.Tests
             Assert.False(result.IsOk);
             Assert.Equal(new[] { "fc1.bias", "fc1.weight" }, result.ParametersWithoutGradient.OrderBy(n => n, StringComparer.Ordinal));
             var firstAdvice = result.Message.Split("What to check:")[1].Trim();
-            Assert.StartsWith("2 parameter(s) never received a gradient in any of the 20 steps: fc1.weight, fc1.bias", firstAdvice);
+            Assert.StartsWith("2 parameters never received a gradient in any of the 20 steps: fc1.weight, fc1.bias", firstAdvice);
         }
 
         [Fact]

@@ -175,7 +175,7 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Equal(NonFiniteKind.Gradient, ex.Event.Kind);
             var names = ex.Event.Gradients.Select(g => g.Name).ToArray();
             Assert.Equal(new[] { "fc.weight", "fc.bias", "out.weight", "out.bias" }, names);
-            Assert.Contains("4 parameter(s) have non-finite gradients after backward() at step 1", ex.Message);
+            Assert.Contains("4 parameters have non-finite gradients after backward() at step 1", ex.Message);
             Assert.Contains("out.weight", ex.Message);
             Assert.Contains("[1, 2]", ex.Message);
         }

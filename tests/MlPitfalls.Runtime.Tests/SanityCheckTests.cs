@@ -203,7 +203,8 @@ namespace MlPitfalls.Runtime.Tests
             Assert.NotEmpty(result.Leaks[0].DependsOn);
             Assert.DoesNotContain(result.Leaks[0].OutputSample, result.Leaks[0].DependsOn);
             var ex = Assert.Throws<BatchDependenceException>(() => result.ThrowIfFailed());
-            Assert.Contains($"output of sample 0 depends on the inputs of sample(s) {string.Join(", ", result.Leaks[0].DependsOn)}", ex.Message);
+            var dependsOn = result.Leaks[0].DependsOn;
+            Assert.Contains($"output of sample 0 depends on the {(dependsOn.Count == 1 ? "input of sample" : "inputs of samples")} {string.Join(", ", dependsOn)}", ex.Message);
             Assert.Contains("view/reshape used to reorder dimensions", ex.Message);
             Assert.Contains("permute", ex.Message);
         }
@@ -215,7 +216,7 @@ namespace MlPitfalls.Runtime.Tests
             var result = SanityChecks.CheckBatchIndependence(new IgnoresInputNet(), randn(4, 3));
             Assert.True(result.IsOk, result.Message);
             Assert.Contains("do not depend on the inputs of other samples", result.Message);
-            Assert.Contains("the output of sample(s) 0, 2, 3 does not depend on its own input either", result.Message);
+            Assert.Contains("the outputs of samples 0, 2, 3 do not depend on their own inputs (zero gradient)", result.Message);
         }
 
         [Fact]
@@ -243,7 +244,7 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Equal("drop", m.Path);
             Assert.Equal("Dropout", m.TypeName);
             var ex = Assert.Throws<ModuleModeException>(() => report.ThrowIfFailed());
-            Assert.Contains("Expected every module of 'Sequential' in evaluation mode, but 1 is in training mode: drop (Dropout)", ex.Message);
+            Assert.Contains("Expected every module of 'Sequential' to be in evaluation mode, but 1 is in training mode: drop (Dropout)", ex.Message);
             Assert.True(SanityChecks.CheckModes(model, false, except: new[] { "drop" }).IsOk);
 
             var training = SanityChecks.CheckModes(model, expectTraining: true);

@@ -101,7 +101,7 @@ namespace MlPitfalls.Runtime.Gradients
                         : "frozen";
                 }
 
-                var text = Norm.ToString("0.###e+0", inv);
+                var text = Norm == 0 ? "0" : Norm.ToString("0.###e+0", inv);
                 var notes = new List<string>();
                 if (NonFinite > 0) notes.Add($"{NonFinite} of {Parameters} parameters NaN/Inf, not counted");
                 if (WithoutGradient > 0) notes.Add($"{WithoutGradient} of {Parameters} with no gradient");
@@ -175,7 +175,8 @@ namespace MlPitfalls.Runtime.Gradients
             }
 
             var problems = Problems;
-            sb.Append($"Gradient flow for '{ModelName}': {Parameters.Count} parameter(s), {problems.Count} problem(s), {Parameters.Count(p => p.Status == GradientStatus.Frozen)} frozen.");
+            sb.Append($"Gradient flow for '{ModelName}': {Plural(Parameters.Count, "parameter")}, {problems.Count} with a problem, {Parameters.Count(p => p.Status == GradientStatus.Frozen)} frozen" +
+                      (UnregisteredModulesInUse.Count > 0 ? $", and {Plural(UnregisteredModulesInUse.Count, "module")} used in forward but never registered." : "."));
             if (UnregisteredModulesInUse.Count > 0)
             {
                 sb.AppendLine().Append($"  used in forward but never registered, so never trained: {string.Join(", ", UnregisteredModulesInUse)}");
@@ -200,6 +201,8 @@ namespace MlPitfalls.Runtime.Gradients
             return sb.ToString();
         }
 
+        private static string Plural(int n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";
+
         private static string Describe(GradientStatus s) => s switch
         {
             GradientStatus.NoGradient => "no gradient",
@@ -215,7 +218,7 @@ namespace MlPitfalls.Runtime.Gradients
                                          "or backward() has not run yet (or model.zero_grad() cleared the gradients before this report).",
             GradientStatus.AllZero => "the path to the loss multiplies by zero: dead ReLUs (all inputs negative), a mask that is all zero, a saturated sigmoid/tanh, or a loss term weighted by 0. " +
                                       "If every parameter is listed, check that the report runs after backward() and before optimizer.zero_grad(), which zeroes gradients in place.",
-            GradientStatus.NonFinite => "a derivative is undefined at the values used (sqrt/log/pow at 0, division by ~0) or the gradients exploded; see NonFiniteGuard.CheckGradients and clip_grad_norm_.",
+            GradientStatus.NonFinite => "a derivative is undefined at the values used (sqrt/log/pow at 0, division by ~0) or the gradients exploded; see NonFiniteGuard.CheckGradients() and nn.utils.clip_grad_norm_.",
             GradientStatus.NotInOptimizer => "the optimizer was built from a different parameter list (created before the layer was added, or from one submodule only), so these weights never change.",
             _ => "",
         };

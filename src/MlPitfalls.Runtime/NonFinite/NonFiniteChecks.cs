@@ -62,7 +62,7 @@ namespace MlPitfalls.Runtime.NonFinite
             }
             if (bad is null) return null;
 
-            var lines = new List<string> { $"{bad.Count} parameter(s) have non-finite gradients after backward(){NonFiniteEvent.StepText(step)}:" };
+            var lines = new List<string> { $"{(bad.Count == 1 ? "1 parameter has a non-finite gradient" : $"{bad.Count} parameters have non-finite gradients")} after backward(){NonFiniteEvent.StepText(step)}:" };
             int width = bad.Max(b => b.Name.Length);
             foreach (var b in bad)
             {
@@ -70,9 +70,10 @@ namespace MlPitfalls.Runtime.NonFinite
                           (b.ParameterIsNonFinite ? "  (the parameter itself is already non-finite)" : ""));
             }
             lines.Add("What to check: if the loss was finite, a derivative is undefined at the values used (sqrt/pow/log at 0, division by ~0, " +
-                      "torch.where computing NaN in the discarded branch). The parameters listed first in the model are closest to the input; " +
-                      "the one nearest the output usually shows where it started. Run backward under NonFiniteGuardOptions.DetectAnomalyInBackward " +
-                      "to get the autograd function's name. Exploding (Inf) gradients: lower the learning rate or clip with nn.utils.clip_grad_norm_.");
+                      "torch.where computing NaN in the discarded branch). Parameters are listed in model order, input side first; backward runs from the output, " +
+                      "so the last one listed is usually closest to where the NaN/Inf started. To get the name of the autograd function, attach a NonFiniteGuard " +
+                      "with DetectAnomalyInBackward = true and call guard.Backward(loss) instead of loss.backward(). " +
+                      "Exploding (Inf) gradients: lower the learning rate or clip with nn.utils.clip_grad_norm_.");
             var first = bad[0];
             return new NonFiniteEvent(NonFiniteKind.Gradient, step, first.Name, "Parameter.grad", first.Shape, "", bad.Sum(b => b.NaNCount), bad.Sum(b => b.PosInfCount),
                 bad.Sum(b => b.NegInfCount), false, null, Array.Empty<string>(), bad, NonFiniteEvent.Join(lines));

@@ -160,7 +160,7 @@ namespace MlPitfalls.Runtime.NonFinite
             if (!_active || _passHasEvent) return;
             // Only claim the model is innocent when this pass was actually checked and found finite.
             var context = !_passHasEvent && _lastFinite >= 0
-                ? "the model's forward outputs were finite on this step (the guard checked them), so the loss/metric computation produced them"
+                ? "the model's forward outputs were finite on this step (the guard checked them), so the NaN/Inf comes from the loss/metric computation itself"
                 : null;
             var e = NonFiniteChecks.CheckTensor(tensor, name ?? "tensor", Step, context);
             if (e is not null) Report(e);
@@ -198,7 +198,7 @@ namespace MlPitfalls.Runtime.NonFinite
                     var first = ex.Message.Split('\n')[0].Trim();
                     var message =
                         $"NaN appeared in the backward pass{NonFiniteEvent.StepText(Step)}: {first}{Environment.NewLine}" +
-                        "The forward values were finite (or the guard would have stopped earlier), so a derivative is undefined at the values used: " +
+                        "If the forward values were finite (the guard reports them when they are not), a derivative is undefined at the values used: " +
                         "sqrt/pow at 0, log at 0, division by a value that is zero, or torch.where/masking that computes NaN in the branch it discards " +
                         "(the discarded branch still gets a zero gradient multiplied by NaN). Clamp the input of that operation, or add an epsilon.";
                     Report(new NonFiniteEvent(NonFiniteKind.Backward, Step, first, "autograd", Array.Empty<long>(), "", 0, 0, 0, false, null,
@@ -420,7 +420,7 @@ namespace MlPitfalls.Runtime.NonFinite
             var e = NonFiniteChecks.CheckTensor(input, "model " + which, Step, null);
             if (e is null) return false;
             var message =
-                $"The {which} given to the model {ModuleNames.Display("", _root)} is already non-finite{NonFiniteEvent.StepText(Step)}: " +
+                $"The {which} given to the model '{_root.GetType().Name}' is already non-finite{NonFiniteEvent.StepText(Step)}: " +
                 $"{NonFiniteEvent.Counts(e.NaNCount, e.PosInfCount, e.NegInfCount, e.Shape)}, shape {TensorText.Shape(e.Shape)}, {e.DType}.{Environment.NewLine}" +
                 "The NaN/Inf is in the data, not the model: check the loading and normalisation of this batch (division by a zero std, log of 0, missing values parsed as NaN).";
             _passHasEvent = true;
@@ -645,7 +645,7 @@ namespace MlPitfalls.Runtime.NonFinite
         public string Reason { get; }
 
         /// <inheritdoc />
-        public override string ToString() => $"{Path} ({TypeName}): {Reason}";
+        public override string ToString() => $"{Path} ({TypeName}): {Reason}.";
     }
 
     /// <summary>What a <see cref="NonFiniteGuard"/> could and could not see.</summary>
@@ -673,7 +673,7 @@ namespace MlPitfalls.Runtime.NonFinite
         /// <inheritdoc />
         public override string ToString()
         {
-            var lines = new List<string> { $"NaN guard coverage: {Observed.Count} module(s) observed, {NeverObserved.Count} never observed, {NotInspected.Count} not inspected." };
+            var lines = new List<string> { $"NaN guard coverage: {Observed.Count} module{(Observed.Count == 1 ? "" : "s")} observed, {NeverObserved.Count} never observed, {NotInspected.Count} not inspected." };
             lines.AddRange(NeverObserved.Select(m => "  never observed: " + m));
             lines.AddRange(NotInspected.Select(m => "  not inspected: " + m));
             return NonFiniteEvent.Join(lines);

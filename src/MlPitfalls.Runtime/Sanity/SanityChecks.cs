@@ -29,7 +29,7 @@ namespace MlPitfalls.Runtime.Sanity
             if (classes < 2) throw new ArgumentOutOfRangeException(nameof(classes), classes, "A classification loss needs at least 2 classes.");
             double expected = Math.Log(classes);
             double implied = Math.Exp(loss);
-            string head = string.Format(Inv, "Initial loss {0:0.####} vs expected -ln(1/{1}) = {2:0.####} for {1} classes", loss, classes, expected);
+            string head = string.Format(Inv, "Initial loss {0} vs expected -ln(1/{1}) = {2:0.####} for {1} classes", Number(loss), classes, expected);
             if (!double.IsFinite(loss))
             {
                 return new InitialLossResult(false, loss, expected, classes,
@@ -68,7 +68,16 @@ namespace MlPitfalls.Runtime.Sanity
         }
 
         /// <summary>A probability for a message: 0.1, 0.0312, 1.2e-17.</summary>
-        private static string Probability(double p) => p >= 1e-3 ? p.ToString("0.####", Inv) : p.ToString("0.##e+0", Inv);
+        private static string Probability(double p) => p == 0 ? "0" : p >= 1e-3 ? p.ToString("0.####", Inv) : p.ToString("0.##e+0", Inv);
+
+        /// <summary>A loss for a message: 2.3026, 1.7e+6, 1e-7; never "-0" or a 20-digit number.</summary>
+        private static string Number(double x) =>
+            x == 0 ? "0"
+            : !double.IsFinite(x) ? x.ToString(Inv)
+            : Math.Abs(x) >= 1e6 || Math.Abs(x) < 1e-4 ? x.ToString("0.##e+0", Inv)
+            : x.ToString("0.####", Inv);
+
+        private static string Plural(int n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";
 
         /// <summary>
         /// Computes the loss of <paramref name="model"/> on one batch without training (no gradients, current mode) and compares it with ln(C).
@@ -110,10 +119,10 @@ namespace MlPitfalls.Runtime.Sanity
             if (model is null) throw new ArgumentNullException(nameof(model));
             if (optimizer is null) throw new ArgumentNullException(nameof(optimizer));
             if (lossFunction is null) throw new ArgumentNullException(nameof(lossFunction));
-            if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps));
+            if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "OverfitOneBatch needs at least 1 training step.");
             if (optimizer is not TorchSharp.Modules.OptimizerHelper helper)
             {
-                throw new NotSupportedException($"OverfitOneBatch cannot snapshot the state of {optimizer.GetType().Name}; it supports the managed TorchSharp optimizers (SGD, Adam, AdamW, RMSProp, ...). Run it on a copy of the model with a fresh optimizer instead.");
+                throw new NotSupportedException($"OverfitOneBatch cannot save and restore the state of the optimizer '{optimizer.GetType().Name}'; it supports the managed TorchSharp optimizers (SGD, Adam, AdamW, RMSProp, ...). Pass one of those for the check, e.g. torch.optim.Adam(model.parameters()): the model is restored afterwards either way.");
             }
 
             if (!model.parameters().Any())
@@ -150,7 +159,7 @@ namespace MlPitfalls.Runtime.Sanity
                     if (!loss.requires_grad)
                     {
                         throw new ArgumentException(
-                            $"The loss does not require grad, so backward() cannot reach any parameter of {model.GetType().Name} and nothing can be trained. " +
+                            $"The loss does not require grad, so backward() cannot reach any parameter of '{model.GetType().Name}' and nothing can be trained. " +
                             "The path from the parameters to the loss is cut: a detach(), a no_grad()/inference_mode() block in forward() or in the loss function, " +
                             "values copied out (item(), data<T>()) into a new tensor, or every parameter frozen (requires_grad = false). The model and optimizer were restored.",
                             nameof(lossFunction));
@@ -173,14 +182,15 @@ namespace MlPitfalls.Runtime.Sanity
             }
 
             var withoutGradient = trainable.Where((p, index) => !gotGradient[index]).Select(p => p.name).ToList();
+            bool one = withoutGradient.Count == 1;
             string noGradient = withoutGradient.Count == 0 ? "" :
-                $"{withoutGradient.Count} parameter(s) never received a gradient in any of the {steps} steps: {string.Join(", ", withoutGradient.Take(10))}" +
+                $"{(one ? "1 parameter" : $"{withoutGradient.Count} parameters")} never received a gradient {(steps == 1 ? "in the single step" : $"in any of the {steps} steps")}: {string.Join(", ", withoutGradient.Take(10))}" +
                 (withoutGradient.Count > 10 ? $" and {withoutGradient.Count - 10} more" : "") +
-                ". The path from them to the loss is cut (a detach(), a no_grad()/inference_mode() block in forward(), a layer whose output is not used), " +
-                "so they cannot learn whatever the learning rate; GradientFlow.Analyze(model, optimizer) after one backward() shows the whole picture.";
+                $". The path from {(one ? "it" : "them")} to the loss is cut (a detach(), a no_grad()/inference_mode() block in forward(), a layer whose output is not used), " +
+                $"so {(one ? "it" : "they")} cannot learn whatever the learning rate; GradientFlow.Analyze(model, optimizer) after one backward() shows the whole picture.";
             double first = losses[0], last = losses[losses.Count - 1], best = losses.Min();
             bool ok = last <= targetLoss;
-            string trend = string.Format(Inv, "loss {0:0.####} -> {1:0.####} in {2} steps (best {3:0.####}, target <= {4:0.####})", first, last, steps, best, targetLoss);
+            string trend = string.Format(Inv, "loss {0} -> {1} in {2} (best {3}, target <= {4})", Number(first), Number(last), Plural(steps, "step"), Number(best), Number(targetLoss));
             string message;
             if (ok)
             {
@@ -190,10 +200,10 @@ namespace MlPitfalls.Runtime.Sanity
             else
             {
                 string why = noGradient.Length > 0 ? noGradient
-                    : !double.IsFinite(last) ? "The loss became non-finite: the learning rate is too high, or an operation is unstable (attach a NonFiniteGuard)."
-                    : last > first ? "The loss went up: the learning rate is too high, or the sign of the loss is wrong (maximising)."
-                    : best < first * 0.9 ? "The loss decreases but too slowly: more steps, a higher learning rate, or less regularisation (dropout, weight decay) may be needed; if it plateaus, the model lacks capacity."
-                    : "The loss barely moves: the optimizer may not hold the model's parameters (GradientFlow.Analyze(model, optimizer) reports them), gradients may not reach the weights (detach/no_grad in forward), or the learning rate is far too low.";
+                    : !double.IsFinite(last) ? "the loss became non-finite: the learning rate is too high, or an operation is unstable (attach a NonFiniteGuard)."
+                    : last > first ? "the loss went up: the learning rate is too high, or the sign of the loss is wrong (maximising)."
+                    : best < first * 0.9 ? "the loss decreases but too slowly: more steps, a higher learning rate, or less regularisation (dropout, weight decay) may be needed; if it plateaus, the model lacks capacity."
+                    : "the loss barely moves: the optimizer may not hold the model's parameters (GradientFlow.Analyze(model, optimizer) reports them), gradients may not reach the weights (detach/no_grad in forward), or the learning rate is far too low.";
                 message = $"Overfit one batch failed: {trend}. A model that cannot memorise one batch has a bug or a configuration problem.{Environment.NewLine}" +
                           $"What to check: {why} Also check that the targets belong to the inputs and that the loss gets logits when it expects logits. " +
                           "Model, gradients and optimizer state were restored.";
@@ -226,7 +236,7 @@ namespace MlPitfalls.Runtime.Sanity
             var probeList = (allSamples ? Enumerable.Range(0, (int)batch).ToArray() : probes ?? new[] { 0, (int)(batch / 2), (int)batch - 1 }).Distinct().ToList();
             foreach (var p in probeList)
             {
-                if (p < 0 || p >= batch) throw new ArgumentOutOfRangeException(nameof(probes), p, $"Probe {p} is outside the batch of {batch}.");
+                if (p < 0 || p >= batch) throw new ArgumentOutOfRangeException(nameof(probes), p, $"Probe {p} is outside the batch: the input has {batch} samples, so a probe must be 0 to {batch - 1}.");
             }
 
             var modes = ModelSnapshot.Modes(model);
@@ -241,14 +251,14 @@ namespace MlPitfalls.Runtime.Sanity
                 var y = model.call(x);
                 if (y.ndim == 0 || y.size(0) != batch)
                 {
-                    throw new ArgumentException($"The model's output has shape {TensorText.Shape(y.shape)}; its first dimension should be the batch ({batch}). Batch independence cannot be checked.", nameof(model));
+                    throw new ArgumentException($"The output of '{model.GetType().Name}' has shape {TensorText.Shape(y.shape)}; its first dimension should be the batch size ({batch}), so batch independence cannot be checked.", nameof(model));
                 }
                 if (!y.requires_grad)
                 {
                     // Checked here because libtorch's "does not require grad" error inside autograd.grad escapes TorchSharp 0.107.0
                     // and terminates the process instead of throwing.
                     throw new ArgumentException(
-                        $"The output of {model.GetType().Name} does not require grad even though its input does, so it cannot be differentiated with respect to the input " +
+                        $"The output of '{model.GetType().Name}' does not require grad even though its input does, so it cannot be differentiated with respect to the input " +
                         "and batch independence cannot be checked. Its forward cuts the path from input to output: a detach(), a no_grad()/inference_mode() block, " +
                         "or values copied out (item(), data<T>()) into a new tensor. Remove the cut, or check the part of the model after it.", nameof(model));
                 }
@@ -276,15 +286,15 @@ namespace MlPitfalls.Runtime.Sanity
 
             string probesText = probeList.Count == batch
                 ? $"all {batch} samples"
-                : $"samples {Abbreviate(probeList)} ({probeList.Count} of {batch}; pass allSamples: true to check every one)";
+                : $"sample{(probeList.Count == 1 ? "" : "s")} {Abbreviate(probeList)} ({probeList.Count} of {batch}; pass allSamples: true to check every one)";
             string note = independentOfOwnInput.Count == 0 ? "" :
-                $"{Environment.NewLine}Note: the output of sample(s) {string.Join(", ", independentOfOwnInput)} does not depend on its own input either " +
-                "(zero gradient): check that forward() really uses its input, and for dead ReLUs or saturated activations.";
+                $"{Environment.NewLine}Note: {(independentOfOwnInput.Count == 1 ? $"the output of sample {independentOfOwnInput[0]} does not depend on its own input" : $"the outputs of samples {string.Join(", ", independentOfOwnInput)} do not depend on their own inputs")} " +
+                "(zero gradient): check that forward() really uses its input, and look for dead ReLUs or saturated activations.";
             if (leaks.Count == 0)
             {
-                return new BatchIndependenceResult(probeList, leaks, $"Batch independence: the outputs of {probesText} do not depend on the inputs of other samples (eval mode). OK.{note}");
+                return new BatchIndependenceResult(probeList, leaks, $"Batch independence: the output{(probeList.Count == 1 ? "" : "s")} of {probesText} do{(probeList.Count == 1 ? "es" : "")} not depend on the inputs of other samples (eval mode). OK.{note}");
             }
-            var lines = leaks.Select(l => $"  output of sample {l.OutputSample} depends on the inputs of sample(s) {Abbreviate(l.DependsOn)}");
+            var lines = leaks.Select(l => $"  output of sample {l.OutputSample} depends on the {(l.DependsOn.Count == 1 ? "input of sample" : "inputs of samples")} {Abbreviate(l.DependsOn)}");
             string message =
                 $"Batch independence violated: the model mixes data across the batch dimension (eval mode; checked the outputs of {probesText}).{Environment.NewLine}" +
                 string.Join(Environment.NewLine, lines) + Environment.NewLine +
@@ -320,11 +330,11 @@ namespace MlPitfalls.Runtime.Sanity
             string hint = expectTraining
                 ? "model.eval() was called (often inside a validation helper) and model.train() was not called again before training, or a submodule's eval() was called after model.train(). " +
                   "In evaluation mode Dropout is off and BatchNorm stops updating its statistics, so training silently changes."
-                : "a submodule's train() was called after model.eval() (train/eval recurse into children, so set the mode on the root last), or train() was not undone after a training step. " +
+                : "a submodule's train() was called after model.eval() (train/eval recurse into children, so set the mode on the root last), or model.eval() was not called again after a training step. " +
                   "In training mode Dropout drops units and BatchNorm normalises with batch statistics and updates its running averages, so evaluation results change.";
             string message =
-                $"Expected every module of '{model.GetType().Name}' in {expected} mode, but {(mismatched.Count == 1 ? "1 is" : $"{mismatched.Count} are")} in {other} mode: {string.Join(", ", mismatched)}.{Environment.NewLine}" +
-                $"What to check: {hint} Pass intentional exceptions in 'except'.";
+                $"Expected every module of '{model.GetType().Name}' to be in {expected} mode, but {(mismatched.Count == 1 ? "1 is" : $"{mismatched.Count} are")} in {other} mode: {string.Join(", ", mismatched)}.{Environment.NewLine}" +
+                $"What to check: {hint} Modules meant to stay in {other} mode can be listed by path in 'except'.";
             return new ModeReport(expectTraining, mismatched, message);
         }
 

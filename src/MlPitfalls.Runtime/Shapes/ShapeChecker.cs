@@ -61,7 +61,7 @@ namespace MlPitfalls.Runtime.Shapes
                         if (problem is not null)
                         {
                             Rollback(scope, spec, boundHere, label, file, line);
-                            Fail(tensor, spec, scope, label, file, line, problem, "check the factors of the product/quotient: a head count or hidden size that does not match, or heads and head_dim swapped in a view.");
+                            Fail(tensor, spec, scope, label, file, line, problem, "the factors of the product or quotient and where each was bound (listed above): a head count or hidden size that does not match, or heads and head_dim swapped in a view.");
                         }
                         break;
                 }
@@ -110,14 +110,11 @@ namespace MlPitfalls.Runtime.Shapes
                 {
                     if (unknown is not null && unknown != f.Name)
                     {
-                        return $"dim {axis} is '{term.Text}' = {actual}, but both '{unknown}' and '{f.Name}' are unbound, so it cannot be checked. " +
-                               (inContract
-                                   ? $"Give one of them in the contract's sizes (ExpectContract(\"...\", new {{ {f.Name} = ... }})), or name it alone in an earlier spec of the contract."
-                                   : "Bind one of them first (check a tensor that carries it, or ShapeScope.Bind).");
+                        return $"dim {axis} is '{term.Text}' = {actual}, but '{unknown}' and '{f.Name}' are both unbound, so it cannot be checked. {BindFirst("one of them", f.Name, inContract)}";
                     }
                     if (unknown == f.Name)
                     {
-                        return $"dim {axis} is '{term.Text}' with '{f.Name}' unbound and used twice; bind '{f.Name}' first.";
+                        return $"dim {axis} is '{term.Text}' = {actual}, but '{f.Name}' appears in it twice and is unbound, so it cannot be solved for. {BindFirst($"'{f.Name}'", f.Name, inContract)}";
                     }
                     unknown = f.Name;
                     unknownDivides = f.Divide;
@@ -127,11 +124,11 @@ namespace MlPitfalls.Runtime.Shapes
                 else num = checked(num * v);
             }
 
-            if (den == 0) return $"dim {axis} '{term.Text}' divides by a dimension bound to 0 ({Explain(term, scope)}), so it has no size; check where that dimension was bound (an empty tensor?).";
+            if (den == 0) return $"dim {axis} is {actual}, but '{term.Text}' divides by a dimension bound to 0 ({Explain(term, scope)}), so it has no defined size; check where that dimension was bound (an empty tensor?).";
 
             if (unknown is null)
             {
-                if (num % den != 0) return $"dim {axis} is '{term.Text}' = {num}/{den}, which is not a whole number; the sizes do not divide evenly (actual size {actual}).";
+                if (num % den != 0) return $"dim {axis} is {actual}, but '{term.Text}' = {num}/{den} ({Explain(term, scope)}) is not a whole number: the bound sizes do not divide evenly.";
                 long expected = num / den;
                 return expected == actual ? null : $"dim {axis} '{term.Text}' should be {expected} ({Explain(term, scope)}) but is {actual}.";
             }
@@ -147,19 +144,26 @@ namespace MlPitfalls.Runtime.Shapes
             if (!unknownDivides)
             {
                 long top = checked(actual * den);
-                if (top % num != 0) return $"dim {axis} is {actual}, which is not a multiple matching '{term.Text}' ({Explain(term, scope)}): '{unknown}' would not be a whole number.";
+                if (top % num != 0) return $"dim {axis} is {actual}, but no whole value of '{unknown}' makes '{term.Text}' equal {actual} ({Explain(term, scope)}).";
                 solved = top / num; // 0 for an empty dimension, like a plain name bound to 0
             }
             else
             {
                 long bottom = checked(actual * den);
-                if (bottom == 0 || num % bottom != 0) return $"dim {axis} is {actual}, which does not divide '{term.Text}' ({Explain(term, scope)}) evenly: '{unknown}' would not be a whole number.";
+                if (bottom == 0 || num % bottom != 0) return $"dim {axis} is {actual}, but no whole value of '{unknown}' makes '{term.Text}' equal {actual} ({Explain(term, scope)}).";
                 solved = num / bottom;
             }
             scope.SetBinding(unknown, new DimBinding(solved, label, axis, file, line));
             bound = true;
             return null;
         }
+
+        private static string BindFirst(string what, string example, bool inContract) =>
+            inContract
+                ? $"Give {what} in the contract's sizes (ExpectContract(\"...\", new {{ {example} = ... }})), or name it alone in an earlier " +
+                  "dimension or an earlier spec of the contract (an output can use what its inputs bound)."
+                : $"Bind {what} first: name it in an earlier dimension of this spec, in an earlier check against the same ShapeScope, " +
+                  "or with Bind on that scope; a check without any ShapeScope sees only its own spec.";
 
         private static string Explain(DimTerm term, ShapeScope scope)
         {
@@ -198,8 +202,10 @@ namespace MlPitfalls.Runtime.Shapes
 
         private static string RankProblem(ShapeSpec spec, long ndim) =>
             spec.HasEllipsis
-                ? $"has {ndim} dimensions but the spec needs at least {spec.FixedRank}."
-                : $"has {ndim} dimensions but the spec has {spec.FixedRank}.";
+                ? $"the tensor has {Dimensions(ndim)} but the spec needs at least {spec.FixedRank}."
+                : $"the tensor has {Dimensions(ndim)} but the spec has {spec.FixedRank}.";
+
+        private static string Dimensions(long n) => n == 1 ? "1 dimension" : $"{n} dimensions";
 
         private static void Fail(torch.Tensor tensor, ShapeSpec spec, ShapeScope scope, string label, string? file, int line, string problem, string hint)
         {

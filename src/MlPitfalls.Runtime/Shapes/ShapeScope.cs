@@ -118,7 +118,7 @@ namespace MlPitfalls.Runtime.Shapes
             // A binding no spec can refer to ("heads*dim", "_") would be silently ignored by every check.
             if (name is null || name == "_" || !ShapeSpec.IsName(name))
             {
-                throw new ArgumentException($"'{name}' is not a dimension name: bind a single name such as 'heads' (letters, digits, '_'; not '_' alone). " +
+                throw new ArgumentException($"{(name is null ? "null" : $"'{name}'")} is not a dimension name: bind a single name such as 'heads' (letters, digits, '_'; not '_' alone). " +
                                             "Products and quotients like 'heads*dim' are solved from their names, so bind the names.", nameof(name));
             }
             if (value < 0) throw new ArgumentOutOfRangeException(nameof(value), value, $"Dimension '{name}' cannot be bound to a negative size.");
