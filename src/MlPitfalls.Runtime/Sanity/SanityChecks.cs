@@ -13,7 +13,7 @@ namespace MlPitfalls.Runtime.Sanity
     /// batch independence and train/eval mode. Each returns a result with <c>IsOk</c>, a message, and <c>ThrowIfFailed()</c>.
     /// All of them leave the model (and the optimizer) as they found them.
     /// </summary>
-    public static class SanityChecks
+    public static partial class SanityChecks
     {
         private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
