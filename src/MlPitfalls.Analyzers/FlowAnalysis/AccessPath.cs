@@ -53,9 +53,9 @@ internal readonly struct AccessPath : IEquatable<AccessPath>
         }
 
         var chain = operation.ReferencedSymbols(); // innermost first: model.head gives head, model
-        if (chain.IsDefault)
+        if (chain.IsDefault || chain.Any(symbol => symbol is IPropertySymbol property && !IsStorage(property)) || chain.Any(symbol => symbol is ILocalSymbol { IsRef: true }))
         {
-            return null;
+            return null; // a property with accessor bodies computes or stores elsewhere; a ref local aliases another variable
         }
 
         var root = chain[chain.Length - 1];
@@ -66,6 +66,43 @@ internal readonly struct AccessPath : IEquatable<AccessPath>
         }
 
         return new AccessPath(root, members.MoveToImmutable());
+    }
+
+    /// <summary>True when the path goes through <paramref name="member"/> (compared by symbol).</summary>
+    public bool Contains(ISymbol member)
+    {
+        foreach (var m in Members)
+        {
+            if (SymbolEqualityComparer.Default.Equals(m, member))
+            {
+                return true;
+            }
+        }
+
+        return Members.Length == 0 && SymbolEqualityComparer.Default.Equals(Root, member);
+    }
+
+    /// <summary>
+    /// True for a property that behaves as storage: an auto-property declared in source (what is written is what is read).
+    /// A property with accessor bodies, or one from a library, may compute its value.
+    /// </summary>
+    public static bool IsStorage(IPropertySymbol property)
+    {
+        if (property.DeclaringSyntaxReferences.Length == 0)
+        {
+            return false;
+        }
+
+        foreach (var reference in property.DeclaringSyntaxReferences)
+        {
+            if (reference.GetSyntax() is not Microsoft.CodeAnalysis.CSharp.Syntax.PropertyDeclarationSyntax { ExpressionBody: null, AccessorList: { } accessors }
+                || accessors.Accessors.Any(a => a.Body is not null || a.ExpressionBody is not null))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>True when <paramref name="other"/> is this path or a path through it (<c>model</c> prefixes <c>model.head</c>).</summary>

@@ -45,8 +45,10 @@ internal sealed class PathState<TValue>
     /// </summary>
     public PathState<TValue> Set(AccessPath path, TValue value, IValueLattice<TValue> lattice)
     {
-        // The common case (a local, no member paths stored) costs one dictionary update, not a scan.
-        var values = MemberPaths == 0 ? Values : Forget(Values, p => path.IsPrefixOf(p) && !p.Equals(path));
+        // The common case (a local, no member paths stored) costs one dictionary update, not a scan. Storing to r.M also
+        // forgets every other path through M: another variable may refer to the same object (var b = a; b.M = ...).
+        var member = path.Members.IsEmpty ? null : path.Members[path.Members.Length - 1];
+        var values = MemberPaths == 0 ? Values : Forget(Values, p => (path.IsPrefixOf(p) && !p.Equals(path)) || (member is not null && !p.Equals(path) && p.Contains(member)));
         var isUnknown = lattice.Equals(value, lattice.Unknown);
         if (isUnknown && !values.ContainsKey(path) && ReferenceEquals(values, Values))
         {

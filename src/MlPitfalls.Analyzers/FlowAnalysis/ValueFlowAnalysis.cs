@@ -30,6 +30,14 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
     /// <summary>How many local functions or lambdas deep the analysis follows invocations.</summary>
     private const int MaxNesting = 4;
 
+    /// <summary>
+    /// How deep one expression tree is evaluated (a sum of thousands of terms nests that deep); beyond it the value is
+    /// unknown and the result is not trusted, rather than overflowing the stack.
+    /// </summary>
+    private const int MaxExpressionDepth = 400;
+
+    private int _depth;
+
     private readonly Dictionary<SyntaxNode, TValue> _records = new();
     private readonly HashSet<ControlFlowGraph> _running = new();
     private readonly HashSet<ControlFlowGraph> _analysedAlone = new();
@@ -135,6 +143,12 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
                 case IIncrementOrDecrementOperation increment when AccessPath.Of(increment.Target) is { } target:
                     written.Add(target);
                     break;
+                case IDeconstructionAssignmentOperation deconstruction:
+                    written.AddRange(WrittenPaths(deconstruction));
+                    break;
+                case IArgumentOperation { Parameter.RefKind: RefKind.Ref or RefKind.Out } byReference when AccessPath.Of(byReference.Value) is { } target:
+                    written.Add(target);
+                    break;
                 case IInvocationOperation invocation when MayChangeState(invocation):
                     calls = true;
                     break;
@@ -144,6 +158,25 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
 
     /// <summary>Evaluates <paramref name="operation"/> in evaluation order, applying its effects to <paramref name="state"/>.</summary>
     protected TValue Evaluate(IOperation operation, ref PathState<TValue> state, FlowContext context)
+    {
+        if (_depth >= MaxExpressionDepth)
+        {
+            _converged = false;
+            return Values.Unknown;
+        }
+
+        _depth++;
+        try
+        {
+            return EvaluateCore(operation, ref state, context);
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private TValue EvaluateCore(IOperation operation, ref PathState<TValue> state, FlowContext context)
     {
         TValue value;
         switch (operation)
@@ -209,6 +242,12 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
 
     private void Assign(IOperation target, TValue value, ref PathState<TValue> state, FlowContext context)
     {
+        if (target is ILocalReferenceOperation { Local.IsRef: true })
+        {
+            state = state.Forget(static _ => true); // a ref local may alias any variable or field
+            return;
+        }
+
         if (AccessPath.Of(target) is { } path)
         {
             state = state.Set(path, value, Values);
@@ -284,10 +323,19 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
 
     private void AnalyseAlone(ControlFlowGraph graph, FlowContext context)
     {
-        if (_analysedAlone.Add(graph) && _running.Count < MaxNesting)
+        if (_analysedAlone.Contains(graph))
         {
-            RunGraph(graph, PathState<TValue>.Empty, _running.Count + 1);
+            return;
         }
+
+        if (_running.Count >= MaxNesting)
+        {
+            _converged = false; // a lambda that may run anywhere was not analysed: nothing found may be trusted
+            return;
+        }
+
+        _analysedAlone.Add(graph);
+        RunGraph(graph, PathState<TValue>.Empty, _running.Count + 1);
     }
 
     private (FlowResult<PathState<TValue>> Flow, TValue Returned) RunGraph(ControlFlowGraph graph, PathState<TValue> entry, int nesting)
@@ -303,10 +351,19 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
             foreach (var localFunction in graph.LocalFunctions)
             {
                 var nested = graph.GetLocalFunctionControlFlowGraph(localFunction, _cancellationToken);
-                if (_analysedAlone.Add(nested) && nesting < MaxNesting)
+                if (_analysedAlone.Contains(nested))
                 {
-                    RunGraph(nested, PathState<TValue>.Empty, nesting + 1);
+                    continue;
                 }
+
+                if (nesting >= MaxNesting)
+                {
+                    _converged = false;
+                    continue;
+                }
+
+                _analysedAlone.Add(nested);
+                RunGraph(nested, PathState<TValue>.Empty, nesting + 1);
             }
 
             return (flow, returned);

@@ -34,7 +34,10 @@ internal sealed class AnalysisServices
 
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
     private readonly ConcurrentDictionary<IMethodSymbol, ControlFlowGraph?> _graphs = new(SymbolEqualityComparer.Default);
-    private readonly ConcurrentDictionary<(string Analysis, IMethodSymbol Method), object?> _summaries = new(SummaryKeyComparer.Instance);
+    // Each summary is cached with its height: how many summaries deep its computation went. Read from a depth where that
+    // height would cross the cap, it counts as cut, exactly as if it were computed there, so that what a rule sees never
+    // depends on which summaries happened to be computed first.
+    private readonly ConcurrentDictionary<(string Analysis, IMethodSymbol Method), (object? Summary, int Height)> _summaries = new(SummaryKeyComparer.Instance);
 
     private AnalysisServices(Compilation compilation, TorchSymbols torch)
     {
@@ -97,12 +100,19 @@ internal sealed class AnalysisServices
     {
         var definition = SourceMethodBodies.DefinitionWithBody(method);
         var key = (analysis, definition);
+        var frames = t_inProgress ??= new List<SummaryFrame>();
         if (_summaries.TryGetValue(key, out var cached))
         {
-            return (TSummary)cached!;
+            if (frames.Count + cached.Height > MaxSummaryDepth)
+            {
+                MarkAllIncomplete(frames);
+                return unknown;
+            }
+
+            NoteHeight(frames, cached.Height);
+            return (TSummary)cached.Summary!;
         }
 
-        var frames = t_inProgress ??= new List<SummaryFrame>();
         foreach (var frame in frames)
         {
             if (frame.Analysis == analysis && SymbolEqualityComparer.Default.Equals(frame.Method, definition))
@@ -121,7 +131,7 @@ internal sealed class AnalysisServices
         var graph = GetGraph(definition, cancellationToken);
         if (graph is null || graph.Blocks.Length > MaxSummaryBlocks)
         {
-            _summaries.TryAdd(key, unknown);
+            _summaries.TryAdd(key, (unknown, 0));
             return unknown;
         }
 
@@ -138,12 +148,23 @@ internal sealed class AnalysisServices
             frames.RemoveAt(frames.Count - 1);
         }
 
+        var height = current.HeightBelow + 1;
+        NoteHeight(frames, height);
         if (!current.Incomplete)
         {
-            _summaries.TryAdd(key, summary);
+            _summaries.TryAdd(key, (summary, height));
         }
 
         return summary;
+    }
+
+    /// <summary>The frame computing now needed a summary of this height below it.</summary>
+    private static void NoteHeight(List<SummaryFrame> frames, int height)
+    {
+        if (frames.Count > 0 && frames[frames.Count - 1].HeightBelow < height)
+        {
+            frames[frames.Count - 1].HeightBelow = height;
+        }
     }
 
     private static void MarkAllIncomplete(List<SummaryFrame> frames)
@@ -184,6 +205,9 @@ internal sealed class AnalysisServices
         public IMethodSymbol Method { get; }
 
         public bool Incomplete { get; set; }
+
+        /// <summary>The height of the tallest summary this one used (0 when it used none).</summary>
+        public int HeightBelow { get; set; }
     }
 
     private sealed class SummaryKeyComparer : IEqualityComparer<(string Analysis, IMethodSymbol Method)>

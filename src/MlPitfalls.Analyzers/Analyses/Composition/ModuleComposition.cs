@@ -23,7 +23,7 @@ internal sealed class ModuleComposition
     private const int MaxDepth = 6;
 
     private readonly AnalysisServices _services;
-    private readonly ConcurrentDictionary<ISymbol, ImmutableArray<IOperation>?> _memberWrites = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<ISymbol, MemberWrites?> _memberWrites = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
 
     public ModuleComposition(AnalysisServices services) => _services = services;
@@ -235,6 +235,9 @@ internal sealed class ModuleComposition
         IOperation? value = null;
         IOperation? declaration = null;
         var appends = new List<IInvocationOperation>();
+        var hooked = false;
+        var escapes = false;
+        var firstUse = int.MaxValue;
         foreach (var operation in body.DescendantsAndSelf())
         {
             switch (operation)
@@ -277,11 +280,46 @@ internal sealed class ModuleComposition
                     when SymbolEqualityComparer.Default.Equals(receiver.Local, local):
                     appends.Add(append);
                     break;
+                case IInvocationOperation { TargetMethod.Name: "register_forward_hook" or "register_forward_pre_hook", Instance: ILocalReferenceOperation receiver }
+                    when SymbolEqualityComparer.Default.Equals(receiver.Local, local):
+                    hooked = true;
+                    break;
+                case ILocalReferenceOperation reference when SymbolEqualityComparer.Default.Equals(reference.Local, local) && !reference.IsDeclaration:
+                    // Handed to other code (an argument, a captured variable), the module may be changed where this cannot see.
+                    if ((reference.Parent is IArgumentOperation { Parent: IInvocationOperation { TargetMethod: var callee } } && !Torch.IsInTorchSharp(callee))
+                        || (ContainingFunction(reference) is { } function && !SymbolEqualityComparer.Default.Equals(function, local.ContainingSymbol)))
+                    {
+                        escapes = true;
+                    }
+
+                    var isAppendReceiver = reference.Parent is IInvocationOperation { TargetMethod.Name: "append" } call && call.Instance == reference;
+                    var isAssigned = reference.Parent is ISimpleAssignmentOperation { Target: var assigned } && assigned == reference;
+                    if (!isAppendReceiver && !isAssigned)
+                    {
+                        firstUse = System.Math.Min(firstUse, reference.Syntax.SpanStart);
+                    }
+
+                    break;
             }
         }
 
         var model = Describe(value, depth + 1, cancellationToken);
-        if (model is null || appends.Count == 0)
+        if (model is null)
+        {
+            return null;
+        }
+
+        if (hooked)
+        {
+            model = model.WithForwardHooks();
+        }
+
+        if (escapes && !model.Children.IsDefault)
+        {
+            return model.WithChildren(default);
+        }
+
+        if (appends.Count == 0)
         {
             return model;
         }
@@ -290,9 +328,10 @@ internal sealed class ModuleComposition
         var statement = StatementOf(declaration);
         foreach (var append in appends.OrderBy(a => a.Syntax.SpanStart))
         {
+            // Only appends in the declaring block, after the declaration and before any other use, say what every use sees.
             var appendStatement = append.Parent as IExpressionStatementOperation;
             if (statement?.Parent is not IBlockOperation block || appendStatement?.Parent != block
-                || appendStatement.Syntax.SpanStart < statement.Syntax.SpanStart)
+                || appendStatement.Syntax.SpanStart < statement.Syntax.SpanStart || append.Syntax.SpanStart > firstUse)
             {
                 return model.WithChildren(default);
             }
@@ -331,12 +370,13 @@ internal sealed class ModuleComposition
     /// <summary>A field or property assigned in its own class only (private, readonly or get-only): the module all its assignments agree on.</summary>
     private ModuleModel? DescribeMember(ISymbol member, int depth, CancellationToken cancellationToken)
     {
-        var writes = _memberWrites.GetOrAdd(member, m => FindWrites(m, cancellationToken));
-        if (writes is not { Length: > 0 } values)
+        var found = _memberWrites.GetOrAdd(member, m => FindWrites(m, cancellationToken));
+        if (found is not { Writes.Length: > 0 } memberWrites)
         {
             return null;
         }
 
+        var values = memberWrites.Writes;
         ModuleModel? result = null;
         foreach (var value in values)
         {
@@ -349,16 +389,22 @@ internal sealed class ModuleComposition
             result = result is null ? model : new ModuleModel(model.Type, null, default);
         }
 
-        return result;
+        if (result is not null && memberWrites.Appended)
+        {
+            result = result.WithChildren(default); // children appended elsewhere (a constructor's layers.append(...))
+        }
+
+        return result is not null && memberWrites.Hooked ? result.WithForwardHooks() : result;
     }
 
-    private ImmutableArray<IOperation>? FindWrites(ISymbol member, CancellationToken cancellationToken)
+    private MemberWrites? FindWrites(ISymbol member, CancellationToken cancellationToken)
     {
         var onlyItsClassWrites = member switch
         {
             IFieldSymbol field => field.IsReadOnly || field.DeclaredAccessibility == Accessibility.Private,
-            IPropertySymbol property => property.SetMethod is null || property.SetMethod.DeclaredAccessibility == Accessibility.Private
-                                        || property.SetMethod.IsInitOnly,
+            // init-only setters can be used by an object initializer anywhere; a property with accessor bodies is no storage.
+            IPropertySymbol property => FlowAnalysis.AccessPath.IsStorage(property)
+                                        && (property.SetMethod is null || (property.SetMethod.DeclaredAccessibility == Accessibility.Private && !property.SetMethod.IsInitOnly)),
             _ => false,
         };
 
@@ -368,6 +414,7 @@ internal sealed class ModuleComposition
         }
 
         var writes = ImmutableArray.CreateBuilder<IOperation>();
+        bool appended = false, hooked = false;
         foreach (var reference in type.DeclaringSyntaxReferences)
         {
             var typeSyntax = reference.GetSyntax(cancellationToken);
@@ -393,14 +440,33 @@ internal sealed class ModuleComposition
                         }
 
                         break;
-                    case AssignmentExpressionSyntax assignment when NameOf(assignment.Left) == member.Name:
+                    case AssignmentExpressionSyntax assignment when Mentions(assignment.Left, member.Name):
                         switch (model.GetOperation(assignment, cancellationToken))
                         {
                             case ISimpleAssignmentOperation simple when SymbolEqualityComparer.Default.Equals(simple.Target.ReferencedSymbol(), member):
                                 writes.Add(simple.Value);
                                 break;
-                            case IDeconstructionAssignmentOperation or ICompoundAssignmentOperation or ICoalesceAssignmentOperation:
+                            case IDeconstructionAssignmentOperation deconstruction
+                                when deconstruction.Target.DescendantsAndSelf().Any(t => SymbolEqualityComparer.Default.Equals(t.ReferencedSymbol(), member)):
                                 return null;
+                            case ICompoundAssignmentOperation or ICoalesceAssignmentOperation:
+                                return null;
+                        }
+
+                        break;
+                    case ArgumentSyntax { RefKindKeyword.RawKind: not 0 } byReference when Mentions(byReference.Expression, member.Name):
+                        if (SymbolEqualityComparer.Default.Equals(model.GetOperation(byReference.Expression, cancellationToken).ReferencedSymbol(), member))
+                        {
+                            return null; // ref/out: written where this cannot see
+                        }
+
+                        break;
+                    case InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: var called, Expression: var receiver } }
+                        when called is "append" or "register_forward_hook" or "register_forward_pre_hook" && NameOf(receiver) == member.Name:
+                        if (SymbolEqualityComparer.Default.Equals(model.GetOperation(receiver, cancellationToken).ReferencedSymbol(), member))
+                        {
+                            appended |= called == "append";
+                            hooked |= called != "append";
                         }
 
                         break;
@@ -408,7 +474,30 @@ internal sealed class ModuleComposition
             }
         }
 
-        return writes.ToImmutable();
+        return new MemberWrites(writes.ToImmutable(), appended, hooked);
+    }
+
+    /// <summary>True when <paramref name="expression"/> names <paramref name="name"/> itself or inside a tuple (deconstruction).</summary>
+    private static bool Mentions(ExpressionSyntax expression, string name)
+        => NameOf(expression) == name
+           || (expression is TupleExpressionSyntax or DeclarationExpressionSyntax
+               && expression.DescendantNodes().OfType<SimpleNameSyntax>().Any(n => n.Identifier.ValueText == name));
+
+    /// <summary>What a class does to one of its module members: the values assigned, and whether it appends to it or hooks it.</summary>
+    private sealed class MemberWrites
+    {
+        public MemberWrites(ImmutableArray<IOperation> writes, bool appended, bool hooked)
+        {
+            Writes = writes;
+            Appended = appended;
+            Hooked = hooked;
+        }
+
+        public ImmutableArray<IOperation> Writes { get; }
+
+        public bool Appended { get; }
+
+        public bool Hooked { get; }
     }
 
     private static string? NameOf(ExpressionSyntax expression) => expression switch
@@ -448,6 +537,23 @@ internal sealed class ModuleComposition
                     return node;
                 case GlobalStatementSyntax:
                     return null; // top-level statements: each is its own operation tree; not followed
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The lambda or local function an operation stands in, or null for the member body itself.</summary>
+    private static ISymbol? ContainingFunction(IOperation operation)
+    {
+        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
+        {
+            switch (parent)
+            {
+                case IAnonymousFunctionOperation lambda:
+                    return lambda.Symbol;
+                case ILocalFunctionOperation localFunction:
+                    return localFunction.Symbol;
             }
         }
 

@@ -9,12 +9,16 @@ namespace MlPitfalls.Analyzers.Analyses.Composition;
 /// </summary>
 internal sealed class ModuleModel
 {
-    public ModuleModel(INamedTypeSymbol type, IOperation? creation, ImmutableArray<ModuleChild> children)
+    public ModuleModel(INamedTypeSymbol type, IOperation? creation, ImmutableArray<ModuleChild> children, bool hasForwardHooks = false)
     {
         Type = type;
         Creation = creation;
         Children = children;
+        HasForwardHooks = hasForwardHooks;
     }
+
+    /// <summary>True when code registers a forward hook on this module: a hook may replace its output.</summary>
+    public bool HasForwardHooks { get; }
 
     /// <summary>The module's type: the class created, or the static type when that is concrete and no creation is seen.</summary>
     public INamedTypeSymbol Type { get; }
@@ -28,7 +32,9 @@ internal sealed class ModuleModel
     /// </summary>
     public ImmutableArray<ModuleChild> Children { get; }
 
-    public ModuleModel WithChildren(ImmutableArray<ModuleChild> children) => new(Type, Creation, children);
+    public ModuleModel WithChildren(ImmutableArray<ModuleChild> children) => new(Type, Creation, children, HasForwardHooks);
+
+    public ModuleModel WithForwardHooks() => new(Type, Creation, Children, hasForwardHooks: true);
 }
 
 /// <summary>One child of a <c>Sequential</c>: its name when it was given one, the expression that supplies it, and its model.</summary>

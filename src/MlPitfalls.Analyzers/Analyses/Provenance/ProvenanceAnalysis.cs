@@ -77,9 +77,9 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
     /// <summary>The provenance of what <paramref name="module"/> outputs when given a tensor of provenance <paramref name="input"/>.</summary>
     public static Provenance OutputOf(AnalysisServices services, ModuleModel? module, Provenance input, int arity, CancellationToken cancellationToken)
     {
-        if (module is null)
+        if (module is null || module.HasForwardHooks)
         {
-            return Provenance.Unknown;
+            return Provenance.Unknown; // a forward hook may replace the output
         }
 
         var torch = services.Torch;
@@ -131,7 +131,8 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
         var method = invocation.TargetMethod;
         if (Torch.IsModuleInvocation(method) && invocation.Instance is { } receiver)
         {
-            if (method.DeclaringSyntaxReferences.Length > 0 && !method.IsVirtual && !method.IsOverride && !method.IsAbstract)
+            if (method.DeclaringSyntaxReferences.Length > 0 && !method.IsVirtual && !method.IsOverride && !method.IsAbstract
+                && !OverridesModuleForward(method))
             {
                 // A plain (non-virtual) forward a user module declares itself: the call runs exactly that body.
                 return ReturnedBy(_services, method, _cancellationToken);
@@ -143,15 +144,40 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
 
         if (Torch.IsInTorchSharp(method))
         {
-            return TorchSharpCall(invocation, method, instance, arguments);
+            var result = TorchSharpCall(invocation, method, instance, arguments);
+            if (!method.IsStatic && Torch.IsTensor(method.ContainingType) && method.Name.EndsWith("_", System.StringComparison.Ordinal)
+                && invocation.Instance is { } receiverTensor && AccessPath.Of(receiverTensor) is { } receiverPath)
+            {
+                // x.log_(), x.sigmoid_(), x.mul_(2): the receiver now holds the result.
+                state = state.Set(receiverPath, result, Values);
+            }
+
+            return result;
         }
 
-        if (method.MethodKind == MethodKind.Ordinary && Torch.IsTensor(method.ReturnType) && method.DeclaringSyntaxReferences.Length > 0)
+        if (method.MethodKind == MethodKind.Ordinary && Torch.IsTensor(method.ReturnType) && method.DeclaringSyntaxReferences.Length > 0 && RunsItsOwnBody(method))
         {
             return ReturnedBy(_services, method, _cancellationToken);
         }
 
         return Provenance.Unknown;
+    }
+
+    /// <summary>True when a call to <paramref name="method"/> can only run its own body (no override can replace it).</summary>
+    private static bool RunsItsOwnBody(IMethodSymbol method)
+        => method.IsStatic || method.ContainingType.IsSealed || method.IsSealed || !(method.IsVirtual || method.IsOverride || method.IsAbstract);
+
+    private bool OverridesModuleForward(IMethodSymbol method)
+    {
+        for (var current = method.OverriddenMethod; current is not null; current = current.OverriddenMethod)
+        {
+            if (Torch.IsInTorchSharp(current))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private Provenance TorchSharpCall(IInvocationOperation invocation, IMethodSymbol method, Provenance instance, ImmutableArray<Provenance> arguments)
@@ -180,6 +206,11 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
                 return source.Is(TensorKind.Softmax) ? source.As(TensorKind.LogProbabilities) : Provenance.Unknown;
         }
 
+        if (onTensor && method.Name.EndsWith("_", System.StringComparison.Ordinal) && method.Name is not ("squeeze_" or "unsqueeze_" or "transpose_" or "detach_"))
+        {
+            return Provenance.Unknown; // an in-place operation that changes values (mul_, add_, clamp_, ...)
+        }
+
         if (onTensor && ShapeOnlyTensorMethods.Contains(method.Name))
         {
             return instance;
@@ -193,13 +224,27 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
     protected override bool MayChangeState(IInvocationOperation invocation)
     {
         var method = invocation.TargetMethod;
+        if (method.MethodKind == MethodKind.DelegateInvoke)
+        {
+            return true; // a delegate the engine did not resolve to a lambda may run any user code
+        }
+
         if (Torch.IsModuleInvocation(method))
         {
-            // TorchSharp's own modules run no user code; a user module's forward may assign its fields.
-            return invocation.Instance?.Type is not { } type || !Torch.IsInTorchSharp(type);
+            // A TorchSharp layer runs no user code; a container, an abstract Module<...> or a user module may (and hooks may).
+            return invocation.Instance?.Type is not INamedTypeSymbol { IsAbstract: false } type || !Torch.IsInTorchSharp(type)
+                   || Torch.Containers.NameOf(type) is not null;
         }
 
         if (method.DeclaringSyntaxReferences.Length > 0)
+        {
+            return true;
+        }
+
+        // A library interface or virtual method may dispatch to user code (an iterator's MoveNext, a user Dispose).
+        if ((method.IsVirtual || method.IsAbstract || method.IsOverride || method.ContainingType.TypeKind == TypeKind.Interface)
+            && invocation.Instance?.Type is not INamedTypeSymbol { IsSealed: true, DeclaringSyntaxReferences.Length: 0 }
+            && !Torch.IsInTorchSharp(method))
         {
             return true;
         }
