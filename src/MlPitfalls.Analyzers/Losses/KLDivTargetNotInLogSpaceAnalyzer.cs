@@ -26,7 +26,7 @@ public sealed class KLDivTargetNotInLogSpaceAnalyzer : LossPairingAnalyzer
         }
 
         var configured = (loss.ModuleCreation ?? loss.Invocation).Syntax;
-        var fix = configured.SyntaxTree == loss.Invocation.Syntax.SyntaxTree ? LogTargetFalseFix : null;
+        var fix = configured.SyntaxTree == loss.Invocation.Syntax.SyntaxTree && ConfiguresOnlyThisCall(configured, loss) ? LogTargetFalseFix : null;
         var what = target.Is(TensorKind.Softmax) ? "softmax probabilities" : "sigmoid probabilities";
         var setting = HasExplicitLogTarget(loss) ? "true" : "true by default (PyTorch's default is false)";
         return ImmutableArray.Create(Diagnostic.Create(
@@ -35,6 +35,38 @@ public sealed class KLDivTargetNotInLogSpaceAnalyzer : LossPairingAnalyzer
             additionalLocations: new[] { configured.GetLocation() },
             properties: Fixes(fix),
             loss.Display, what, setting));
+    }
+
+    /// <summary>
+    /// True when changing <paramref name="configured"/> affects this loss call only: it is the kl_div call itself, a
+    /// KLDivLoss created inline in the call, or one held in a local read once. A module shared with other calls (a field)
+    /// may also serve a correct log-space target, which the fix would break.
+    /// </summary>
+    private static bool ConfiguresOnlyThisCall(SyntaxNode configured, LossCall loss)
+    {
+        var call = loss.Invocation.Syntax;
+        if (call.Span.Contains(configured.Span))
+        {
+            return true;
+        }
+
+        if (configured.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.EqualsValueClauseSyntax { Parent: Microsoft.CodeAnalysis.CSharp.Syntax.VariableDeclaratorSyntax declarator }
+            && declarator.Parent?.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.LocalDeclarationStatementSyntax
+            && declarator.FirstAncestorOrSelf<Microsoft.CodeAnalysis.CSharp.Syntax.BlockSyntax>() is { } scope)
+        {
+            var reads = 0;
+            foreach (var node in scope.DescendantNodes())
+            {
+                if (node is Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax { Identifier.ValueText: var name } && name == declarator.Identifier.ValueText)
+                {
+                    reads++;
+                }
+            }
+
+            return reads == 1;
+        }
+
+        return false;
     }
 
     private static bool HasExplicitLogTarget(LossCall loss)

@@ -9,6 +9,7 @@ using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers;
 using MlPitfalls.Analyzers.Losses;
 
@@ -123,7 +124,7 @@ public sealed class LossPairingCodeFix : CodeFixProvider
     {
         switch (fix)
         {
-            case LossPairingAnalyzer.RemoveActivationFix when node is InvocationExpressionSyntax activation && TensorOperand(activation) is { } logits:
+            case LossPairingAnalyzer.RemoveActivationFix when node is InvocationExpressionSyntax activation && TensorOperand(activation, model, cancellationToken) is { } logits:
                 return new FixPlan($"Pass the logits to the loss (remove '{NameOf(activation)}')", RemoveActivationKey, activation, logits.WithoutTrivia());
             case LossPairingAnalyzer.RemoveLayerFix when ChildArgument(node) is { } child:
                 var layer = node is InvocationExpressionSyntax creation ? NameOf(creation) : "activation";
@@ -135,7 +136,7 @@ public sealed class LossPairingCodeFix : CodeFixProvider
                 return Renamed(softmaxLayer, "LogSoftmax", model, cancellationToken) is { } logSoftmaxLayer
                     ? new FixPlan("Use a LogSoftmax layer instead of Softmax", UseLogSoftmaxKey, softmaxLayer, logSoftmaxLayer)
                     : null;
-            case LossPairingAnalyzer.UseLogSoftmaxFix when node is InvocationExpressionSyntax softmax && LogSoftmaxOf(softmax) is { } logSoftmax:
+            case LossPairingAnalyzer.UseLogSoftmaxFix when node is InvocationExpressionSyntax softmax && LogSoftmaxOf(softmax, model, cancellationToken) is { } logSoftmax:
                 return new FixPlan("Use log_softmax instead of softmax", UseLogSoftmaxKey, softmax, logSoftmax);
             case LossPairingAnalyzer.SwitchLossFix when loss is InvocationExpressionSyntax lossCall && Switched(lossCall, model, cancellationToken) is { } switched:
                 return new FixPlan($"Use {NameOf(switched)} instead", SwitchLossKey, lossCall, switched);
@@ -160,47 +161,72 @@ public sealed class LossPairingCodeFix : CodeFixProvider
         _ => invocation.Expression.ToString(),
     };
 
-    /// <summary>The tensor an activation is applied to: <c>x</c> in <c>x.softmax(1)</c> and in <c>functional.softmax(x, 1)</c>.</summary>
-    private static ExpressionSyntax? TensorOperand(InvocationExpressionSyntax activation)
+    /// <summary>
+    /// The tensor an activation is applied to, read from the bound call (never from names): the receiver of
+    /// <c>x.softmax(1)</c>, or the argument for the first parameter of <c>functional.softmax(x, 1)</c> / <c>torch.softmax(input: x, dim: 1)</c>.
+    /// Null for an in-place activation (<c>x.sigmoid_()</c>), whose effect on <c>x</c> other code may read.
+    /// </summary>
+    private static ExpressionSyntax? TensorOperand(InvocationExpressionSyntax activation, SemanticModel? model, CancellationToken cancellationToken)
     {
-        var arguments = activation.ArgumentList.Arguments;
-        if (arguments.Count > 0 && arguments[0].NameColon is null && IsStaticForm(activation, arguments.Count))
+        if (model?.GetOperation(activation, cancellationToken) is not IInvocationOperation call || call.TargetMethod.Name.EndsWith("_", System.StringComparison.Ordinal))
         {
-            return arguments[0].Expression;
+            return null;
         }
 
-        return activation.Expression is MemberAccessExpressionSyntax access ? access.Expression : null;
+        if (!call.TargetMethod.IsStatic)
+        {
+            return activation.Expression is MemberAccessExpressionSyntax access && call.Instance?.Syntax == access.Expression ? access.Expression : null;
+        }
+
+        return FirstParameterArgument(call, activation);
+    }
+
+    /// <summary>The argument syntax bound to the first parameter of a static call, or null.</summary>
+    private static ExpressionSyntax? FirstParameterArgument(IInvocationOperation call, InvocationExpressionSyntax syntax)
+    {
+        foreach (var argument in call.Arguments)
+        {
+            if (argument.Parameter?.Ordinal == 0 && argument.Syntax is ArgumentSyntax { Expression: var expression } && syntax.ArgumentList.Arguments.Any(a => a.Expression == expression))
+            {
+                return expression;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
-    /// True for <c>functional.softmax(x, 1)</c>, <c>torch.softmax(x, 1)</c>, bare <c>softmax(x, 1)</c> and <c>sigmoid(x)</c>: the
-    /// tensor is the first argument. A tensor method (<c>x.softmax(1)</c>) takes one argument fewer.
+    /// <c>x.softmax(d)</c> → <c>x.log_softmax(d)</c>; a static softmax (<c>functional.softmax(x, d)</c>, <c>torch.softmax(input: x, dim: d)</c>) →
+    /// <c>x.log_softmax(d)</c>, keeping the other arguments (<c>dim</c>, <c>dtype</c>) as written.
     /// </summary>
-    private static bool IsStaticForm(InvocationExpressionSyntax activation, int argumentCount)
-        => activation.Expression is IdentifierNameSyntax
-           || (activation.Expression is MemberAccessExpressionSyntax { Expression: var receiver }
-               && receiver is IdentifierNameSyntax { Identifier.ValueText: "functional" or "torch" or "special" or "F" }
-                   or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "functional" or "torch" or "special" });
-
-    /// <summary><c>x.softmax(d)</c> → <c>x.log_softmax(d)</c>; <c>functional.softmax(x, d)</c> / <c>torch.softmax(x, d)</c> → <c>x.log_softmax(d)</c>.</summary>
-    private static InvocationExpressionSyntax? LogSoftmaxOf(InvocationExpressionSyntax softmax)
+    private static InvocationExpressionSyntax? LogSoftmaxOf(InvocationExpressionSyntax softmax, SemanticModel? model, CancellationToken cancellationToken)
     {
-        var arguments = softmax.ArgumentList.Arguments;
-        if (IsStaticForm(softmax, arguments.Count))
+        if (model?.GetOperation(softmax, cancellationToken) is not IInvocationOperation call || call.TargetMethod.Name != "softmax")
         {
-            if (arguments.Count < 2 || arguments.Any(a => a.NameColon is not null && a.NameColon.Name.Identifier.ValueText is not ("dim" or "dtype")))
-            {
-                return null;
-            }
-
-            return SyntaxFactory.InvocationExpression(
-                SyntaxFactory.MemberAccessExpression(SyntaxKind.SimpleMemberAccessExpression, Receiver(arguments[0].Expression.WithoutTrivia()), SyntaxFactory.IdentifierName("log_softmax")),
-                SyntaxFactory.ArgumentList(SyntaxFactory.SeparatedList(arguments.RemoveAt(0))));
+            return null;
         }
 
-        return softmax.Expression is MemberAccessExpressionSyntax access
-            ? softmax.WithExpression(access.WithName(SyntaxFactory.IdentifierName("log_softmax").WithTriviaFrom(access.Name)))
-            : null;
+        if (!call.TargetMethod.IsStatic)
+        {
+            return softmax.Expression is MemberAccessExpressionSyntax access
+                ? softmax.WithExpression(access.WithName(SyntaxFactory.IdentifierName("log_softmax").WithTriviaFrom(access.Name)))
+                : null;
+        }
+
+        if (FirstParameterArgument(call, softmax) is not { } tensor)
+        {
+            return null;
+        }
+
+        var rest = softmax.ArgumentList.Arguments.Where(a => a.Expression != tensor).ToList();
+        if (rest.Count == 0 || rest.Any(a => a.NameColon is not null && a.NameColon.Name.Identifier.ValueText is not ("dim" or "dtype")))
+        {
+            return null;
+        }
+
+        return SyntaxFactory.InvocationExpression(
+            SyntaxFactory.MemberAccessExpression(SyntaxKind.SimpleMemberAccessExpression, Receiver(tensor.WithoutTrivia()), SyntaxFactory.IdentifierName("log_softmax")),
+            SyntaxFactory.ArgumentList(SyntaxFactory.SeparatedList(rest)));
     }
 
     /// <summary>An expression usable as a member-access receiver: parenthesised unless it already is a primary expression.</summary>
@@ -253,7 +279,8 @@ public sealed class LossPairingCodeFix : CodeFixProvider
             outer = parenthesized;
         }
 
-        var keepsItsType = outer.Parent is MemberAccessExpressionSyntax { Expression: var receiver } && receiver == outer || IsVarInitializer(outer);
+        var keepsItsType = (outer.Parent is MemberAccessExpressionSyntax { Expression: var receiver } && receiver == outer)
+                           || (IsVarInitializer(outer) && OnlyCalled((VariableDeclaratorSyntax)outer.Parent!.Parent!, model, cancellationToken));
         if (!keepsItsType && type.Type is { } created && created.Name == name.Identifier.ValueText
             && SymbolEqualityComparer.Default.Equals(type.ConvertedType, created))
         {
@@ -261,6 +288,37 @@ public sealed class LossPairingCodeFix : CodeFixProvider
         }
 
         return call.ReplaceNode(name, SyntaxFactory.IdentifierName(newName).WithTriviaFrom(name));
+    }
+
+    /// <summary>
+    /// True when every read of the local <paramref name="declarator"/> declares is <c>local.call(...)</c> or <c>local.forward(...)</c>:
+    /// it never flows into a variable, field or argument typed with the old concrete type.
+    /// </summary>
+    private static bool OnlyCalled(VariableDeclaratorSyntax declarator, SemanticModel model, CancellationToken cancellationToken)
+    {
+        var local = model.GetDeclaredSymbol(declarator, cancellationToken);
+        var scope = declarator.FirstAncestorOrSelf<BlockSyntax>() ?? (SyntaxNode?)declarator.FirstAncestorOrSelf<CompilationUnitSyntax>();
+        if (local is null || scope is null)
+        {
+            return false;
+        }
+
+        foreach (var identifier in scope.DescendantNodes().OfType<IdentifierNameSyntax>())
+        {
+            if (identifier.Identifier.ValueText != declarator.Identifier.ValueText
+                || !SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(identifier, cancellationToken).Symbol, local))
+            {
+                continue;
+            }
+
+            if (identifier.Parent is not MemberAccessExpressionSyntax { Name.Identifier.ValueText: "call" or "forward" } access || access.Expression != identifier
+                || access.Parent is not InvocationExpressionSyntax)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>True when <paramref name="expression"/> initialises a <c>var</c> local (whose type then follows the new creation).</summary>
