@@ -87,6 +87,13 @@ internal readonly struct AccessPath : IEquatable<AccessPath>
     /// A property with accessor bodies, or one from a library, may compute its value.
     /// </summary>
     public static bool IsStorage(IPropertySymbol property)
+        => StorageProperties.GetValue(property.OriginalDefinition, static p => ComputeIsStorage((IPropertySymbol)p) ? Yes : No) == Yes;
+
+    // Asked for every property read the engine evaluates: answered once per property symbol.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ISymbol, object> StorageProperties = new();
+    private static readonly object Yes = new(), No = new();
+
+    private static bool ComputeIsStorage(IPropertySymbol property)
     {
         if (property.DeclaringSyntaxReferences.Length == 0)
         {

@@ -289,12 +289,17 @@ public class LogitsLossGivenProbabilitiesTests
             """);
 
     [Fact]
-    public Task A_parameter_of_an_unsealed_user_module_type_is_not_assumed_to_run_that_forward()
+    public Task A_parameter_of_a_user_module_type_with_subclasses_is_not_assumed_to_run_that_forward()
         => Verifier.AnalyzerAsync("""
             class Base : Module<Tensor, Tensor>
             {
                 public Base() : base("base") { }
                 public override Tensor forward(Tensor x) => x.softmax(1);
+            }
+
+            class Derived : Base
+            {
+                public override Tensor forward(Tensor x) => x;
             }
 
             sealed class Final : Module<Tensor, Tensor>
@@ -309,6 +314,24 @@ public class LogitsLossGivenProbabilitiesTests
                     => functional.cross_entropy(model.call(x), y) + functional.cross_entropy({|#0:sealedModel.call(x)|}, y);
             }
             """, MLP002());
+
+    [Fact]
+    public Task A_model_calling_its_own_forward_in_its_training_method_is_followed()
+        => Verifier.AnalyzerAsync("""
+            class Model : Module<Tensor, Tensor>
+            {
+                private readonly Linear head = nn.Linear(4, 3);
+                public Model() : base("model") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => functional.softmax(head.forward(x), 1);
+
+                public void Train(Tensor x, Tensor y)
+                {
+                    var loss = nn.CrossEntropyLoss();
+                    var error = loss.forward({|#1:this.forward(x)|}, y);
+                    error.backward();
+                }
+            }
+            """, MLP002(1));
 
     [Fact]
     public Task A_plain_forward_declared_on_a_non_generic_module_is_followed()

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
@@ -26,7 +27,13 @@ internal sealed class ModuleComposition
     private readonly ConcurrentDictionary<ISymbol, MemberWrites?> _memberWrites = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
 
-    public ModuleComposition(AnalysisServices services) => _services = services;
+    private readonly Lazy<HashSet<INamedTypeSymbol>> _derivedFrom;
+
+    public ModuleComposition(AnalysisServices services)
+    {
+        _services = services;
+        _derivedFrom = new Lazy<HashSet<INamedTypeSymbol>>(BaseTypesInSource);
+    }
 
     private TorchSymbols Torch => _services.Torch;
 
@@ -85,14 +92,43 @@ internal sealed class ModuleComposition
     }
 
     /// <summary>
-    /// A module type known from the declaration alone (a parameter typed <c>Linear</c>): TorchSharp's own layers, or a
-    /// sealed user module. An unsealed user type may hold a subclass with another <c>forward</c>, so it tells nothing.
+    /// A module type known from the declaration alone (a parameter typed <c>Linear</c>, <c>this</c> in a model's own code):
+    /// TorchSharp's own layers, or a user module that no class in the compilation derives from. A user type with
+    /// subclasses may hold one with another <c>forward</c>, so it tells nothing.
     /// </summary>
     private ModuleModel? FromStaticType(ITypeSymbol? type)
         => type is INamedTypeSymbol { TypeKind: TypeKind.Class, IsAbstract: false } named && Torch.IsModule(named)
-           && (Torch.IsInTorchSharp(named) || named.IsSealed)
+           && (Torch.IsInTorchSharp(named) || named.IsSealed || !_derivedFrom.Value.Contains(named.OriginalDefinition))
             ? new ModuleModel(named, null, default)
             : null;
+
+    /// <summary>Every source type some other source type derives from (directly or not), computed once per compilation.</summary>
+    private HashSet<INamedTypeSymbol> BaseTypesInSource()
+    {
+        var bases = new HashSet<INamedTypeSymbol>(SymbolEqualityComparer.Default);
+        var pending = new Stack<INamespaceOrTypeSymbol>();
+        pending.Push(_services.Compilation.Assembly.GlobalNamespace);
+        while (pending.Count > 0)
+        {
+            foreach (var member in pending.Pop().GetMembers())
+            {
+                if (member is INamespaceSymbol ns)
+                {
+                    pending.Push(ns);
+                }
+                else if (member is INamedTypeSymbol type)
+                {
+                    pending.Push(type); // nested types
+                    for (var baseType = type.BaseType; baseType is not null && baseType.DeclaringSyntaxReferences.Length > 0; baseType = baseType.BaseType)
+                    {
+                        bases.Add(baseType.OriginalDefinition);
+                    }
+                }
+            }
+        }
+
+        return bases;
+    }
 
     private ModuleModel? DescribeCall(IInvocationOperation invocation, int depth, CancellationToken cancellationToken)
     {
