@@ -88,8 +88,16 @@ internal sealed class LossCall
 
         if (torch.IsModuleInvocation(method) && invocation.Instance is { } receiver && invocation.Arguments.Length == 2)
         {
+            // Only a receiver whose declared type could hold a loss (a loss type, or an abstract base such as
+            // Loss<Tensor, Tensor, Tensor>) is worth asking the composition model about; every other module call is not a loss.
+            var staticName = torch.Losses.NameOf(receiver.Type);
+            if (staticName is null && receiver.Type is not INamedTypeSymbol { IsAbstract: true })
+            {
+                return null;
+            }
+
             var module = services.Modules.Describe(receiver, cancellationToken);
-            var typeName = torch.Losses.NameOf(receiver.Type) ?? torch.Losses.NameOf(module?.Type);
+            var typeName = staticName ?? torch.Losses.NameOf(module?.Type);
             LossKind? kind = typeName switch
             {
                 "CrossEntropyLoss" => LossKind.CrossEntropy,
