@@ -7,7 +7,7 @@ using Xunit;
 namespace MlPitfalls.Runtime.Tests
 {
     /// <summary>
-    /// The build step in build/TorchSharpNativeFix.targets: the shim in this test's output must have GLIBCXX_3.4.32 marked weak,
+    /// The build step in src/MlPitfalls.Runtime/buildTransitive/MlPitfalls.Runtime.targets (imported by Directory.Build.targets): the shim in this test's output must have GLIBCXX_3.4.32 marked weak,
     /// and the file in the NuGet package cache must be left as shipped.
     /// </summary>
     public class NativeFixTests
