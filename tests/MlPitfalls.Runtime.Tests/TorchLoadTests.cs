@@ -51,6 +51,17 @@ namespace MlPitfalls.Runtime.Tests
         }
 
         [Fact]
+        public void TorchSharps_other_wording_is_called_misleading_too_and_only_its_first_sentence_is_quoted()
+        {
+            // What TorchSharp says when the folder NUGET_PACKAGES names exists but holds no libtorch (a container, a CI job).
+            var message = TorchLoad.Explain(Failure(
+                "The libtorch-cpu-linux-x64 package version 2.10.0.0 is not restored on this system. If using F# Interactive or .NET Interactive you may need to add a reference to this package, e.g. \n" +
+                "    #r \"nuget: libtorch-cpu-linux-x64, 2.10.0.0\". Trace from LoadNativeBackend:"), Debian12());
+            Assert.Contains("TorchSharp's own message (\"The libtorch-cpu-linux-x64 package version 2.10.0.0 is not restored on this system.\") is misleading here", message);
+            Assert.DoesNotContain("F# Interactive", message);
+        }
+
+        [Fact]
         public void Several_missing_versions_are_listed_and_no_build_fix_is_promised_for_versions_it_does_not_patch()
         {
             var message = TorchLoad.Explain(Failure(), Debian12(

@@ -228,7 +228,10 @@ namespace MlPitfalls.Runtime.Internal
             if (d.LoaderError is not null)
                 text.Append(" The loader said: ").Append(d.LoaderError.TrimEnd('.')).Append('.');
 
-            bool misleading = torchSharpSaid.Contains("doesn't contain a reference to", StringComparison.Ordinal);
+            // TorchSharp blames the backend package whenever the shim does not load: "doesn't contain a reference to
+            // libtorch-cpu-linux-x64" when the package is in the NuGet cache, "is not restored on this system" when it is not.
+            bool misleading = torchSharpSaid.Contains("doesn't contain a reference to", StringComparison.Ordinal)
+                || torchSharpSaid.Contains("is not restored on this system", StringComparison.Ordinal);
             if (d.BackendFound && misleading)
                 text.Append(" TorchSharp's own message (\"").Append(torchSharpSaid).Append("\") is misleading here: the libtorch backend is there, next to the shim.");
 
@@ -268,11 +271,14 @@ namespace MlPitfalls.Runtime.Internal
         private static void AppendTorchSharpSaid(StringBuilder text, string torchSharpSaid) =>
             text.Append(" TorchSharp said: \"").Append(torchSharpSaid).Append("\"");
 
+        /// <summary>The first sentence of the message: TorchSharp's further advice (TorchSharp-cpu, F# Interactive) does not apply here.</summary>
         private static string FirstLine(Exception e)
         {
             var message = e.Message.Trim();
             int newline = message.IndexOf('\n');
-            return (newline < 0 ? message : message.Substring(0, newline)).Trim();
+            var line = (newline < 0 ? message : message.Substring(0, newline)).Trim();
+            int sentence = line.IndexOf(". ", StringComparison.Ordinal);
+            return sentence < 0 ? line : line.Substring(0, sentence + 1);
         }
 
         private static string Join(IEnumerable<string> items)
