@@ -12,7 +12,7 @@ namespace MlPitfalls.Analyzers.Tests.Repository;
 public class PackageLayoutTests
 {
     [Fact]
-    public void Package_holds_both_assemblies_as_analyzers_and_nothing_in_lib()
+    public void Package_holds_both_assemblies_as_analyzers_nothing_in_lib_and_the_project_urls()
     {
         var output = Directory.CreateTempSubdirectory("mlpitfalls-pack-").FullName;
         try
@@ -39,6 +39,14 @@ public class PackageLayoutTests
             Assert.Equal("true", Value("developmentDependency"));
             Assert.Equal("README.md", Value("readme"));
             Assert.DoesNotContain(metadata.Elements(), e => e.Name.LocalName == "dependencies" && e.Descendants().Any(d => d.Name.LocalName == "dependency"));
+
+            // Where users find the docs: the project and repository URLs, and the TorchSharp-on-Debian page by full URL.
+            Assert.Equal("https://github.com/mlpitfalls/mlpitfalls", Value("projectUrl"));
+            var repository = metadata.Elements().Single(e => e.Name.LocalName == "repository");
+            Assert.Equal("git", repository.Attribute("type")?.Value);
+            Assert.Equal("https://github.com/mlpitfalls/mlpitfalls", repository.Attribute("url")?.Value);
+            using var readme = new StreamReader(zip.GetEntry("README.md")!.Open());
+            Assert.Contains("https://github.com/mlpitfalls/mlpitfalls/blob/main/docs/torchsharp-on-debian.md", readme.ReadToEnd());
         }
         finally
         {
