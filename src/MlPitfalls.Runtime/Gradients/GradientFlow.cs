@@ -243,6 +243,7 @@ namespace MlPitfalls.Runtime.Gradients
         /// </summary>
         public static GradientFlowReport Analyze(torch.nn.Module model, torch.optim.Optimizer? optimizer = null)
         {
+            TorchLoad.EnsureLoaded();
             if (model is null) throw new ArgumentNullException(nameof(model));
             HashSet<IntPtr>? inOptimizer = null;
             if (optimizer is TorchSharp.Modules.OptimizerHelper)

@@ -132,6 +132,7 @@ namespace MlPitfalls.Runtime.NonFinite
         public static NonFiniteGuard Attach(torch.nn.Module model, NonFiniteGuardOptions? options = null)
         {
             if (model is null) throw new ArgumentNullException(nameof(model));
+            TorchLoad.EnsureLoaded();
             return new NonFiniteGuard(model, options ?? new NonFiniteGuardOptions());
         }
 

@@ -25,6 +25,7 @@ namespace MlPitfalls.Runtime.Sanity
             Func<torch.Tensor, torch.Tensor, torch.Tensor> lossFunction, int steps = 3, int seed = 0)
         {
             if (model is null) throw new ArgumentNullException(nameof(model));
+            TorchLoad.EnsureLoaded();
             if (optimizer is null) throw new ArgumentNullException(nameof(optimizer));
             if (input is null) throw new ArgumentNullException(nameof(input));
             if (target is null) throw new ArgumentNullException(nameof(target));

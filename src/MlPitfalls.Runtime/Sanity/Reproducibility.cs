@@ -27,6 +27,7 @@ namespace MlPitfalls.Runtime.Sanity
         /// some convolutions' backward) stay nondeterministic whatever is set.</param>
         public static SeedResult Seed(int seed, bool deterministic = false)
         {
+            Internal.TorchLoad.EnsureLoaded(); // often the program's first TorchSharp call: explain a native load failure
             var actions = new List<string>();
             torch.manual_seed(seed);
             actions.Add($"torch.manual_seed({seed}): layer initialisation, rand/randn and dropout masks on the CPU");

@@ -86,6 +86,7 @@ namespace MlPitfalls.Runtime.Sanity
             Func<torch.Tensor, torch.Tensor, torch.Tensor> lossFunction, int classes, double tolerance = 0.25)
         {
             if (model is null) throw new ArgumentNullException(nameof(model));
+            TorchLoad.EnsureLoaded();
             if (lossFunction is null) throw new ArgumentNullException(nameof(lossFunction));
             double loss;
             using (var scope = torch.NewDisposeScope())
@@ -117,6 +118,7 @@ namespace MlPitfalls.Runtime.Sanity
             Func<torch.Tensor, torch.Tensor, torch.Tensor> lossFunction, int steps = 100, double targetLoss = 0.05)
         {
             if (model is null) throw new ArgumentNullException(nameof(model));
+            TorchLoad.EnsureLoaded();
             if (optimizer is null) throw new ArgumentNullException(nameof(optimizer));
             if (lossFunction is null) throw new ArgumentNullException(nameof(lossFunction));
             if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "OverfitOneBatch needs at least 1 training step.");
@@ -224,6 +226,7 @@ namespace MlPitfalls.Runtime.Sanity
             bool allSamples = false)
         {
             if (model is null) throw new ArgumentNullException(nameof(model));
+            TorchLoad.EnsureLoaded();
             if (input is null) throw new ArgumentNullException(nameof(input));
             if (!TensorText.IsFloating(input.dtype))
             {
@@ -313,6 +316,7 @@ namespace MlPitfalls.Runtime.Sanity
         public static ModeReport CheckModes(torch.nn.Module model, bool expectTraining, IEnumerable<string>? except = null)
         {
             if (model is null) throw new ArgumentNullException(nameof(model));
+            TorchLoad.EnsureLoaded();
             var allowed = new HashSet<string>(except ?? Array.Empty<string>(), StringComparer.Ordinal);
             var mismatched = new List<ModuleMode>();
             foreach (var (path, module) in ModuleNames.All(model))

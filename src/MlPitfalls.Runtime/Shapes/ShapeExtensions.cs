@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.CompilerServices;
+using MlPitfalls.Runtime.Internal;
 using TorchSharp;
 
 namespace MlPitfalls.Runtime.Shapes
@@ -106,6 +107,7 @@ namespace MlPitfalls.Runtime.Shapes
             [CallerLineNumber] int line = 0)
         {
             if (module is null) throw new ArgumentNullException(nameof(module));
+            TorchLoad.EnsureLoaded();
             if (contract is null) throw new ArgumentNullException(nameof(contract));
             int arrow = contract.IndexOf("->", StringComparison.Ordinal);
             if (arrow < 0 || contract.IndexOf("->", arrow + 2, StringComparison.Ordinal) >= 0)
