@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Infrastructure;
 
 namespace MlPitfalls.Analyzers.FlowAnalysis;
 
@@ -122,27 +123,11 @@ internal sealed class GraphFacts
         }
 
         Count(symbol);
-        if (InsideNestedFunction(writer) is { } function && !SymbolEqualityComparer.Default.Equals(symbol.ContainingSymbol, function))
+        if (writer.ContainingFunction() is { } function && !SymbolEqualityComparer.Default.Equals(symbol.ContainingSymbol, function))
         {
             _writtenByNestedFunctions.Add(symbol);
         }
     }
 
     private void Count(ISymbol symbol) => _writes[symbol] = _writes.TryGetValue(symbol, out var count) ? count + 1 : 1;
-
-    private static IMethodSymbol? InsideNestedFunction(IOperation operation)
-    {
-        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
-        {
-            switch (parent)
-            {
-                case IAnonymousFunctionOperation lambda:
-                    return lambda.Symbol;
-                case ILocalFunctionOperation localFunction:
-                    return localFunction.Symbol;
-            }
-        }
-
-        return null;
-    }
 }

@@ -124,4 +124,21 @@ internal static class OperationExtensions
 
         return null;
     }
+
+    /// <summary>The lambda or local function <paramref name="operation"/> stands in, or null when it is in the member body itself.</summary>
+    public static IMethodSymbol? ContainingFunction(this IOperation operation)
+    {
+        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
+        {
+            switch (parent)
+            {
+                case IAnonymousFunctionOperation lambda:
+                    return lambda.Symbol;
+                case ILocalFunctionOperation localFunction:
+                    return localFunction.Symbol;
+            }
+        }
+
+        return null;
+    }
 }

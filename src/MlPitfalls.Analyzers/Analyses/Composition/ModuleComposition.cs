@@ -179,7 +179,7 @@ internal sealed class ModuleComposition
         ModuleModel? result = null;
         foreach (var operation in graph.OriginalOperation.DescendantsAndSelf())
         {
-            if (operation is IReturnOperation { ReturnedValue: { } value } && !InsideNestedFunction(operation))
+            if (operation is IReturnOperation { ReturnedValue: { } value } && operation.ContainingFunction() is null)
             {
                 var model = Describe(value, depth + 1, cancellationToken);
                 if (model is null || (result is not null && !SymbolEqualityComparer.Default.Equals(model.Type, result.Type)))
@@ -323,7 +323,7 @@ internal sealed class ModuleComposition
                 case ILocalReferenceOperation reference when SymbolEqualityComparer.Default.Equals(reference.Local, local) && !reference.IsDeclaration:
                     // Handed to other code (an argument, a captured variable), the module may be changed where this cannot see.
                     if ((reference.Parent is IArgumentOperation { Parent: IInvocationOperation { TargetMethod: var callee } } && !Torch.IsInTorchSharp(callee))
-                        || (ContainingFunction(reference) is { } function && !SymbolEqualityComparer.Default.Equals(function, local.ContainingSymbol)))
+                        || (reference.ContainingFunction() is { } function && !SymbolEqualityComparer.Default.Equals(function, local.ContainingSymbol)))
                     {
                         escapes = true;
                     }
@@ -579,33 +579,4 @@ internal sealed class ModuleComposition
         return null;
     }
 
-    /// <summary>The lambda or local function an operation stands in, or null for the member body itself.</summary>
-    private static ISymbol? ContainingFunction(IOperation operation)
-    {
-        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
-        {
-            switch (parent)
-            {
-                case IAnonymousFunctionOperation lambda:
-                    return lambda.Symbol;
-                case ILocalFunctionOperation localFunction:
-                    return localFunction.Symbol;
-            }
-        }
-
-        return null;
-    }
-
-    private static bool InsideNestedFunction(IOperation operation)
-    {
-        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
-        {
-            if (parent is IAnonymousFunctionOperation or ILocalFunctionOperation)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 }
