@@ -68,6 +68,15 @@ internal readonly struct AccessPath : IEquatable<AccessPath>
         return new AccessPath(root, members.MoveToImmutable());
     }
 
+    /// <summary>True when the path starts at a local or flow capture that lives only in <paramref name="region"/>.</summary>
+    public bool IsScopedTo(ControlFlowRegion region)
+        => _root switch
+        {
+            ILocalSymbol local => region.Locals.Contains(local, SymbolEqualityComparer.Default),
+            CaptureId capture => region.CaptureIds.Contains(capture),
+            _ => false,
+        };
+
     /// <summary>True when the path goes through <paramref name="member"/> (compared by symbol).</summary>
     public bool Contains(ISymbol member)
     {

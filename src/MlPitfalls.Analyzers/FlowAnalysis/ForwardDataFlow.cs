@@ -39,6 +39,12 @@ internal abstract class ForwardDataFlow<TState>
     /// </summary>
     protected abstract TState AfterFinally(TState state, ControlFlowRegion finallyRegion, ControlFlowGraph graph);
 
+    /// <summary>
+    /// The state once a branch has left <paramref name="region"/>: what only lived in it (its locals, its flow captures)
+    /// can be dropped, which keeps states, joins and comparisons as small as what is in scope.
+    /// </summary>
+    protected virtual TState LeaveRegion(TState state, ControlFlowRegion region) => state;
+
     /// <summary>Runs the analysis over <paramref name="graph"/> from <paramref name="entry"/> to a fixed point.</summary>
     public FlowResult<TState> Run(ControlFlowGraph graph, TState entry, CancellationToken cancellationToken)
     {
@@ -104,6 +110,11 @@ internal abstract class ForwardDataFlow<TState>
         foreach (var finallyRegion in branch.FinallyRegions)
         {
             state = AfterFinally(state, finallyRegion, graph);
+        }
+
+        foreach (var left in branch.LeavingRegions)
+        {
+            state = LeaveRegion(state, left);
         }
 
         var joined = Lattice.Join(inputs[destination.Ordinal], state);

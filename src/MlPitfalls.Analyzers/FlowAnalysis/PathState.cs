@@ -117,7 +117,7 @@ internal sealed class PathStateLattice<TValue> : ILattice<PathState<TValue>>
             return right;
         }
 
-        if (!right.IsReached)
+        if (!right.IsReached || ReferenceEquals(left.Values, right.Values))
         {
             return left;
         }
@@ -158,6 +158,11 @@ internal sealed class PathStateLattice<TValue> : ILattice<PathState<TValue>>
         if (left.IsReached != right.IsReached || left.Values.Count != right.Values.Count)
         {
             return false;
+        }
+
+        if (ReferenceEquals(left.Values, right.Values))
+        {
+            return true;
         }
 
         foreach (var pair in left.Values)

@@ -156,6 +156,16 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         }
     }
 
+    protected override PathState<TValue> LeaveRegion(PathState<TValue> state, ControlFlowRegion region)
+    {
+        if (state.Values.Count == 0 || (region.Locals.IsEmpty && region.CaptureIds.IsEmpty))
+        {
+            return state;
+        }
+
+        return state.Forget(path => path.IsScopedTo(region));
+    }
+
     /// <summary>Evaluates <paramref name="operation"/> in evaluation order, applying its effects to <paramref name="state"/>.</summary>
     protected TValue Evaluate(IOperation operation, ref PathState<TValue> state, FlowContext context)
     {

@@ -25,6 +25,7 @@ internal sealed class ModuleComposition
 
     private readonly AnalysisServices _services;
     private readonly ConcurrentDictionary<ISymbol, MemberWrites?> _memberWrites = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<INamedTypeSymbol, Dictionary<string, List<SyntaxNode>>> _typeNodes = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
 
     private readonly Lazy<HashSet<INamedTypeSymbol>> _derivedFrom;
@@ -451,12 +452,11 @@ internal sealed class ModuleComposition
 
         var writes = ImmutableArray.CreateBuilder<IOperation>();
         bool appended = false, hooked = false;
-        foreach (var reference in type.DeclaringSyntaxReferences)
+        if (TypeNodes(type, cancellationToken).TryGetValue(member.Name, out var candidates))
         {
-            var typeSyntax = reference.GetSyntax(cancellationToken);
-            var model = _services.SemanticModel(typeSyntax.SyntaxTree);
-            foreach (var node in typeSyntax.DescendantNodes())
+            foreach (var node in candidates)
             {
+                var model = _services.SemanticModel(node.SyntaxTree);
                 switch (node)
                 {
                     case VariableDeclaratorSyntax { Initializer: { } initializer } declarator
@@ -512,6 +512,68 @@ internal sealed class ModuleComposition
 
         return new MemberWrites(writes.ToImmutable(), appended, hooked);
     }
+
+    /// <summary>
+    /// The syntax nodes of a type that may write, append to or hook a member, by the member's name: found in one walk
+    /// over the type's declarations, then each member's question binds only its own candidates.
+    /// </summary>
+    private Dictionary<string, List<SyntaxNode>> TypeNodes(INamedTypeSymbol type, CancellationToken cancellationToken)
+        => _typeNodes.GetOrAdd(type, t =>
+        {
+            var byName = new Dictionary<string, List<SyntaxNode>>(StringComparer.Ordinal);
+            void Add(string? name, SyntaxNode node)
+            {
+                if (name is null)
+                {
+                    return;
+                }
+
+                if (!byName.TryGetValue(name, out var list))
+                {
+                    byName[name] = list = new List<SyntaxNode>();
+                }
+
+                if (list.Count == 0 || list[list.Count - 1] != node)
+                {
+                    list.Add(node);
+                }
+            }
+
+            foreach (var reference in t.DeclaringSyntaxReferences)
+            {
+                foreach (var node in reference.GetSyntax(cancellationToken).DescendantNodes())
+                {
+                    switch (node)
+                    {
+                        case VariableDeclaratorSyntax { Initializer: not null } declarator when declarator.Parent?.Parent is FieldDeclarationSyntax:
+                            Add(declarator.Identifier.ValueText, node);
+                            break;
+                        case PropertyDeclarationSyntax { Initializer: not null } property:
+                            Add(property.Identifier.ValueText, node);
+                            break;
+                        case AssignmentExpressionSyntax assignment:
+                            Add(NameOf(assignment.Left), node);
+                            if (assignment.Left is TupleExpressionSyntax or DeclarationExpressionSyntax)
+                            {
+                                foreach (var name in assignment.Left.DescendantNodes().OfType<SimpleNameSyntax>())
+                                {
+                                    Add(name.Identifier.ValueText, node);
+                                }
+                            }
+
+                            break;
+                        case ArgumentSyntax { RefKindKeyword.RawKind: not 0 } byReference:
+                            Add(NameOf(byReference.Expression), node);
+                            break;
+                        case InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: "append" or "register_forward_hook" or "register_forward_pre_hook", Expression: var receiver } }:
+                            Add(NameOf(receiver), node);
+                            break;
+                    }
+                }
+            }
+
+            return byName;
+        });
 
     /// <summary>True when <paramref name="expression"/> names <paramref name="name"/> itself or inside a tuple (deconstruction).</summary>
     private static bool Mentions(ExpressionSyntax expression, string name)
