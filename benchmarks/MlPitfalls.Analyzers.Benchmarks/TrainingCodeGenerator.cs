@@ -1,89 +1,340 @@
+using System.Collections.Immutable;
 using System.Text;
 
 namespace MlPitfalls.Analyzers.Benchmarks;
 
 /// <summary>
-/// Generates TorchSharp training code of a realistic mix: per class, one correct loop, one loop missing zero_grad,
-/// one loop reaching backward/step through a helper, and code without any loop. Known bug count, so the benchmark
-/// can assert it measured real analysis.
+/// Generates TorchSharp training code of a realistic mix, the same block per class <c>i</c>:
+/// <list type="bullet">
+/// <item><c>Trainer{i}</c> (MLP001): one correct loop, one loop missing zero_grad, one loop reaching backward/step through
+/// a helper, an evaluation loop.</item>
+/// <item><c>Classifier{i}</c> (custom module returning logits), <c>ProbabilityHead{i}</c> (custom module whose forward
+/// returns a softmax) and <c>LossTrainer{i}</c>: Sequential models (one ending in <c>nn.Softmax</c>, one in
+/// <c>nn.LogSoftmax</c>), training and validation loops with <c>nn.CrossEntropyLoss</c>, <c>functional.cross_entropy</c>,
+/// <c>nll_loss</c>, BCE losses, <c>kl_div</c> distillation, a helper returning softmax, branches, and for every planted
+/// loss bug the correct look-alike real code uses next to it.</item>
+/// </list>
+/// Each planted bug is marked <c>// MLPnnn</c> where it is reported; <see cref="ExpectedPerClass"/> counts them.
 /// </summary>
 internal static class TrainingCodeGenerator
 {
-    public const int BugsPerClass = 2;
-
-    public static string Generate(int classes)
+    /// <summary>Diagnostics per generated class, by rule. A softmax feeding several losses is one report (one origin).</summary>
+    public static readonly ImmutableDictionary<string, int> ExpectedPerClass = ImmutableDictionary.CreateRange(new[]
     {
-        var code = new StringBuilder("""
-            using System;
-            using System.Collections.Generic;
-            using TorchSharp;
-            using static TorchSharp.torch;
+        // Trainer{i}.Buggy, Trainer{i}.ThroughHelper
+        Pair("MLP001", 2),
+        // the Softmax child of probabilityModel (train + validation loops), probs in TrainWithFunctionalLoss, the helper
+        // Probabilities, both branches of BranchLoss, ProbabilityHead's forward, the sigmoid in MultiLabelLoss
+        Pair("MLP002", 9),
+        // softmax into nll_loss, logits into NLLLoss, logits into BCELoss, softmax as kl_div's input
+        Pair("MLP003", 4),
+        // functional.kl_div and the KLDivLoss module, each given a softmax target with the default log_target
+        Pair("MLP004", 2),
+    });
 
-            """);
+    public const string Usings = """
+        using System;
+        using System.Collections.Generic;
+        using System.Linq;
+        using TorchSharp;
+        using TorchSharp.Modules;
+        using static TorchSharp.torch;
+        using static TorchSharp.torch.nn;
+
+        """;
+
+    public static GeneratedCode Generate(int classes)
+    {
+        var code = new StringBuilder(Usings);
         for (int i = 0; i < classes; i++)
         {
-            code.Append($$"""
-                public sealed class Trainer{{i}}
+            AppendTrainingLoops(code, i);
+            AppendLossCode(code, i);
+        }
+
+        return new GeneratedCode(code.ToString(), referencesTorchSharp: true, GeneratedCode.Times(ExpectedPerClass, classes));
+    }
+
+    private static void AppendTrainingLoops(StringBuilder code, int i)
+        => code.Append($$"""
+            public sealed class Trainer{{i}}
+            {
+                private readonly nn.Module<Tensor, Tensor> model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4));
+                private readonly optim.Optimizer optimizer;
+
+                public Trainer{{i}}() => optimizer = optim.Adam(model.parameters());
+
+                public void Correct(IEnumerable<(Tensor x, Tensor y)> batches)
                 {
-                    private readonly nn.Module<Tensor, Tensor> model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4));
-                    private readonly optim.Optimizer optimizer;
-
-                    public Trainer{{i}}() => optimizer = optim.Adam(model.parameters());
-
-                    public void Correct(IEnumerable<(Tensor x, Tensor y)> batches)
+                    foreach (var (x, y) in batches)
                     {
-                        foreach (var (x, y) in batches)
+                        optimizer.zero_grad();
+                        var loss = nn.functional.cross_entropy(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                    }
+                }
+
+                public void Buggy(IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    for (int epoch = 0; epoch < 3; epoch++)
+                    {
+                        foreach (var (x, y) in batches) // MLP001
                         {
-                            optimizer.zero_grad();
                             var loss = nn.functional.cross_entropy(model.call(x), y);
                             loss.backward();
                             optimizer.step();
                         }
                     }
+                }
 
-                    public void Buggy(IEnumerable<(Tensor x, Tensor y)> batches)
+                private void Step(Tensor x, Tensor y)
+                {
+                    nn.functional.cross_entropy(model.call(x), y).backward();
+                    optimizer.step();
+                }
+
+                public void ThroughHelper(IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    foreach (var (x, y) in batches) // MLP001
                     {
-                        for (int epoch = 0; epoch < 3; epoch++)
-                        {
-                            foreach (var (x, y) in batches)
-                            {
-                                var loss = nn.functional.cross_entropy(model.call(x), y);
-                                loss.backward();
-                                optimizer.step();
-                            }
-                        }
-                    }
-
-                    private void Step(Tensor x, Tensor y)
-                    {
-                        nn.functional.cross_entropy(model.call(x), y).backward();
-                        optimizer.step();
-                    }
-
-                    public void ThroughHelper(IEnumerable<(Tensor x, Tensor y)> batches)
-                    {
-                        foreach (var (x, y) in batches)
-                        {
-                            Step(x, y);
-                        }
-                    }
-
-                    public double Evaluate(Tensor x, Tensor y)
-                    {
-                        using var _ = no_grad();
-                        var total = 0.0;
-                        for (int i = 0; i < 10; i++)
-                        {
-                            total += model.call(x).argmax(1).eq(y).sum().ToDouble();
-                        }
-
-                        return total;
+                        Step(x, y);
                     }
                 }
 
-                """);
-        }
+                public double Evaluate(Tensor x, Tensor y)
+                {
+                    using var _ = no_grad();
+                    var total = 0.0;
+                    for (int i = 0; i < 10; i++)
+                    {
+                        total += model.call(x).argmax(1).eq(y).sum().ToDouble();
+                    }
 
-        return code.ToString();
-    }
+                    return total;
+                }
+            }
+
+            """);
+
+    private static void AppendLossCode(StringBuilder code, int i)
+        => code.Append($$"""
+            public sealed class Classifier{{i}} : Module<Tensor, Tensor>
+            {
+                private readonly Linear fc1 = nn.Linear(16, 32);
+                private readonly Linear fc2 = nn.Linear(32, 4);
+                private readonly Dropout dropout = nn.Dropout(0.1);
+
+                public Classifier{{i}}() : base("classifier{{i}}") => RegisterComponents();
+
+                public override Tensor forward(Tensor input) => fc2.call(dropout.call(functional.relu(fc1.call(input))));
+            }
+
+            public sealed class ProbabilityHead{{i}} : Module<Tensor, Tensor>
+            {
+                private readonly Linear fc = nn.Linear(16, 4);
+
+                public ProbabilityHead{{i}}() : base("head{{i}}") => RegisterComponents();
+
+                public override Tensor forward(Tensor input)
+                {
+                    var logits = fc.call(input);
+                    return functional.softmax(logits, -1); // MLP002 (HeadLoss)
+                }
+            }
+
+            public sealed class LossTrainer{{i}}
+            {
+                private readonly Module<Tensor, Tensor> probabilityModel =
+                    nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4), nn.Softmax(1)); // MLP002 (TrainEpoch, Validate)
+                private readonly Module<Tensor, Tensor> logSoftmaxModel =
+                    nn.Sequential(("fc1", nn.Linear(16, 32)), ("act", nn.ReLU()), ("fc2", nn.Linear(32, 4)), ("out", nn.LogSoftmax(1)));
+                private readonly Module<Tensor, Tensor> logitModel = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4));
+                private readonly Module<Tensor, Tensor> multiLabelModel = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3));
+                private readonly Classifier{{i}} classifier = new Classifier{{i}}();
+                private readonly ProbabilityHead{{i}} head = new ProbabilityHead{{i}}();
+                private readonly CrossEntropyLoss criterion = nn.CrossEntropyLoss();
+                private readonly NLLLoss nll = nn.NLLLoss();
+                private readonly KLDivLoss klLoss = nn.KLDivLoss();
+                private readonly KLDivLoss klLossOnProbabilities = nn.KLDivLoss(log_target: false);
+                private readonly optim.Optimizer optimizer;
+                private readonly List<double> history = new List<double>();
+
+                public LossTrainer{{i}}(double learningRate)
+                {
+                    var parameters = probabilityModel.parameters().Concat(logitModel.parameters()).Concat(classifier.parameters());
+                    optimizer = optim.Adam(parameters, lr: learningRate);
+                }
+
+                public double TrainEpoch(IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    probabilityModel.train();
+                    var total = 0.0;
+                    var count = 0;
+                    foreach (var (x, y) in batches)
+                    {
+                        using var scope = torch.NewDisposeScope();
+                        optimizer.zero_grad();
+                        var output = probabilityModel.call(x);
+                        var loss = criterion.call(output, y);
+                        loss.backward();
+                        optimizer.step();
+                        total += loss.item<float>();
+                        count++;
+                    }
+
+                    history.Add(total / Math.Max(1, count));
+                    return total / Math.Max(1, count);
+                }
+
+                public (double Loss, double Accuracy) Validate(IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    probabilityModel.eval();
+                    using var _ = torch.no_grad();
+                    double total = 0, correct = 0, seen = 0;
+                    foreach (var (x, y) in batches)
+                    {
+                        var output = probabilityModel.call(x);
+                        total += criterion.call(output, y).item<float>();
+                        correct += output.argmax(1).eq(y).sum().ToDouble();
+                        seen += y.shape[0];
+                    }
+
+                    return (total / Math.Max(1, seen), correct / Math.Max(1, seen));
+                }
+
+                public void TrainWithFunctionalLoss(IEnumerable<(Tensor x, Tensor y)> batches, int epochs)
+                {
+                    for (int epoch = 0; epoch < epochs; epoch++)
+                    {
+                        foreach (var (x, y) in batches)
+                        {
+                            optimizer.zero_grad();
+                            var logits = logitModel.call(x);
+                            var probs = logits.softmax(1); // MLP002
+                            var loss = functional.cross_entropy(probs, y);
+                            loss.backward();
+                            optimizer.step();
+                        }
+
+                        if (epoch % 10 == 0)
+                        {
+                            Console.WriteLine($"epoch {epoch}: {history.LastOrDefault():F4}");
+                        }
+                    }
+                }
+
+                public (double Loss, double Accuracy) TrainClassifier(IEnumerable<(Tensor x, Tensor y)> batches, Module<Tensor, Tensor> teacher)
+                {
+                    classifier.train();
+                    double total = 0, correct = 0;
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer.zero_grad();
+                        var logits = classifier.call(x);
+                        var soft = teacher.call(x).softmax(1).detach();
+                        var loss = criterion.call(logits, y) + 0.5 * functional.cross_entropy(logits, soft);
+                        loss.backward();
+                        optimizer.step();
+                        var probs = logits.softmax(1);
+                        correct += probs.argmax(1).eq(y).sum().ToDouble();
+                        total += loss.item<float>();
+                    }
+
+                    return (total, correct);
+                }
+
+                private static Tensor Probabilities(Tensor logits) => functional.softmax(logits, 1); // MLP002 x2 (HelperLoss: reported at each of its two loss inputs)
+
+                public Tensor HelperLoss(Tensor x, Tensor y)
+                    => functional.cross_entropy(Probabilities(logitModel.call(x)), y) + 0.1 * criterion.call(Probabilities(classifier.call(x)), y);
+
+                public Tensor HeadLoss(Tensor x, Tensor y) => criterion.call(head.call(x), y);
+
+                public Tensor BranchLoss(Tensor x, Tensor y, bool useClassifier)
+                {
+                    Tensor input;
+                    if (useClassifier)
+                    {
+                        input = functional.softmax(classifier.call(x), 1); // MLP002
+                    }
+                    else
+                    {
+                        input = logitModel.call(x).softmax(1); // MLP002
+                    }
+
+                    return criterion.call(input, y);
+                }
+
+                public Tensor OneBranchLoss(Tensor x, Tensor y, bool calibrated)
+                {
+                    var output = logitModel.call(x);
+                    if (calibrated)
+                    {
+                        output = output.softmax(1);
+                    }
+
+                    return criterion.call(output, y);
+                }
+
+                public Tensor LogSoftmaxIntoCrossEntropy(Tensor x, Tensor y)
+                    => criterion.call(logitModel.call(x).log_softmax(1), y) + functional.cross_entropy(classifier.call(x), y, label_smoothing: 0.1);
+
+                public Tensor MultiLabelLoss(Tensor x, Tensor targets)
+                {
+                    var scores = multiLabelModel.call(x);
+                    var p = torch.sigmoid(scores); // MLP002
+                    return functional.binary_cross_entropy_with_logits(p, targets);
+                }
+
+                public Tensor DiceAndBce(Tensor x, Tensor targets)
+                {
+                    var logits = multiLabelModel.call(x);
+                    var p = logits.sigmoid();
+                    var dice = 1 - (2 * (p * targets).sum() + 1) / (p.sum() + targets.sum() + 1);
+                    return functional.binary_cross_entropy_with_logits(logits, targets) + dice;
+                }
+
+                public Tensor NllLosses(Tensor x, Tensor y)
+                {
+                    var wrong = functional.nll_loss(logitModel.call(x).softmax(1), y); // MLP003
+                    var output = logitModel.call(x);
+                    var raw = nll.call(output, y); // MLP003 (output)
+                    var right = nll.call(logSoftmaxModel.call(x), y) + functional.nll_loss(functional.log_softmax(logitModel.call(x), 1), y);
+                    return wrong + raw + right;
+                }
+
+                public Tensor BceLosses(Tensor x, Tensor targets)
+                {
+                    var bce = nn.BCELoss();
+                    var wrong = bce.call(multiLabelModel.call(x), targets); // MLP003 (multiLabelModel.call(x))
+                    var right = bce.call(multiLabelModel.call(x).sigmoid(), targets);
+                    return wrong + right;
+                }
+
+                public Tensor Distill(Tensor x, Module<Tensor, Tensor> teacher, float temperature)
+                {
+                    var studentLogProbs = (classifier.call(x) / temperature).log_softmax(1);
+                    var teacherProbs = (teacher.call(x) / temperature).softmax(1);
+                    var wrong = functional.kl_div(studentLogProbs, teacherProbs); // MLP004
+                    var right = functional.kl_div(studentLogProbs, teacherProbs, log_target: false);
+                    var logSpace = functional.kl_div(studentLogProbs, teacherProbs.log());
+                    var inputWrong = functional.kl_div(logitModel.call(x).softmax(1), teacher.call(x).log_softmax(1)); // MLP003
+                    var inputRight = functional.kl_div(logitModel.call(x).softmax(1).log(), teacher.call(x).log_softmax(1));
+                    return (wrong + right + logSpace + inputWrong + inputRight) * (temperature * temperature);
+                }
+
+                public Tensor DistillModule(Tensor x, Tensor teacherLogits)
+                {
+                    var logProbs = logitModel.call(x).log_softmax(1);
+                    var target = teacherLogits.softmax(1);
+                    return klLoss.call(logProbs, target) // MLP004
+                         + klLossOnProbabilities.call(logProbs, target)
+                         + klLoss.call(logProbs, teacherLogits.log_softmax(1));
+                }
+            }
+
+            """);
+
+    private static System.Collections.Generic.KeyValuePair<string, int> Pair(string id, int count) => new(id, count);
 }

@@ -113,7 +113,8 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
         }
 
         var line = origin.GetLocation().GetLineSpan();
-        var where = $"{Describe(origin)} ({System.IO.Path.GetFileName(line.Path)} line {line.StartLinePosition.Line + 1})";
+        var file = System.IO.Path.GetFileName(line.Path);
+        var where = $"{Describe(origin)} ({(file.Length == 0 ? "" : file + " ")}line {line.StartLinePosition.Line + 1})";
         return (pairing.Loss.Input.Syntax.GetLocation(), new[] { loss0.GetLocation(), origin.GetLocation() }, "this input, made by " + where + ",");
     }
 
