@@ -65,9 +65,20 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
                         return;
                     }
 
-                    var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), operationContext.CancellationToken);
-                    var pairing = new LossPairing(
-                        loss, provenance.ValueOf(loss.Input.Syntax), provenance.ValueOf(loss.Target.Syntax), origin => IsInside(origin, member));
+                    // The graph and its fixed point only when the values need flow (a variable, a branch); a loss fed
+                    // directly by calls is read from the call chain itself. The target matters to KL divergence only.
+                    var token = operationContext.CancellationToken;
+                    var needsTarget = loss.Kind == LossKind.KullbackLeibler;
+                    Provenance input, target = Provenance.Unknown;
+                    if (!ProvenanceAnalysis.TryWithoutFlow(services, loss.Input, token, out input)
+                        || (needsTarget && !ProvenanceAnalysis.TryWithoutFlow(services, loss.Target, token, out target)))
+                    {
+                        var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), token);
+                        input = provenance.ValueOf(loss.Input.Syntax);
+                        target = needsTarget ? provenance.ValueOf(loss.Target.Syntax) : Provenance.Unknown;
+                    }
+
+                    var pairing = new LossPairing(loss, input, target, origin => IsInside(origin, member));
                     foreach (var diagnostic in Judge(pairing))
                     {
                         pending.Enqueue(diagnostic);

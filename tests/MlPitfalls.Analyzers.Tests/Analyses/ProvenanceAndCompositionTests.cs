@@ -114,4 +114,43 @@ public class ProvenanceAndCompositionTests
         Assert.Equal(new[] { "fc", "act", "drop" }, model.Children.Select(c => c.Name));
         Assert.Equal(new[] { "Linear", "Sigmoid", "Dropout" }, model.Children.Select(c => c.Model!.Type.Name));
     }
+
+    [Fact]
+    public void A_loss_input_fed_by_calls_alone_is_read_without_the_graph_and_agrees_with_the_dataflow()
+    {
+        var compilation = TestCompilation.Create(sources: """
+            class Uses
+            {
+                private readonly Module<Tensor, Tensor> model = nn.Sequential(nn.Linear(4, 3), nn.Softmax(1));
+                void M(Tensor x, bool c)
+                {
+                    Use(model.call(x));
+                    Use(nn.Dropout(0.1).call(x.softmax(1)));
+                    Use(x.view(-1, 3).log_softmax(1)[.., 0]);
+                    Use(x * 2);
+                    var local = x.softmax(1);
+                    Use(local);
+                    Use(c ? x.softmax(1) : x);
+                    Use(nn.Dropout(0.1).call(local));
+                }
+                static void Use(Tensor t) { }
+            }
+            """);
+        var services = AnalysisServices.For(compilation)!;
+        var tree = compilation.SyntaxTrees.Single();
+        var model = compilation.GetSemanticModel(tree);
+        var method = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == "M");
+        var graph = ControlFlowGraph.Create((IMethodBodyOperation)model.GetOperation(method)!);
+        var flow = ProvenanceAnalysis.For(services, graph, CancellationToken.None);
+        var results = method.DescendantNodes().OfType<InvocationExpressionSyntax>().Where(i => i.Expression.ToString() == "Use")
+            .Select(i => i.ArgumentList.Arguments[0].Expression)
+            .Select(e => (Direct: ProvenanceAnalysis.TryWithoutFlow(services, model.GetOperation(e)!, CancellationToken.None, out var v), Value: v, Flow: flow.ValueOf(e)))
+            .ToArray();
+
+        Assert.Equal(new[] { true, true, true, true, false, false, false }, results.Select(r => r.Direct));
+        Assert.All(results.Where(r => r.Direct), r => Assert.True(r.Value.Equals(r.Flow), $"direct {r.Value} but dataflow {r.Flow}"));
+        Assert.True(results[0].Value.Is(TensorKind.Softmax));
+        Assert.True(results[1].Value.Is(TensorKind.Softmax)); // Dropout passes its input through: the input is read too
+        Assert.True(results[2].Value.Is(TensorKind.LogSoftmax));
+    }
 }

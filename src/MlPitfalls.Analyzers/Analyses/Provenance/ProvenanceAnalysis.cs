@@ -61,6 +61,105 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
         return Results.GetValue(graph, _ => result);
     }
 
+    /// <summary>
+    /// The provenance of <paramref name="expression"/> (from the method's own operation tree) when it can be read without
+    /// following any flow: a chain of activations, shape-only operations, module and helper calls whose tensor operands
+    /// are themselves such chains (or do not change the result). False when any value it depends on comes from a
+    /// variable, field or branch: then only the dataflow over the method's graph can say, and the caller builds it.
+    /// Spares the graph and the fixed point for the most common loss call, <c>criterion.call(model.call(x), y)</c>.
+    /// </summary>
+    public static bool TryWithoutFlow(AnalysisServices services, IOperation expression, CancellationToken cancellationToken, out Provenance value)
+        => new ProvenanceAnalysis(services, cancellationToken).Direct(expression, 0, out value);
+
+    private bool Direct(IOperation? operation, int depth, out Provenance value)
+    {
+        value = Provenance.Unknown;
+        if (operation is null || depth > 32)
+        {
+            return false;
+        }
+
+        switch (operation)
+        {
+            case IConversionOperation conversion:
+                return Direct(conversion.Operand, depth + 1, out value);
+            case IParenthesizedOperation parenthesized:
+                return Direct(parenthesized.Operand, depth + 1, out value);
+            case IInvocationOperation invocation:
+                return DirectInvocation(invocation, depth, out value);
+            case IPropertyReferenceOperation { Instance: { } instance } property
+                when Torch.IsTensor(instance.Type) && (property.Property.IsIndexer || ShapeOnlyTensorProperties.Contains(property.Property.Name)):
+                return Direct(instance, depth + 1, out value);
+            case ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
+                or IConditionalOperation or ICoalesceOperation or IConditionalAccessOperation or ISwitchExpressionOperation
+                or IAnonymousFunctionOperation or IAssignmentOperation or IDeclarationExpressionOperation:
+                return false; // a stored or branching value: the dataflow decides
+            default:
+                return true; // arithmetic, literals, creations: no provenance whatever their operands are
+        }
+    }
+
+    private bool DirectInvocation(IInvocationOperation invocation, int depth, out Provenance value)
+    {
+        value = Provenance.Unknown;
+        var method = invocation.TargetMethod;
+        if (method.MethodKind is MethodKind.LocalFunction or MethodKind.DelegateInvoke)
+        {
+            return false; // local functions and lambdas are followed by the dataflow
+        }
+
+        foreach (var argument in invocation.Arguments)
+        {
+            if (argument.Value.Type?.TypeKind == TypeKind.Delegate)
+            {
+                return false;
+            }
+        }
+
+        // Whether the result depends on the tensor operands at all (an activation does not; a shape-only operation or a
+        // pass-through module does): probe with two different operand values, and read the real ones only if needed.
+        var tensorInstance = invocation.Instance is { } receiver && Torch.IsTensor(receiver.Type);
+        var state = PathState<Provenance>.Empty;
+        Provenance Probe(Provenance operand)
+        {
+            var arguments = ImmutableArray.CreateBuilder<Provenance>(invocation.Arguments.Length);
+            foreach (var argument in invocation.Arguments)
+            {
+                arguments.Add(Torch.IsTensor(argument.Value.Type) ? operand : Provenance.Unknown);
+            }
+
+            return VisitInvocation(invocation, tensorInstance ? operand : Provenance.Unknown, arguments.MoveToImmutable(), ref state, default);
+        }
+
+        var withUnknown = Probe(Provenance.Unknown);
+        if (withUnknown.Equals(Probe(Provenance.Of(TensorKind.Softmax, null))))
+        {
+            value = withUnknown;
+            return true;
+        }
+
+        var instance = Provenance.Unknown;
+        if (tensorInstance && !Direct(invocation.Instance, depth + 1, out instance))
+        {
+            return false;
+        }
+
+        var values = ImmutableArray.CreateBuilder<Provenance>(invocation.Arguments.Length);
+        foreach (var argument in invocation.Arguments)
+        {
+            var argumentValue = Provenance.Unknown;
+            if (Torch.IsTensor(argument.Value.Type) && !Direct(argument.Value, depth + 1, out argumentValue))
+            {
+                return false;
+            }
+
+            values.Add(argumentValue);
+        }
+
+        value = VisitInvocation(invocation, instance, values.MoveToImmutable(), ref state, default);
+        return true;
+    }
+
     /// <summary>What a source method returns, joined over its return paths (a memoised summary).</summary>
     public static Provenance ReturnedBy(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
         => services.GetSummary(
