@@ -26,6 +26,7 @@ internal sealed class ModuleComposition
     private readonly AnalysisServices _services;
     private readonly ConcurrentDictionary<ISymbol, MemberWrites?> _memberWrites = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<INamedTypeSymbol, Dictionary<string, List<SyntaxNode>>> _typeNodes = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _locals = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
 
     private readonly Lazy<HashSet<INamedTypeSymbol>> _derivedFrom;
@@ -84,7 +85,11 @@ internal sealed class ModuleComposition
             case IInvocationOperation invocation:
                 return DescribeCall(invocation, depth, cancellationToken);
             case ILocalReferenceOperation local:
-                return DescribeLocal(local.Local, depth, cancellationToken) ?? FromStaticType(expression.Type);
+                // Asked for every call on the local: answered once (at the top, where the answer does not depend on how
+                // deep the question came from).
+                return depth == 0
+                    ? _locals.GetOrAdd(local.Local, l => DescribeLocal((ILocalSymbol)l, 0, cancellationToken) ?? FromStaticType(expression.Type))
+                    : DescribeLocal(local.Local, depth, cancellationToken) ?? FromStaticType(expression.Type);
             case IFieldReferenceOperation or IPropertyReferenceOperation { Arguments.Length: 0 }:
                 return DescribeMember(expression.ReferencedSymbol()!, depth, cancellationToken) ?? FromStaticType(expression.Type);
             default:
