@@ -35,10 +35,12 @@ internal static class DriverTimes
             cases.Add(($"one method, {lines:N0} lines", LongMethodGenerator.Generate(lines)));
         }
 
-        // The JIT first: MlPitfalls and Roslyn start in unoptimised tier-0 code, which would make whichever case runs
-        // first look several times slower than it is in a compiler server or IDE that has been running for a while.
-        Measure(TrainingCodeGenerator.Generate(20), rounds: 0, warmUps: 5);
-        Measure(LongMethodGenerator.Generate(1_000), rounds: 0, warmUps: 5);
+        // The JIT first: MlPitfalls and Roslyn start in unoptimised tier-0 code and are recompiled in the background,
+        // which on two busy cores takes several seconds; without this the first case looks up to 3x slower than in a
+        // compiler server or IDE that has been running for a while (the rounds of the first case kept getting faster).
+        Measure(TrainingCodeGenerator.Generate(100), rounds: 0, warmUps: 3);
+        Measure(LongMethodGenerator.Generate(2_500), rounds: 0, warmUps: 3);
+        Measure(TrainingCodeGenerator.Generate(20), rounds: 0, warmUps: 3);
 
         Console.WriteLine($"Driver times (logAnalyzerExecutionTime, sequential analysis), medians of {rounds} rounds after warm-up. "
             + $"Percentages: median over rounds of (callback time / compile time of the same round). Target for MLP002-MLP004: <= {TargetShareOfCompile:P0}.");
@@ -48,7 +50,7 @@ internal static class DriverTimes
         var details = new List<string>();
         foreach (var (name, code) in cases)
         {
-            var measured = Measure(code, rounds, warmUps: 1);
+            var measured = Measure(code, rounds, warmUps: 2);
             if (verbose)
             {
                 foreach (var round in measured)

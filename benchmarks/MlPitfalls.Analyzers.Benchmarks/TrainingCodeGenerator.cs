@@ -14,17 +14,22 @@ namespace MlPitfalls.Analyzers.Benchmarks;
 /// <c>nll_loss</c>, BCE losses, <c>kl_div</c> distillation, a helper returning softmax, branches, and for every planted
 /// loss bug the correct look-alike real code uses next to it.</item>
 /// </list>
-/// Each planted bug is marked <c>// MLPnnn</c> where it is reported; <see cref="ExpectedPerClass"/> counts them.
+/// Each planted bug is marked <c>// MLPnnn</c> on the line where it is reported; <see cref="ExpectedPerClass"/> counts them.
 /// </summary>
 internal static class TrainingCodeGenerator
 {
-    /// <summary>Diagnostics per generated class, by rule. A softmax feeding several losses is one report (one origin).</summary>
+    /// <summary>
+    /// Diagnostics per generated class, by rule. An activation written in the member that computes the loss is reported
+    /// there; one written elsewhere (a model's <c>nn.Softmax</c> child, a helper, a module's <c>forward</c>) is reported at
+    /// each loss input it reaches.
+    /// </summary>
     public static readonly ImmutableDictionary<string, int> ExpectedPerClass = ImmutableDictionary.CreateRange(new[]
     {
         // Trainer{i}.Buggy, Trainer{i}.ThroughHelper
         Pair("MLP001", 2),
-        // the Softmax child of probabilityModel (train + validation loops), probs in TrainWithFunctionalLoss, the helper
-        // Probabilities, both branches of BranchLoss, ProbabilityHead's forward, the sigmoid in MultiLabelLoss
+        // probabilityModel's Softmax child at the loss inputs of TrainEpoch and Validate, probs in TrainWithFunctionalLoss,
+        // the helper Probabilities at both loss inputs of HelperLoss, ProbabilityHead's forward at HeadLoss's input, both
+        // branches of BranchLoss, the sigmoid in MultiLabelLoss
         Pair("MLP002", 9),
         // softmax into nll_loss, logits into NLLLoss, logits into BCELoss, softmax as kl_div's input
         Pair("MLP003", 4),
@@ -139,14 +144,14 @@ internal static class TrainingCodeGenerator
                 public override Tensor forward(Tensor input)
                 {
                     var logits = fc.call(input);
-                    return functional.softmax(logits, -1); // MLP002 (HeadLoss)
+                    return functional.softmax(logits, -1); // origin of MLP002 in HeadLoss
                 }
             }
 
             public sealed class LossTrainer{{i}}
             {
                 private readonly Module<Tensor, Tensor> probabilityModel =
-                    nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4), nn.Softmax(1)); // MLP002 (TrainEpoch, Validate)
+                    nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4), nn.Softmax(1)); // origin of MLP002 in TrainEpoch, Validate
                 private readonly Module<Tensor, Tensor> logSoftmaxModel =
                     nn.Sequential(("fc1", nn.Linear(16, 32)), ("act", nn.ReLU()), ("fc2", nn.Linear(32, 4)), ("out", nn.LogSoftmax(1)));
                 private readonly Module<Tensor, Tensor> logitModel = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4));
@@ -176,7 +181,7 @@ internal static class TrainingCodeGenerator
                         using var scope = torch.NewDisposeScope();
                         optimizer.zero_grad();
                         var output = probabilityModel.call(x);
-                        var loss = criterion.call(output, y);
+                        var loss = criterion.call(output, y); // MLP002 (output)
                         loss.backward();
                         optimizer.step();
                         total += loss.item<float>();
@@ -195,7 +200,7 @@ internal static class TrainingCodeGenerator
                     foreach (var (x, y) in batches)
                     {
                         var output = probabilityModel.call(x);
-                        total += criterion.call(output, y).item<float>();
+                        total += criterion.call(output, y).item<float>(); // MLP002 (output)
                         correct += output.argmax(1).eq(y).sum().ToDouble();
                         seen += y.shape[0];
                     }
@@ -244,12 +249,12 @@ internal static class TrainingCodeGenerator
                     return (total, correct);
                 }
 
-                private static Tensor Probabilities(Tensor logits) => functional.softmax(logits, 1); // MLP002 x2 (HelperLoss: reported at each of its two loss inputs)
+                private static Tensor Probabilities(Tensor logits) => functional.softmax(logits, 1); // origin of MLP002 in HelperLoss
 
-                public Tensor HelperLoss(Tensor x, Tensor y)
+                public Tensor HelperLoss(Tensor x, Tensor y) // MLP002 at both loss inputs
                     => functional.cross_entropy(Probabilities(logitModel.call(x)), y) + 0.1 * criterion.call(Probabilities(classifier.call(x)), y);
 
-                public Tensor HeadLoss(Tensor x, Tensor y) => criterion.call(head.call(x), y);
+                public Tensor HeadLoss(Tensor x, Tensor y) => criterion.call(head.call(x), y); // MLP002 (head.call(x))
 
                 public Tensor BranchLoss(Tensor x, Tensor y, bool useClassifier)
                 {
