@@ -276,7 +276,6 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         {
             var value = Evaluate(argument.Value, ref state, context);
             arguments.Add(value);
-            Record(argument.Syntax, value);
         }
 
         foreach (var argument in invocation.Arguments)

@@ -54,16 +54,7 @@ public sealed class KLDivTargetNotInLogSpaceAnalyzer : LossPairingAnalyzer
             && declarator.Parent?.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.LocalDeclarationStatementSyntax
             && declarator.FirstAncestorOrSelf<Microsoft.CodeAnalysis.CSharp.Syntax.BlockSyntax>() is { } scope)
         {
-            var reads = 0;
-            foreach (var node in scope.DescendantNodes())
-            {
-                if (node is Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax { Identifier.ValueText: var name } && name == declarator.Identifier.ValueText)
-                {
-                    reads++;
-                }
-            }
-
-            return reads == 1;
+            return IsReadOnce(declarator, scope);
         }
 
         return false;

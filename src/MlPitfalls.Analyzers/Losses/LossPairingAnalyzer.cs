@@ -174,19 +174,29 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
             && Unparenthesized(input) is IdentifierNameSyntax { Identifier.ValueText: var name } && name == declarator.Identifier.ValueText
             && declarator.FirstAncestorOrSelf<BlockSyntax>() is { } scope)
         {
-            var reads = 0;
-            foreach (var identifier in scope.DescendantNodes())
-            {
-                if (identifier is IdentifierNameSyntax { Identifier.ValueText: var read } && read == name)
-                {
-                    reads++;
-                }
-            }
-
-            return reads == 1;
+            return IsReadOnce(declarator, scope);
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// True when the local <paramref name="declarator"/> declares is named once in <paramref name="scope"/> (its only read).
+    /// Counted by name, so a same-named identifier elsewhere only makes the answer false, never wrongly true.
+    /// </summary>
+    private protected static bool IsReadOnce(VariableDeclaratorSyntax declarator, SyntaxNode scope)
+    {
+        var name = declarator.Identifier.ValueText;
+        var reads = 0;
+        foreach (var node in scope.DescendantNodes())
+        {
+            if (node is IdentifierNameSyntax identifier && identifier.Identifier.ValueText == name && ++reads > 1)
+            {
+                return false;
+            }
+        }
+
+        return reads == 1;
     }
 
     private static SyntaxNode Unparenthesized(SyntaxNode node)

@@ -1,12 +1,12 @@
 using System;
 using System.Collections.Immutable;
-using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 using MlPitfalls.Analyzers.Infrastructure;
+using MlPitfalls.Analyzers.Tests.Infrastructure;
 using MlPitfalls.Analyzers.Tests.Verifiers;
 
 namespace MlPitfalls.Analyzers.Tests.AllRules;
@@ -19,21 +19,13 @@ internal static class AllAnalyzers
         .Select(t => (DiagnosticAnalyzer)Activator.CreateInstance(t)!)
         .ToImmutableArray();
 
-    private static readonly MetadataReference[] Platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!)
-        .Split(Path.PathSeparator)
-        .Where(path => Path.GetDirectoryName(path) == Path.GetDirectoryName(typeof(object).Assembly.Location))
-        .Select(path => (MetadataReference)MetadataReference.CreateFromFile(path))
-        .ToArray();
-
-    private static readonly MetadataReference TorchSharp = MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location);
-
     /// <summary>A compilation of <paramref name="sources"/> (errors allowed), with TorchSharp's usual usings prepended when asked.</summary>
     public static CSharpCompilation Compile(LanguageVersion version, bool addUsings, params string[] sources)
     {
         var options = new CSharpParseOptions(version);
         var trees = sources.Select((s, i) => CSharpSyntaxTree.ParseText((addUsings ? TorchSharpSources.Usings : "") + s, options, path: $"File{i}.cs"));
         return CSharpCompilation.Create(
-            "Test", trees, Platform.Append(TorchSharp), new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+            "Test", trees, TestCompilation.Platform.Append(TestCompilation.TorchSharp), new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
     }
 
     /// <summary>What all analyzers report (concurrently, as in a build), analyzer exceptions (AD0001) included.</summary>

@@ -12,13 +12,13 @@ namespace MlPitfalls.Analyzers.Tests.Infrastructure;
 internal static class TestCompilation
 {
     // The shared framework only: the test host's trusted assemblies also include its own dependencies (TorchSharp among them).
-    private static readonly MetadataReference[] Platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!)
+    internal static readonly MetadataReference[] Platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!)
         .Split(Path.PathSeparator)
         .Where(path => Path.GetDirectoryName(path) == Path.GetDirectoryName(typeof(object).Assembly.Location))
         .Select(path => (MetadataReference)MetadataReference.CreateFromFile(path))
         .ToArray();
 
-    private static readonly MetadataReference TorchSharp = MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location);
+    internal static readonly MetadataReference TorchSharp = MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location);
 
     public static CSharpCompilation Create(bool referenceTorchSharp = true, params string[] sources)
     {

@@ -360,26 +360,13 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
         return false;
     }
 
-    protected override Provenance ReadUntracked(IOperation reference, AccessPath path, PathState<Provenance> state, FlowContext context)
-    {
-        // x.T, x.mT: the same values, transposed.
-        if (reference is IPropertyReferenceOperation { Property: var property, Instance: { } instance }
-            && ShapeOnlyTensorProperties.Contains(property.Name) && Torch.IsTensor(property.ContainingType)
-            && AccessPath.Of(instance) is { } instancePath)
-        {
-            return state.Values.TryGetValue(instancePath, out var value) ? value : ReadUntracked(instance, instancePath, state, context);
-        }
-
-        return Provenance.Unknown;
-    }
-
     protected override Provenance VisitOther(IOperation operation, List<Provenance> children, FlowContext context)
         => operation switch
         {
             // x[.., -1], x[i]: a slice of the same values.
             IPropertyReferenceOperation { Property.IsIndexer: true, Instance: { } instance } when Torch.IsTensor(instance.Type) && children.Count > 0
                 => children[0],
-            // (...).T on a computed tensor (a path-less read; x.T on a variable goes through ReadUntracked).
+            // x.T, x.mT: the same values, transposed (a library property is no storage, so it is evaluated here).
             IPropertyReferenceOperation { Property: var property, Instance: { } instance }
                 when ShapeOnlyTensorProperties.Contains(property.Name) && Torch.IsTensor(instance.Type) && children.Count > 0
                 => children[0],
