@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.CompilerServices;
@@ -78,6 +79,13 @@ internal sealed class GraphFacts
     /// body, to a lambda, outside any nested function. Searched for in <paramref name="graph"/> and the graphs around it.
     /// </summary>
     public IFlowAnonymousFunctionOperation? SingleLambdaOf(ILocalSymbol local, ControlFlowGraph graph)
+        => _lambdas.GetOrAdd(graph, static _ => new ConcurrentDictionary<ISymbol, IFlowAnonymousFunctionOperation?>(SymbolEqualityComparer.Default))
+            .GetOrAdd(local, l => FindSingleLambda((ILocalSymbol)l, graph));
+
+    // Asked at every invocation of a delegate local, in every fixed-point iteration: the answer is found once per graph.
+    private readonly ConcurrentDictionary<ControlFlowGraph, ConcurrentDictionary<ISymbol, IFlowAnonymousFunctionOperation?>> _lambdas = new();
+
+    private IFlowAnonymousFunctionOperation? FindSingleLambda(ILocalSymbol local, ControlFlowGraph graph)
     {
         if (!_writes.TryGetValue(local, out var writes) || writes != 1 || _writtenByNestedFunctions.Contains(local))
         {
