@@ -11,7 +11,10 @@ namespace MlPitfalls.Analyzers.Infrastructure;
 /// with a <c>step()</c> method is never mistaken for TorchSharp's.
 /// Only <see cref="Tensor"/> is resolved eagerly (it decides whether TorchSharp is referenced at all); every other
 /// symbol is a <see cref="Lazy{T}"/> resolved the first time a rule asks (moq.analyzers' <c>MoqKnownSymbols</c>), so a
-/// compilation pays only for the symbols its code makes the rules look at. Rule-specific questions ("is this an
+/// compilation pays only for the symbols its code makes the rules look at. Symbols are looked up in TorchSharp's own
+/// assembly, found by name among the references: <see cref="Compilation.GetTypeByMetadataName"/> searches every
+/// reference (a few hundred in a .NET project) on each call, which made the lookups alone cost about a millisecond
+/// per compilation, and a compilation without TorchSharp paid a failed search of them all. Rule-specific questions ("is this an
 /// optimizer step") live next to their rule as extension methods; this class holds symbols and general questions.
 /// </summary>
 internal sealed class TorchSymbols
@@ -19,16 +22,16 @@ internal sealed class TorchSymbols
     // Keyed weakly by compilation: resolved once however many analyzers ask, and collected with the compilation.
     private static readonly ConditionalWeakTable<Compilation, TorchSymbols?[]> Cache = new();
 
-    private readonly Compilation _compilation;
+    private readonly IAssemblySymbol _assembly;
     private readonly Lazy<INamedTypeSymbol?> _module, _optimizer, _autograd, _torch, _nn, _functional, _special;
     private readonly Lazy<ImmutableArray<INamedTypeSymbol>> _moduleArities;
     private readonly Lazy<ImmutableArray<IMethodSymbol>> _gradModeGuards;
     private readonly Lazy<TorchTypes> _losses, _activationModules, _layers, _containers, _shapeOnlyModules;
 
-    private TorchSymbols(INamedTypeSymbol tensor, Compilation compilation)
+    private TorchSymbols(INamedTypeSymbol tensor, IAssemblySymbol assembly)
     {
         Tensor = tensor;
-        _compilation = compilation;
+        _assembly = assembly;
         _module = Type("TorchSharp.torch+nn+Module");
         _optimizer = Type("TorchSharp.torch+optim+Optimizer");
         _autograd = Type("TorchSharp.torch+autograd");
@@ -141,9 +144,18 @@ internal sealed class TorchSymbols
 
     private static TorchSymbols? Create(Compilation compilation)
     {
-        var tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
-        return tensor is null ? null : new TorchSymbols(tensor, compilation);
+        foreach (var assembly in compilation.SourceModule.ReferencedAssemblySymbols)
+        {
+            if (assembly.Identity.Name == TorchSharpAssemblyName && assembly.GetTypeByMetadataName("TorchSharp.torch+Tensor") is { } tensor)
+            {
+                return new TorchSymbols(tensor, assembly);
+            }
+        }
+
+        return null;
     }
+
+    private const string TorchSharpAssemblyName = "TorchSharp";
 
     public bool IsTensor(ITypeSymbol? type) => InheritsFrom(type, Tensor);
 
@@ -199,14 +211,14 @@ internal sealed class TorchSymbols
         return false;
     }
 
-    private Lazy<INamedTypeSymbol?> Type(string metadataName) => new(() => _compilation.GetTypeByMetadataName(metadataName));
+    private Lazy<INamedTypeSymbol?> Type(string metadataName) => new(() => _assembly.GetTypeByMetadataName(metadataName));
 
     private ImmutableArray<INamedTypeSymbol> Resolve(params string[] metadataNames)
     {
         var builder = ImmutableArray.CreateBuilder<INamedTypeSymbol>(metadataNames.Length);
         foreach (var name in metadataNames)
         {
-            if (_compilation.GetTypeByMetadataName(name) is { } type)
+            if (_assembly.GetTypeByMetadataName(name) is { } type)
             {
                 builder.Add(type);
             }
@@ -221,7 +233,7 @@ internal sealed class TorchSymbols
             var builder = ImmutableDictionary.CreateBuilder<string, INamedTypeSymbol>();
             foreach (var name in modulesTypeNames)
             {
-                if (_compilation.GetTypeByMetadataName("TorchSharp.Modules." + name) is { } type)
+                if (_assembly.GetTypeByMetadataName("TorchSharp.Modules." + name) is { } type)
                 {
                     builder[name] = type;
                 }
@@ -246,9 +258,9 @@ internal sealed class TorchTypes
     {
         for (var current = type; current is not null; current = current.BaseType)
         {
+            // The name finds the candidate, symbol equality confirms it is TorchSharp's (a user's own 'Linear' is not).
             var definition = current.OriginalDefinition;
-            if (definition.ContainingNamespace?.ToDisplayString() == "TorchSharp.Modules"
-                && _byName.TryGetValue(definition.MetadataName, out var known)
+            if (_byName.TryGetValue(definition.MetadataName, out var known)
                 && SymbolEqualityComparer.Default.Equals(definition, known))
             {
                 return definition.MetadataName;

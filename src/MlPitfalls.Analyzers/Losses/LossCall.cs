@@ -31,16 +31,23 @@ internal enum LossKind
 /// </summary>
 internal sealed class LossCall
 {
-    private LossCall(LossKind kind, IInvocationOperation invocation, IOperation input, IOperation target, string display, IOperation? moduleCreation, bool? logTarget)
+    private readonly System.Lazy<IOperation?> _moduleCreation;
+    private readonly bool _logTargetFromCreation;
+    private readonly bool? _logTarget;
+
+    private LossCall(LossKind kind, IInvocationOperation invocation, IOperation input, IOperation target, string display, System.Lazy<IOperation?> moduleCreation, bool? logTarget)
     {
         Kind = kind;
         Invocation = invocation;
         Input = input;
         Target = target;
         Display = display;
-        ModuleCreation = moduleCreation;
-        LogTarget = logTarget;
+        _moduleCreation = moduleCreation;
+        _logTarget = logTarget;
+        _logTargetFromCreation = kind == LossKind.KullbackLeibler && !invocation.TargetMethod.IsStatic;
     }
+
+    private static readonly System.Lazy<IOperation?> NoCreation = new(() => null);
 
     public LossKind Kind { get; }
 
@@ -55,11 +62,15 @@ internal sealed class LossCall
     /// <summary>How messages name the loss: <c>CrossEntropyLoss 'criterion'</c> or <c>cross_entropy</c>.</summary>
     public string Display { get; }
 
-    /// <summary>For the module form, the expression that created the loss module, when known (<c>nn.KLDivLoss()</c>).</summary>
-    public IOperation? ModuleCreation { get; }
+    /// <summary>
+    /// For the module form, the expression that created the loss module, when known (<c>nn.KLDivLoss()</c>). Found
+    /// through the composition model the first time a rule asks (a diagnostic's fix, KL divergence's <c>log_target</c>),
+    /// not for every loss call.
+    /// </summary>
+    public IOperation? ModuleCreation => _moduleCreation.Value;
 
     /// <summary>For KL divergence: whether the target is read in log space (true, false, or null when not known).</summary>
-    public bool? LogTarget { get; }
+    public bool? LogTarget => _logTargetFromCreation ? (ModuleCreation is IInvocationOperation creation ? LogTargetOf(creation) : null) : _logTarget;
 
     /// <summary>The loss <paramref name="invocation"/> computes, or null when it is no known loss.</summary>
     public static LossCall? Recognize(IInvocationOperation invocation, AnalysisServices services, CancellationToken cancellationToken)
@@ -83,7 +94,7 @@ internal sealed class LossCall
                 return null;
             }
 
-            return new LossCall(kind.Value, invocation, input, target, method.Name, null, kind == LossKind.KullbackLeibler ? LogTargetOf(invocation) : null);
+            return new LossCall(kind.Value, invocation, input, target, method.Name, NoCreation, kind == LossKind.KullbackLeibler ? LogTargetOf(invocation) : null);
         }
 
         if (torch.IsModuleInvocation(method) && invocation.Instance is { } receiver && invocation.Arguments.Length == 2)
@@ -96,7 +107,9 @@ internal sealed class LossCall
                 return null;
             }
 
-            var module = services.Modules.Describe(receiver, cancellationToken);
+            // A receiver typed as a loss needs the composition model only for where the module was created, asked lazily;
+            // an abstract one needs it to know which loss it holds at all.
+            var module = staticName is null ? services.Modules.Describe(receiver, cancellationToken) : null;
             var typeName = staticName ?? torch.Losses.NameOf(module?.Type);
             LossKind? kind = typeName switch
             {
@@ -113,12 +126,14 @@ internal sealed class LossCall
                 return null;
             }
 
-            var creation = module?.Creation as IInvocationOperation;
             var receiverText = receiver.Syntax.ToString();
             var display = !receiver.IsSimpleReference() || receiverText.Length > 40 ? typeName! : $"{typeName} '{receiverText}'";
-            var logTarget = kind == LossKind.KullbackLeibler && creation is not null ? LogTargetOf(creation) : null;
-            return new LossCall(
-                kind.Value, invocation, invocation.Arguments[0].Value, invocation.Arguments[1].Value, display, module?.Creation, logTarget);
+            // Not the caller's cancellation token: the loss call is shared by the rules (see LossPairingAnalyzer), and a
+            // token one rule's callback was cancelled with must not fail another's. The composition model is bounded.
+            var creation = staticName is null
+                ? new System.Lazy<IOperation?>(() => module?.Creation)
+                : new System.Lazy<IOperation?>(() => services.Modules.Describe(receiver, CancellationToken.None)?.Creation, LazyThreadSafetyMode.PublicationOnly);
+            return new LossCall(kind.Value, invocation, invocation.Arguments[0].Value, invocation.Arguments[1].Value, display, creation, logTarget: null);
         }
 
         return null;

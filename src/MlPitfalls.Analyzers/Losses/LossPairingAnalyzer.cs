@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -53,40 +54,36 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
         {
             // Judged per member and reported when the member is done, so that a diagnostic at an activation elsewhere in
             // the member is local to it (the IDE shows it while the file is edited). Judge places a diagnostic outside the
-            // member at the loss input instead.
-            var pending = new ConcurrentQueue<Diagnostic>();
+            // member at the loss input instead. The queue is made only for a member that has something to report.
+            ConcurrentQueue<Diagnostic>? pending = null;
             var member = block.OwningSymbol.DeclaringSyntaxReferences;
             block.RegisterOperationAction(
                 operationContext =>
                 {
-                    var invocation = (IInvocationOperation)operationContext.Operation;
-                    if (LossCall.Recognize(invocation, services, operationContext.CancellationToken) is not { } loss)
+                    if (EvidenceFor((IInvocationOperation)operationContext.Operation, services, operationContext) is not { } evidence)
                     {
                         return;
                     }
 
-                    // The graph and its fixed point only when the values need flow (a variable, a branch); a loss fed
-                    // directly by calls is read from the call chain itself. The target matters to KL divergence only.
-                    var token = operationContext.CancellationToken;
-                    var needsTarget = loss.Kind == LossKind.KullbackLeibler;
-                    Provenance input, target = Provenance.Unknown;
-                    if (!ProvenanceAnalysis.TryWithoutFlow(services, loss.Input, token, out input)
-                        || (needsTarget && !ProvenanceAnalysis.TryWithoutFlow(services, loss.Target, token, out target)))
-                    {
-                        var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), token);
-                        input = provenance.ValueOf(loss.Input.Syntax);
-                        target = needsTarget ? provenance.ValueOf(loss.Target.Syntax) : Provenance.Unknown;
-                    }
-
-                    var pairing = new LossPairing(loss, input, target, origin => IsInside(origin, member));
+                    var pairing = new LossPairing(evidence.Loss, evidence.Input, evidence.Target, origin => IsInside(origin, member));
                     foreach (var diagnostic in Judge(pairing))
                     {
-                        pending.Enqueue(diagnostic);
+                        if (pending is null)
+                        {
+                            System.Threading.Interlocked.CompareExchange(ref pending, new ConcurrentQueue<Diagnostic>(), null);
+                        }
+
+                        pending!.Enqueue(diagnostic);
                     }
                 },
                 OperationKind.Invocation);
             block.RegisterOperationBlockEndAction(end =>
             {
+                if (pending is null)
+                {
+                    return;
+                }
+
                 foreach (var diagnostic in pending)
                 {
                     if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan), true))
@@ -96,6 +93,59 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
                 }
             });
         });
+    }
+
+    /// <summary>
+    /// The loss <paramref name="invocation"/> computes and what its input (and, for KL divergence, its target) is, or
+    /// null when it is no known loss. Found once per call and shared by the three rules, which the driver gives the same
+    /// operation tree: the first rule to reach a loss call pays for its provenance, the others read it.
+    /// </summary>
+    private static LossEvidence? EvidenceFor(IInvocationOperation invocation, AnalysisServices services, OperationAnalysisContext operationContext)
+    {
+        if (SharedEvidence.TryGetValue(invocation, out var shared))
+        {
+            return shared;
+        }
+
+        var token = operationContext.CancellationToken;
+        if (LossCall.Recognize(invocation, services, token) is not { } loss)
+        {
+            return null;
+        }
+
+        // The graph and its fixed point only when the values need flow (a variable assigned more than once, a branch); a
+        // loss fed by calls, or by locals assigned once from calls, is read from the operation tree itself. The target
+        // matters to KL divergence only.
+        var needsTarget = loss.Kind == LossKind.KullbackLeibler;
+        Provenance input, target = Provenance.Unknown;
+        if (!ProvenanceAnalysis.TryWithoutFlow(services, loss.Input, token, out input)
+            || (needsTarget && !ProvenanceAnalysis.TryWithoutFlow(services, loss.Target, token, out target)))
+        {
+            var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), token);
+            input = provenance.ValueOf(loss.Input.Syntax);
+            target = needsTarget ? provenance.ValueOf(loss.Target.Syntax) : Provenance.Unknown;
+        }
+
+        var evidence = new LossEvidence(loss, input, target);
+        return SharedEvidence.GetValue(invocation, _ => evidence);
+    }
+
+    private static readonly ConditionalWeakTable<IInvocationOperation, LossEvidence> SharedEvidence = new();
+
+    private sealed class LossEvidence
+    {
+        public LossEvidence(LossCall loss, Provenance input, Provenance target)
+        {
+            Loss = loss;
+            Input = input;
+            Target = target;
+        }
+
+        public LossCall Loss { get; }
+
+        public Provenance Input { get; }
+
+        public Provenance Target { get; }
     }
 
     private static bool IsInside(SyntaxNode node, ImmutableArray<SyntaxReference> member)

@@ -116,13 +116,15 @@ public class ProvenanceAndCompositionTests
     }
 
     [Fact]
-    public void A_loss_input_fed_by_calls_alone_is_read_without_the_graph_and_agrees_with_the_dataflow()
+    public void A_loss_input_fed_by_calls_or_variables_written_once_is_read_without_the_graph_and_agrees_with_the_dataflow()
     {
         var compilation = TestCompilation.Create(sources: """
             class Uses
             {
                 private readonly Module<Tensor, Tensor> model = nn.Sequential(nn.Linear(4, 3), nn.Softmax(1));
-                void M(Tensor x, bool c)
+                private Tensor cached;
+                private Tensor stored;
+                void M(Tensor x, bool c, Tensor written, GRU rnn, Tensor h)
                 {
                     Use(model.call(x));
                     Use(nn.Dropout(0.1).call(x.softmax(1)));
@@ -132,6 +134,26 @@ public class ProvenanceAndCompositionTests
                     Use(local);
                     Use(c ? x.softmax(1) : x);
                     Use(nn.Dropout(0.1).call(local));
+                    var chained = model.call(x);
+                    var viewed = chained.view(-1, 3);
+                    Use(viewed);
+                    Use(x);
+                    Use(cached);
+                    (var output, h) = rnn.call(x, h);
+                    Use(output);
+                    var twice = x.softmax(1);
+                    if (c) twice = x;
+                    Use(twice);
+                    var inPlace = x.softmax(1);
+                    inPlace.log_();
+                    Use(inPlace);
+                    written = written.softmax(1);
+                    Use(written);
+                    stored = x.softmax(1);
+                    Use(stored);
+                    Func<Tensor> later = () => local;
+                    Use(later());
+                    Func<Tensor> inside = () => { var p = x.softmax(1); Use(p); return p; };
                 }
                 static void Use(Tensor t) { }
             }
@@ -144,13 +166,29 @@ public class ProvenanceAndCompositionTests
         var flow = ProvenanceAnalysis.For(services, graph, CancellationToken.None);
         var results = method.DescendantNodes().OfType<InvocationExpressionSyntax>().Where(i => i.Expression.ToString() == "Use")
             .Select(i => i.ArgumentList.Arguments[0].Expression)
-            .Select(e => (Direct: ProvenanceAnalysis.TryWithoutFlow(services, model.GetOperation(e)!, CancellationToken.None, out var v), Value: v, Flow: flow.ValueOf(e)))
+            .Select(e => (Text: e.ToString(), Direct: ProvenanceAnalysis.TryWithoutFlow(services, model.GetOperation(e)!, CancellationToken.None, out var v), Value: v, Flow: flow.ValueOf(e)))
             .ToArray();
 
-        Assert.Equal(new[] { true, true, true, true, false, false, false }, results.Select(r => r.Direct));
-        Assert.All(results.Where(r => r.Direct), r => Assert.True(r.Value.Equals(r.Flow), $"direct {r.Value} but dataflow {r.Flow}"));
+        // Calls alone, and variables the member writes only where they are declared (or never: a parameter, a field),
+        // are read from the operation tree; a variable written twice, in place, by assignment, a branch, or a local read
+        // in a lambda that captures it (the lambda may also run where nothing is known) need the dataflow; a lambda's own
+        // local is read in its own body like any other.
+        Assert.Equal(
+            new[]
+            {
+                ("model.call(x)", true), ("nn.Dropout(0.1).call(x.softmax(1))", true), ("x.view(-1, 3).log_softmax(1)[.., 0]", true), ("x * 2", true),
+                ("local", true), ("c ? x.softmax(1) : x", false), ("nn.Dropout(0.1).call(local)", true), ("viewed", true), ("x", true), ("cached", true),
+                ("output", true), ("twice", false), ("inPlace", false), ("written", false), ("stored", false), ("later()", false), ("p", true),
+            },
+            results.Select(r => (r.Text, r.Direct)));
+        Assert.All(results.Where(r => r.Direct), r => Assert.True(r.Value.Equals(r.Flow), $"{r.Text}: direct {r.Value} but dataflow {r.Flow}"));
         Assert.True(results[0].Value.Is(TensorKind.Softmax));
         Assert.True(results[1].Value.Is(TensorKind.Softmax)); // Dropout passes its input through: the input is read too
         Assert.True(results[2].Value.Is(TensorKind.LogSoftmax));
+        Assert.True(results[4].Value.Is(TensorKind.Softmax)); // local, through its declaration
+        Assert.True(results[7].Value.Is(TensorKind.Softmax)); // viewed, through two declarations
+        Assert.True(results[8].Value.Is(TensorKind.Unknown) && results[9].Value.Is(TensorKind.Unknown) && results[10].Value.Is(TensorKind.Unknown));
+        Assert.True(results[12].Flow.Is(TensorKind.LogProbabilities)); // inPlace.log_() on a softmax
+        Assert.True(results[16].Value.Is(TensorKind.Softmax));
     }
 }

@@ -90,12 +90,34 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
             case IPropertyReferenceOperation { Instance: { } instance } property
                 when Torch.IsTensor(instance.Type) && (property.Property.IsIndexer || ShapeOnlyTensorProperties.Contains(property.Property.Name)):
                 return Direct(instance, depth + 1, out value);
+            case ILocalReferenceOperation local:
+                return DirectLocal(local, depth, out value);
+            case IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation { Property.IsIndexer: false }
+                when MemberWrites.Around(operation.Syntax)?.NeverWrites(operation.ReferencedSymbol()!.Name) == true:
+                // Never written in the member: what the caller or another member put there, which the dataflow does not
+                // know either (it starts each body from nothing and forgets members at calls).
+                return true;
             case ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
                 or IConditionalOperation or ICoalesceOperation or IConditionalAccessOperation or ISwitchExpressionOperation
                 or IAnonymousFunctionOperation or IAssignmentOperation or IDeclarationExpressionOperation:
                 return false; // a stored or branching value: the dataflow decides
             default:
                 return true; // arithmetic, literals, creations: no provenance whatever their operands are
+        }
+    }
+
+    /// <summary>A local assigned only by its declaration has its initializer's value wherever the declaring function reads it.</summary>
+    private bool DirectLocal(ILocalReferenceOperation local, int depth, out Provenance value)
+    {
+        value = Provenance.Unknown;
+        switch (MemberWrites.DefinitionOf(local, _cancellationToken))
+        {
+            case { Value: { } initializer }:
+                return Direct(initializer, depth + 1, out value);
+            case { }:
+                return true; // declared by a deconstruction: its elements are not tracked
+            default:
+                return false;
         }
     }
 
