@@ -14,12 +14,16 @@ namespace MlPitfalls.Runtime.Tests
     [Collection(TorchCollection.Name)]
     public class IssueDefectTests
     {
+        private static NonFiniteGuardOptions PerModule => new() { SyncMode = NonFiniteSyncMode.PerModule };
+
+        // Checked per module, the guard throws inside the pass: what ran after the origin is "not reached". (Deferred, the whole
+        // pass runs before the guard throws: NonFiniteSyncTests.A_deferred_throw_comes_after_the_whole_pass_ran.)
         [Fact]
         public void Coverage_after_a_throw_on_the_first_pass_describes_what_ran()
         {
             manual_seed(1);
             var m = nn.Sequential(("fc", nn.Linear(4, 4)), ("log", new LogLayer()), ("head", nn.Linear(4, 2)));
-            using var guard = NonFiniteGuard.Attach(m);
+            using var guard = NonFiniteGuard.Attach(m, PerModule);
             Assert.Throws<NonFiniteValueException>(() => m.call(-ones(8, 4) * 10));
 
             var coverage = guard.Coverage();
@@ -38,7 +42,7 @@ namespace MlPitfalls.Runtime.Tests
         public void Coverage_after_a_non_finite_model_input_on_the_first_pass_says_the_pass_stopped_there()
         {
             var m = nn.Sequential(("fc", nn.Linear(4, 4)), ("head", nn.Linear(4, 2)));
-            using var guard = NonFiniteGuard.Attach(m);
+            using var guard = NonFiniteGuard.Attach(m, PerModule);
             Assert.Throws<NonFiniteValueException>(() => m.call(full(8, 4, float.NaN)));
 
             var coverage = guard.Coverage();

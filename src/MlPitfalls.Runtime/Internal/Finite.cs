@@ -1,11 +1,40 @@
 using System;
+using System.Collections.Generic;
 using TorchSharp;
 
 namespace MlPitfalls.Runtime.Internal
 {
     /// <summary>Finite-value tests that create no tensors that outlive the call.</summary>
+    /// <remarks>
+    /// Every copy of a tensor's value to the host goes through <see cref="ReadDouble"/>, <see cref="ReadBool"/> or
+    /// <see cref="ReadValues{T}"/>, which count it in <see cref="HostReads"/>: on a CUDA device each one waits for the queued
+    /// work to finish, so the count is what the NaN guard's "one synchronisation per pass" promise is tested against.
+    /// </remarks>
     internal static class Finite
     {
+        [ThreadStatic] private static long t_hostReads;
+
+        /// <summary>Host reads (device synchronisations) made by this library's finite checks on the current thread so far.</summary>
+        public static long HostReads => t_hostReads;
+
+        public static double ReadDouble(torch.Tensor scalar)
+        {
+            t_hostReads++;
+            return scalar.ToDouble();
+        }
+
+        public static bool ReadBool(torch.Tensor scalar)
+        {
+            t_hostReads++;
+            return scalar.item<bool>();
+        }
+
+        public static T[] ReadValues<T>(torch.Tensor t) where T : unmanaged
+        {
+            t_hostReads++;
+            return t.data<T>().ToArray();
+        }
+
         /// <summary>
         /// True when every element is finite. One reduction and one host sync: the sum of a tensor is finite when all its
         /// elements are (NaN and ±Inf propagate). A non-finite sum can also be an overflow of large finite values, so that
@@ -19,17 +48,47 @@ namespace MlPitfalls.Runtime.Internal
             using var _ = torch.no_grad();
             using (var sum = t.sum())
             {
-                if (double.IsFinite(sum.ToDouble())) return true;
+                if (double.IsFinite(ReadDouble(sum))) return true;
             }
             return AllFiniteElementwise(t);
         }
 
-        private static bool AllFiniteElementwise(torch.Tensor t)
+        public static bool AllFiniteElementwise(torch.Tensor t)
         {
             using var _ = torch.no_grad();
             using var finite = t.isfinite();
             using var all = finite.all();
-            return all.item<bool>();
+            return ReadBool(all);
+        }
+
+        /// <summary>
+        /// A 0-dim tensor on <paramref name="t"/>'s device that is finite when every element of <paramref name="t"/> is, computed
+        /// without reading anything back (null for dtypes that cannot hold NaN/Inf). It is the sum, so it can also be non-finite
+        /// through an overflow of large finite values: a non-finite witness is confirmed with <see cref="AllFiniteElementwise"/>.
+        /// Half-precision tensors are summed in float32, where their largest values cannot overflow. The caller owns the result.
+        /// </summary>
+        public static torch.Tensor? Witness(torch.Tensor t)
+        {
+            var dtype = t.dtype;
+            bool complex = TensorText.IsComplex(dtype);
+            if (!complex && !TensorText.IsFloating(dtype)) return null;
+            using var _ = torch.no_grad();
+            return dtype == torch.ScalarType.Float16 || dtype == torch.ScalarType.BFloat16 ? t.sum(type: torch.ScalarType.Float32) : t.sum();
+        }
+
+        /// <summary>
+        /// Which of <paramref name="witnesses"/> are finite, with one host read when all are (the common case: <c>null</c> is
+        /// returned) and one more, of the per-witness flags, when some are not. Mixed dtypes are promoted by <c>stack</c>.
+        /// </summary>
+        public static bool[]? NonFiniteWitnesses(List<torch.Tensor> witnesses)
+        {
+            if (witnesses.Count == 0) return null;
+            using var _ = torch.no_grad();
+            using var stacked = torch.stack(witnesses);
+            using var finite = stacked.isfinite();
+            using var all = finite.all();
+            if (ReadBool(all)) return null;
+            return ReadValues<bool>(finite);
         }
 
         public static (long NaN, long PosInf, long NegInf) Count(torch.Tensor t)
@@ -42,7 +101,9 @@ namespace MlPitfalls.Runtime.Internal
             using var posSum = posMask.sum();
             using var negMask = t.isneginf();
             using var negSum = negMask.sum();
-            return (nanSum.ToInt64(), posSum.ToInt64(), negSum.ToInt64());
+            using var all = torch.stack(new[] { nanSum, posSum, negSum });
+            var c = ReadValues<long>(all);
+            return (c[0], c[1], c[2]);
         }
 
         /// <summary>Per element: NaN when either part is NaN, else +Inf when either part is +Inf, else -Inf (isposinf does not take complex input).</summary>
@@ -61,8 +122,10 @@ namespace MlPitfalls.Runtime.Internal
             using var notNan = nanMask.logical_not();
             using var posMask = anyPos.logical_and(notNan);
             using var posSum = posMask.sum();
-            long nan = nanSum.ToInt64(), pos = posSum.ToInt64();
-            return (nan, pos, t.numel() - finiteSum.ToInt64() - nan - pos);
+            using var all = torch.stack(new[] { nanSum, finiteSum, posSum });
+            var c = ReadValues<long>(all);
+            long nan = c[0], finite = c[1], pos = c[2];
+            return (nan, pos, t.numel() - finite - nan - pos);
         }
 
         public static string Describe((long NaN, long PosInf, long NegInf) c, long numel) =>

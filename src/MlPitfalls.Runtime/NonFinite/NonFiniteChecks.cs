@@ -52,6 +52,7 @@ namespace MlPitfalls.Runtime.NonFinite
 
         public static NonFiniteEvent? CheckGradients(torch.nn.Module root, long step)
         {
+            if (GradientsLookFinite(root)) return null;
             List<NonFiniteGradient>? bad = null;
             foreach (var (name, p) in root.named_parameters())
             {
@@ -60,7 +61,7 @@ namespace MlPitfalls.Runtime.NonFinite
                 var counts = Finite.Count(grad);
                 (bad ??= new List<NonFiniteGradient>()).Add(new NonFiniteGradient(name, grad.shape, counts.NaN, counts.PosInf, counts.NegInf, !Finite.AllFinite(p)));
             }
-            if (bad is null) return null;
+            if (bad is null) return null; // the sum of a large finite gradient overflowed: nothing to report
 
             var lines = new List<string> { $"{(bad.Count == 1 ? "1 parameter has a non-finite gradient" : $"{bad.Count} parameters have non-finite gradients")} after backward(){NonFiniteEvent.StepText(step)}:" };
             int width = bad.Max(b => b.Name.Length);
@@ -77,6 +78,30 @@ namespace MlPitfalls.Runtime.NonFinite
             var first = bad[0];
             return new NonFiniteEvent(NonFiniteKind.Gradient, step, first.Name, "Parameter.grad", first.Shape, "", bad.Sum(b => b.NaNCount), bad.Sum(b => b.PosInfCount),
                 bad.Sum(b => b.NegInfCount), false, null, Array.Empty<string>(), bad, NonFiniteEvent.Join(lines));
+        }
+
+        /// <summary>
+        /// One host read for all gradients: true when every gradient's witness is finite. False also when a sum merely overflowed,
+        /// so a false result is followed by the exact per-parameter check (the failure path).
+        /// </summary>
+        private static bool GradientsLookFinite(torch.nn.Module root)
+        {
+            var witnesses = new List<torch.Tensor>();
+            try
+            {
+                foreach (var p in root.parameters())
+                {
+                    using var grad = p.grad; // the property returns a new handle each time
+                    if (grad is null) continue;
+                    var w = Finite.Witness(grad);
+                    if (w is not null) witnesses.Add(w);
+                }
+                return Finite.NonFiniteWitnesses(witnesses) is null;
+            }
+            finally
+            {
+                foreach (var w in witnesses) w.Dispose();
+            }
         }
     }
 }

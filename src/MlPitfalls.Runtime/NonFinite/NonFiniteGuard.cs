@@ -19,6 +19,24 @@ namespace MlPitfalls.Runtime.NonFinite
         Record,
     }
 
+    /// <summary>When a guard reads its forward-pass checks back from the device.</summary>
+    public enum NonFiniteSyncMode
+    {
+        /// <summary>
+        /// Default. Each checked module output is reduced on its device (no host read) and the results are read back once, when
+        /// the root module returns: one synchronisation per checked forward pass, so a CUDA pipeline is not stalled at every module.
+        /// Only when that read finds NaN/Inf does the guard look at the retained results to find where they started, with the same
+        /// message as <see cref="PerModule"/>. The exception is then thrown when the root module returns, after the whole pass ran.
+        /// </summary>
+        OncePerPass,
+
+        /// <summary>
+        /// Each checked module output is read back as soon as the module returns (one synchronisation per module), and the guard
+        /// throws at the first module whose output is non-finite, before any later module runs.
+        /// </summary>
+        PerModule,
+    }
+
     /// <summary>Options for <see cref="NonFiniteGuard"/>.</summary>
     public sealed class NonFiniteGuardOptions
     {
@@ -34,6 +52,12 @@ namespace MlPitfalls.Runtime.NonFinite
                 ? value
                 : throw new ArgumentOutOfRangeException(nameof(value), value, $"{nameof(CheckEvery)} is the N of 'check one step in N' and must be at least 1 (1 checks every step).");
         }
+
+        /// <summary>
+        /// Read the forward-pass checks back once per pass (default) or after every module. Read at the start of each pass.
+        /// Modules called outside a pass of the root module (<c>model.head.call(x)</c>) are always checked per module.
+        /// </summary>
+        public NonFiniteSyncMode SyncMode { get; set; } = NonFiniteSyncMode.OncePerPass;
 
         /// <summary>Throw (default) or record and continue.</summary>
         public NonFiniteAction OnNonFinite { get; set; } = NonFiniteAction.Throw;
@@ -54,6 +78,8 @@ namespace MlPitfalls.Runtime.NonFinite
     /// Hooks run only when a module is invoked with <c>call()</c>. A custom <c>forward</c> that calls <c>child.forward(x)</c>
     /// hides that child; <see cref="Coverage"/> lists what was never observed.
     /// Steps are counted from calls of the root module unless <see cref="BeginStep"/> is used.
+    /// By default (<see cref="NonFiniteSyncMode.OncePerPass"/>) a checked forward pass reads back from the device once, when the
+    /// root module returns, and a detection is thrown (or recorded) then; see <see cref="NonFiniteGuardOptions.SyncMode"/>.
     /// </remarks>
     public sealed class NonFiniteGuard : IDisposable
     {
@@ -85,6 +111,48 @@ namespace MlPitfalls.Runtime.NonFinite
         // returning its last child's output is not re-checked, and an input that was finite here but is not any more was changed in place.
         private torch.Tensor? _lastFiniteTensor;
         private bool _disposed;
+
+        // OncePerPass: a checked pass of the root is open. Module calls are logged (with a device-side witness per output and
+        // detached aliases of the tensors a message needs) and read back once, when the root returns (see Resolve).
+        private bool _deferring;
+        private readonly List<PendingCall> _calls = new();
+        private readonly List<(string Which, torch.Tensor Values, int Witness)> _pendingInputs = new();
+        private torch.Tensor? _pendingModelInput;
+        private readonly List<torch.Tensor> _witnesses = new();
+        // Original tensor object -> a detached alias of it: the alias keeps the values readable after Sequential or a `using`
+        // disposes the original; the original is kept only for reference comparisons.
+        private readonly Dictionary<torch.Tensor, torch.Tensor> _aliases = new(ReferenceEqualityComparer.Instance);
+        // The last logged call with checked outputs, and its first output: the deferred counterpart of _lastFinite(Tensor) at hook
+        // time. Up to the first non-finite call (the only part the failure path replays) the two are the same.
+        private int _lastChecked = -1;
+        private torch.Tensor? _lastCheckedTensor;
+
+        /// <summary>One post-hook call logged during a deferred pass.</summary>
+        private sealed class PendingCall
+        {
+            public PendingCall(int module, int order)
+            {
+                Module = module;
+                Order = order;
+            }
+
+            public int Module { get; }
+
+            /// <summary>The call's place in the pass (the value <c>_seenOrder</c> had right after it).</summary>
+            public int Order { get; }
+
+            /// <summary>A Sequential returning the output its last child produced: finite exactly when that child's output was.</summary>
+            public bool ChainsLast { get; set; }
+
+            public torch.Tensor? FirstOutput { get; set; }
+
+            public torch.Tensor?[] Inputs { get; set; } = Array.Empty<torch.Tensor?>();
+
+            public torch.Tensor?[] InputValues { get; set; } = Array.Empty<torch.Tensor?>();
+
+            /// <summary>Checked output tensors: values (an alias) and the index of their witness (-1: the dtype cannot hold NaN/Inf).</summary>
+            public List<(torch.Tensor Values, int Witness)> Outputs { get; } = new();
+        }
 
         private NonFiniteGuard(torch.nn.Module root, NonFiniteGuardOptions options)
         {
@@ -143,6 +211,7 @@ namespace MlPitfalls.Runtime.NonFinite
         public void BeginStep()
         {
             _manualSteps = true;
+            DiscardPending();
             Step++;
             _active = (Step - 1) % Options.CheckEvery == 0;
             _passHasEvent = false;
@@ -156,6 +225,8 @@ namespace MlPitfalls.Runtime.NonFinite
         /// </summary>
         public void Check(torch.Tensor tensor, [CallerArgumentExpression(nameof(tensor))] string? name = null)
         {
+            // Called from inside a forward pass: settle what the pass has found so far (the rest of it is checked per module).
+            if (_deferring) Resolve();
             // One origin per forward pass: when this pass already reported where the NaN/Inf started (in record mode the
             // pass went on), a loss computed from it is non-finite for that same reason and is not a second event.
             if (!_active || _passHasEvent) return;
@@ -173,6 +244,7 @@ namespace MlPitfalls.Runtime.NonFinite
         /// </summary>
         public void CheckGradients()
         {
+            if (_deferring) Resolve();
             if (!_active) return;
             var e = NonFiniteChecks.CheckGradients(_root, Step);
             if (e is not null) Report(e);
@@ -281,6 +353,7 @@ namespace MlPitfalls.Runtime.NonFinite
             _disposed = true;
             foreach (var remove in _removers) remove();
             _removers.Clear();
+            DiscardPending();
             _lastFiniteTensor = null;
         }
 
@@ -381,7 +454,7 @@ namespace MlPitfalls.Runtime.NonFinite
             var register = Find("register_forward_hook");
             if (register is null) return; // not a callable module
             _callable[i] = true;
-            AddReflectedHook(register, module, (Action<torch.nn.Module>)(_ => MarkObserved(i)));
+            AddReflectedHook(register, module, (Action<torch.nn.Module>)(_ => OnPostUninspected(i)));
             if (isRoot)
             {
                 var registerPre = Find("register_forward_pre_hook");
@@ -408,18 +481,39 @@ namespace MlPitfalls.Runtime.NonFinite
             _passHasEvent = false;
             _lastFinite = -1;
             _lastFiniteTensor = null;
-            if (!_active || !Options.CheckModelInput) return;
-            if (ReportIfModelInputNonFinite(input, "input")) return;
-            ReportIfModelInputNonFinite(secondInput, "second input");
+            // What a pass that never reached the root's post-hook (its forward threw) left behind is dropped unread.
+            DiscardPending();
+            if (!_active) return;
+            if (Options.SyncMode == NonFiniteSyncMode.OncePerPass)
+            {
+                _deferring = true;
+                if (!Options.CheckModelInput) return;
+                LogModelInput(input, "input");
+                LogModelInput(secondInput, "second input");
+                _pendingModelInput = input;
+                return;
+            }
+            if (!Options.CheckModelInput) return;
+            if (input is not null && !Finite.AllFinite(input))
+            {
+                ReportModelInput(input, "input");
+                return;
+            }
+            if (secondInput is not null && !Finite.AllFinite(secondInput)) ReportModelInput(secondInput, "second input");
             if (!_passHasEvent) _lastFiniteTensor = input;
         }
 
-        /// <summary>Reports a non-finite model input; returns true when it did.</summary>
-        private bool ReportIfModelInputNonFinite(torch.Tensor? input, string which)
+        private void LogModelInput(torch.Tensor? input, string which)
         {
-            if (input is null) return false;
-            var e = NonFiniteChecks.CheckTensor(input, "model " + which, Step, null);
-            if (e is null) return false;
+            if (input is null) return;
+            _pendingInputs.Add((which, AliasOf(input), AddWitness(input)));
+        }
+
+        /// <summary>Reports the non-finite model input whose values are <paramref name="values"/>.</summary>
+        private void ReportModelInput(torch.Tensor values, string which)
+        {
+            var e = NonFiniteChecks.CheckTensor(values, "model " + which, Step, null);
+            if (e is null) return; // a witness that only overflowed
             var message =
                 $"The {which} given to the model '{_root.GetType().Name}' is already non-finite{NonFiniteEvent.StepText(Step)}: " +
                 $"{NonFiniteEvent.Counts(e.NaNCount, e.PosInfCount, e.NegInfCount, e.Shape)}, shape {TensorText.Shape(e.Shape)}, {e.DType}.{Environment.NewLine}" +
@@ -433,7 +527,6 @@ namespace MlPitfalls.Runtime.NonFinite
 
             Report(new NonFiniteEvent(NonFiniteKind.ModelInput, Step, "model " + which, "Tensor", e.Shape, e.DType, e.NaNCount, e.PosInfCount, e.NegInfCount,
                 true, null, Array.Empty<string>(), Array.Empty<NonFiniteGradient>(), message));
-            return true;
         }
 
         private void MarkObserved(int i)
@@ -444,18 +537,44 @@ namespace MlPitfalls.Runtime.NonFinite
             if (i == 0) _completedPasses++;
         }
 
-        private void OnPost(int i, torch.Tensor? input1, torch.Tensor? input2, torch.Tensor output)
+        /// <summary>Marks the call observed and, during a deferred pass, logs it (for the candidates of a later message).</summary>
+        private PendingCall? Observe(int i)
         {
             MarkObserved(i);
-            if (!_active || output is null) return;
+            if (!_deferring) return null;
+            var call = new PendingCall(i, _seenOrder[i]);
+            _calls.Add(call);
+            return call;
+        }
+
+        private void OnPostUninspected(int i)
+        {
+            Observe(i);
+            if (i == 0) Resolve();
+        }
+
+        private void OnPost(int i, torch.Tensor? input1, torch.Tensor? input2, torch.Tensor output)
+        {
+            var call = Observe(i);
+            if (_active && output is not null)
+            {
+                if (call is not null) LogOutputs(call, i, input2 is null ? new[] { input1 } : new[] { input1, input2 }, new List<torch.Tensor> { output });
+                else CheckNow(i, input1, input2, output);
+            }
+            if (i == 0) Resolve();
+        }
+
+        private void CheckNow(int i, torch.Tensor? input1, torch.Tensor? input2, torch.Tensor output)
+        {
             // Inspected synchronously: Sequential disposes intermediate outputs right after the next module has run.
-            if ((_onlyChainsChildren[i] && ReferenceEquals(output, _lastFiniteTensor) && IsAncestorOfLastFinite(i)) || Finite.AllFinite(output))
+            if ((_onlyChainsChildren[i] && ReferenceEquals(output, _lastFiniteTensor) && IsAncestorOf(i, _lastFinite)) || Finite.AllFinite(output))
             {
                 _lastFinite = i;
                 _lastFiniteTensor = output;
                 return;
             }
-            ReportOutput(i, input2 is null ? new[] { input1 } : new[] { input1, input2 }, output, null);
+            var inputs = input2 is null ? new[] { input1 } : new[] { input1, input2 };
+            ReportOutput(i, inputs, inputs, output, null, _lastFinite, _lastFiniteTensor, SeenInThisPass());
         }
 
         /// <summary>
@@ -464,23 +583,163 @@ namespace MlPitfalls.Runtime.NonFinite
         /// </summary>
         private void OnPostAny(int i, object?[] inputs, object? output)
         {
-            MarkObserved(i);
-            if (!_active) return;
-            var outputs = new List<torch.Tensor>();
-            CollectTensors(output, outputs, 0);
-            if (outputs.Count == 0) return;
+            var call = Observe(i);
+            if (_active)
+            {
+                var outputs = new List<torch.Tensor>();
+                CollectTensors(output, outputs, 0);
+                if (outputs.Count > 0)
+                {
+                    if (call is not null) LogOutputs(call, i, CollectInputs(inputs), outputs);
+                    else CheckNow(i, inputs, outputs);
+                }
+            }
+            if (i == 0) Resolve();
+        }
+
+        private void CheckNow(int i, object?[] inputs, List<torch.Tensor> outputs)
+        {
             for (int k = 0; k < outputs.Count; k++)
             {
                 if (!Finite.AllFinite(outputs[k]))
                 {
-                    var inputTensors = new List<torch.Tensor>();
-                    foreach (var input in inputs) CollectTensors(input, inputTensors, 0);
-                    ReportOutput(i, inputTensors.ToArray(), outputs[k], outputs.Count > 1 ? $"element {k} of its {outputs.Count}-tensor output" : null);
+                    var inputTensors = CollectInputs(inputs);
+                    ReportOutput(i, inputTensors, inputTensors, outputs[k], WhichOutput(k, outputs.Count), _lastFinite, _lastFiniteTensor, SeenInThisPass());
                     return;
                 }
             }
             _lastFinite = i;
             _lastFiniteTensor = outputs[0];
+        }
+
+        private static torch.Tensor?[] CollectInputs(object?[] inputs)
+        {
+            var inputTensors = new List<torch.Tensor>();
+            foreach (var input in inputs) CollectTensors(input, inputTensors, 0);
+            return inputTensors.ToArray();
+        }
+
+        private static string? WhichOutput(int k, int count) => count > 1 ? $"element {k} of its {count}-tensor output" : null;
+
+        /// <summary>Deferred counterpart of <see cref="CheckNow(int, torch.Tensor?, torch.Tensor?, torch.Tensor)"/>: queues a witness
+        /// per output on the device and keeps what a message about this call would need. Nothing is read back here.</summary>
+        private void LogOutputs(PendingCall call, int i, torch.Tensor?[] inputs, List<torch.Tensor> outputs)
+        {
+            if (outputs.Count == 1 && _onlyChainsChildren[i] && ReferenceEquals(outputs[0], _lastCheckedTensor) && IsAncestorOf(i, _lastChecked))
+            {
+                call.ChainsLast = true;
+            }
+            else
+            {
+                call.Inputs = inputs;
+                var values = new torch.Tensor?[inputs.Length];
+                for (int k = 0; k < inputs.Length; k++) values[k] = inputs[k] is { } input ? AliasOf(input) : null;
+                call.InputValues = values;
+                foreach (var output in outputs) call.Outputs.Add((AliasOf(output), AddWitness(output)));
+            }
+            call.FirstOutput = outputs[0];
+            _lastChecked = i;
+            _lastCheckedTensor = outputs[0];
+        }
+
+        private torch.Tensor AliasOf(torch.Tensor t)
+        {
+            if (_aliases.TryGetValue(t, out var alias)) return alias;
+            alias = t.detach().DetachFromDisposeScope(); // a dispose scope inside a forward() must not take it before the pass ends
+            _aliases.Add(t, alias);
+            return alias;
+        }
+
+        private int AddWitness(torch.Tensor t)
+        {
+            var w = Finite.Witness(t);
+            if (w is null) return -1;
+            _witnesses.Add(w.DetachFromDisposeScope());
+            return _witnesses.Count - 1;
+        }
+
+        /// <summary>
+        /// Ends a deferred pass: one host read tells whether every witness is finite. Only when one is not, the log is replayed in
+        /// execution order with the state the per-module guard would have had at each call, and the first non-finite call is reported
+        /// through the same code (so with the same message) as in <see cref="NonFiniteSyncMode.PerModule"/>.
+        /// </summary>
+        private void Resolve()
+        {
+            if (!_deferring) return;
+            _deferring = false;
+            try
+            {
+                var finite = Finite.NonFiniteWitnesses(_witnesses);
+                if (finite is null)
+                {
+                    _lastFinite = _lastChecked;
+                    _lastFiniteTensor = _lastCheckedTensor;
+                    return;
+                }
+                Replay(finite);
+            }
+            finally
+            {
+                DiscardPending();
+            }
+        }
+
+        private void Replay(bool[] witnessFinite)
+        {
+            // A non-finite witness can be a sum that overflowed: confirmed element-wise (one more read, only on this path).
+            bool IsFinite(torch.Tensor values, int witness) => witness < 0 || witnessFinite[witness] || Finite.AllFiniteElementwise(values);
+
+            foreach (var (which, values, witness) in _pendingInputs)
+            {
+                if (IsFinite(values, witness)) continue;
+                ReportModelInput(values, which);
+                return;
+            }
+            int lastFinite = -1;
+            torch.Tensor? lastFiniteTensor = _pendingModelInput;
+            var seen = new int[_modules.Count];
+            foreach (var call in _calls)
+            {
+                seen[call.Module] = call.Order;
+                if (call.FirstOutput is null) continue; // not inspected, or an output without tensors
+                if (!call.ChainsLast)
+                {
+                    for (int k = 0; k < call.Outputs.Count; k++)
+                    {
+                        var (values, witness) = call.Outputs[k];
+                        if (IsFinite(values, witness)) continue;
+                        ReportOutput(call.Module, call.Inputs, call.InputValues, values, WhichOutput(k, call.Outputs.Count), lastFinite, lastFiniteTensor, seen);
+                        return;
+                    }
+                }
+                lastFinite = call.Module;
+                lastFiniteTensor = call.FirstOutput;
+            }
+            _lastFinite = lastFinite;
+            _lastFiniteTensor = lastFiniteTensor;
+        }
+
+        /// <summary>Disposes everything a deferred pass retained.</summary>
+        private void DiscardPending()
+        {
+            _deferring = false;
+            foreach (var w in _witnesses) w.Dispose();
+            foreach (var alias in _aliases.Values) alias.Dispose();
+            _witnesses.Clear();
+            _aliases.Clear();
+            _calls.Clear();
+            _pendingInputs.Clear();
+            _pendingModelInput = null;
+            _lastChecked = -1;
+            _lastCheckedTensor = null;
+        }
+
+        /// <summary>For each module, its order in the current pass if it ran through call() in it so far (0 if not).</summary>
+        private int[] SeenInThisPass()
+        {
+            var seen = new int[_modules.Count];
+            for (int j = 0; j < seen.Length; j++) seen[j] = _seenInPass[j] == _pass ? _seenOrder[j] : 0;
+            return seen;
         }
 
         /// <summary>The tensors in a value: a tensor, or the tensors inside a (value) tuple, nested up to a few levels.</summary>
@@ -497,7 +756,14 @@ namespace MlPitfalls.Runtime.NonFinite
             }
         }
 
-        private void ReportOutput(int i, torch.Tensor?[] inputs, torch.Tensor output, string? whichOutput)
+        /// <summary>
+        /// Reports module <paramref name="i"/>'s non-finite output. <paramref name="inputs"/> are the input tensor objects (compared by
+        /// reference) and <paramref name="inputValues"/> tensors holding their values (the same objects when checked per module,
+        /// detached aliases in a deferred pass); <paramref name="lastFiniteIndex"/>, <paramref name="lastFiniteTensor"/> and
+        /// <paramref name="seenOrder"/> are the guard's state right after this call.
+        /// </summary>
+        private void ReportOutput(int i, torch.Tensor?[] inputs, torch.Tensor?[] inputValues, torch.Tensor output, string? whichOutput,
+            int lastFiniteIndex, torch.Tensor? lastFiniteTensor, int[] seenOrder)
         {
             if (_passHasEvent) return; // already reported where it started; outer modules only propagate it
             _passHasEvent = true;
@@ -505,10 +771,11 @@ namespace MlPitfalls.Runtime.NonFinite
             // The hook sees the inputs after forward ran. An input that the guard found finite just before this call (the previous
             // module's output, or the model input) and that is non-finite now was changed in place: it did not arrive non-finite.
             bool changedInPlace = false, inputNonFinite = false;
-            foreach (var input in inputs)
+            for (int k = 0; k < inputs.Length; k++)
             {
-                if (input is null || Finite.AllFinite(input)) continue;
-                if (ReferenceEquals(input, _lastFiniteTensor)) changedInPlace = true;
+                var values = inputValues[k];
+                if (values is null || Finite.AllFinite(values)) continue;
+                if (ReferenceEquals(inputs[k], lastFiniteTensor)) changedInPlace = true;
                 else inputNonFinite = true;
             }
             var (path, module) = _modules[i];
@@ -523,7 +790,7 @@ namespace MlPitfalls.Runtime.NonFinite
             {
                 if (!Finite.AllFinite(p)) badParams.Add(name);
             }
-            string? lastFinite = _lastFinite >= 0 ? ModuleNames.Display(_modules[_lastFinite].Path, _modules[_lastFinite].Module) : null;
+            string? lastFinite = lastFiniteIndex >= 0 ? ModuleNames.Display(_modules[lastFiniteIndex].Path, _modules[lastFiniteIndex].Module) : null;
 
             var lines = new List<string>();
             if (!inputNonFinite)
@@ -555,7 +822,7 @@ namespace MlPitfalls.Runtime.NonFinite
                 lines.Add(lastFinite is null
                     ? "  no module had produced a finite output earlier in this forward pass."
                     : $"  the last module with a finite output before it was '{lastFinite}'.");
-                var candidates = Candidates(i);
+                var candidates = Candidates(i, lastFiniteIndex, seenOrder);
                 if (candidates.Count > 0)
                 {
                     lines.Add("  the guard could not see the values of these modules in this pass, so the NaN/Inf may have started there: " +
@@ -583,13 +850,14 @@ namespace MlPitfalls.Runtime.NonFinite
         /// Where a NaN/Inf first seen at module <paramref name="i"/>'s input may have started, as far as the guard can tell: modules
         /// that ran in this pass after the last finite output but whose values it cannot inspect, and modules under the same parent,
         /// registered before <paramref name="i"/>, that did not run through call() in this pass (a child invoked with .forward(...)).
+        /// <paramref name="seenOrder"/>: each module's order in this pass up to this call (0 = did not run in it).
         /// </summary>
-        private List<string> Candidates(int i)
+        private List<string> Candidates(int i, int lastFinite, int[] seenOrder)
         {
             var result = new List<string>();
             var path = _modules[i].Path;
             var parentPath = path.Length == 0 ? null : ModuleNames.ParentOf(path);
-            int since = _lastFinite >= 0 ? _seenOrder[_lastFinite] : 0;
+            int since = lastFinite >= 0 ? seenOrder[lastFinite] : 0;
             for (int j = 1; j < _modules.Count; j++)
             {
                 if (j == i || !_callable[j]) continue;
@@ -598,9 +866,9 @@ namespace MlPitfalls.Runtime.NonFinite
                 bool isDescendant = other.StartsWith(path + ".", StringComparison.Ordinal);
                 if (isAncestor || isDescendant) continue;
                 var name = $"'{ModuleNames.Display(other, module)}' ({module.GetType().Name}, ";
-                if (_seenInPass[j] == _pass)
+                if (seenOrder[j] > 0)
                 {
-                    if (!_inspected[j] && _seenOrder[j] > since) result.Add(name + "its output is not a tensor the guard can inspect)");
+                    if (!_inspected[j] && seenOrder[j] > since) result.Add(name + "its output is not a tensor the guard can inspect)");
                 }
                 else if (j < i && parentPath is not null && (parentPath.Length == 0 || other.StartsWith(parentPath + ".", StringComparison.Ordinal)))
                 {
@@ -612,11 +880,11 @@ namespace MlPitfalls.Runtime.NonFinite
 
         /// <summary>A container (Sequential, or a custom module) returning the output its last child already produced: nothing new to check.
         /// Limited to ancestors, so an in-place operation that returns its own input object is still checked.</summary>
-        private bool IsAncestorOfLastFinite(int i)
+        private bool IsAncestorOf(int i, int descendant)
         {
-            if (_lastFinite < 0) return false;
+            if (descendant < 0) return false;
             var path = _modules[i].Path;
-            return path.Length == 0 || _modules[_lastFinite].Path.StartsWith(path + ".", StringComparison.Ordinal);
+            return path.Length == 0 || _modules[descendant].Path.StartsWith(path + ".", StringComparison.Ordinal);
         }
 
         private void Report(NonFiniteEvent e, Exception? inner = null)
