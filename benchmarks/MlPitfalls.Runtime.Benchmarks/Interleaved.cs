@@ -6,7 +6,7 @@ using System.Linq;
 namespace MlPitfalls.Runtime.Benchmarks
 {
     /// <summary>
-    /// A drift-resistant cross-check of <see cref="TrainingStepBenchmarks"/>: the three variants take turns step by step (rotating
+    /// A drift-resistant cross-check of <see cref="TrainingStepBenchmarks"/>: the variants take turns step by step (rotating
     /// the order every round), so a change in machine load affects all of them equally. Reports median and mean per step.
     /// Run with <c>dotnet run -c Release -- --interleaved [rounds]</c>.
     /// </summary>
@@ -21,6 +21,7 @@ namespace MlPitfalls.Runtime.Benchmarks
                 ("step", () => b.TrainStep(b.Plain.Model, b.Plain.Optimizer, null)),
                 ("step + NaN guard every step", () => b.TrainStep(b.Every.Model, b.Every.Optimizer, b.GuardEvery)),
                 ("step + NaN guard every 100th step", () => b.TrainStep(b.Sampled.Model, b.Sampled.Optimizer, b.GuardSampled)),
+                ("step + NaN guard every step, read back per module", () => b.TrainStep(b.PerModule.Model, b.PerModule.Optimizer, b.GuardPerModule)),
             };
             var times = variants.Select(_ => new List<double>()).ToArray();
             for (int w = 0; w < 5; w++) foreach (var v in variants) v.Step();
@@ -37,20 +38,23 @@ namespace MlPitfalls.Runtime.Benchmarks
             }
             // The measurement must not be able to measure nothing: the guards saw every step, and the every-step guard really checks.
             long expectedSteps = 5 + rounds;
-            if (b.GuardEvery.Step != expectedSteps || b.GuardSampled.Step != expectedSteps)
+            if (b.GuardEvery.Step != expectedSteps || b.GuardSampled.Step != expectedSteps || b.GuardPerModule.Step != expectedSteps)
             {
-                throw new InvalidOperationException($"Guards counted {b.GuardEvery.Step}/{b.GuardSampled.Step} steps, expected {expectedSteps}.");
+                throw new InvalidOperationException($"Guards counted {b.GuardEvery.Step}/{b.GuardSampled.Step}/{b.GuardPerModule.Step} steps, expected {expectedSteps}.");
             }
-            bool caught = false;
-            try
+            foreach (var (model, optimizer, guard) in new[] { (b.Every.Model, b.Every.Optimizer, b.GuardEvery), (b.PerModule.Model, b.PerModule.Optimizer, b.GuardPerModule) })
             {
-                b.TrainStepWithNaNInput(b.Every.Model, b.Every.Optimizer, b.GuardEvery);
+                bool caught = false;
+                try
+                {
+                    b.TrainStepWithNaNInput(model, optimizer, guard);
+                }
+                catch (MlPitfalls.Runtime.NonFinite.NonFiniteValueException)
+                {
+                    caught = true;
+                }
+                if (!caught) throw new InvalidOperationException("An every-step guard did not catch a NaN input: the measurement is not measuring the guard.");
             }
-            catch (MlPitfalls.Runtime.NonFinite.NonFiniteValueException)
-            {
-                caught = true;
-            }
-            if (!caught) throw new InvalidOperationException("The every-step guard did not catch a NaN input: the measurement is not measuring the guard.");
             b.Cleanup();
 
             double baseMedian = Median(times[0]);

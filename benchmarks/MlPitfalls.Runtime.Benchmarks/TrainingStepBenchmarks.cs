@@ -9,15 +9,18 @@ namespace MlPitfalls.Runtime.Benchmarks
     /// <summary>
     /// One training step of a small CNN (two conv blocks + linear head) on a batch of 64 MNIST-sized images, on the CPU:
     /// without a guard, with a NaN guard checking every step (forward outputs, loss and gradients), and checking every 100th step.
+    /// The every-step guard reads its forward checks back once per pass (the default); a fourth variant reads them after every
+    /// module (<see cref="NonFiniteSyncMode.PerModule"/>, the behaviour before deferred checking).
     /// </summary>
     public class TrainingStepBenchmarks
     {
         public const int Batch = 64;
         private Tensor _x = null!;
         private Tensor _y = null!;
-        private (Sequential Model, optim.Optimizer Optimizer) _plain, _every, _sampled;
+        private (Sequential Model, optim.Optimizer Optimizer) _plain, _every, _sampled, _perModule;
         private NonFiniteGuard _guardEvery = null!;
         private NonFiniteGuard _guardSampled = null!;
+        private NonFiniteGuard _guardPerModule = null!;
 
         [GlobalSetup]
         public void Setup()
@@ -32,19 +35,22 @@ namespace MlPitfalls.Runtime.Benchmarks
             _plain = Create();
             _every = Create();
             _sampled = Create();
+            _perModule = Create();
             _guardEvery = NonFiniteGuard.Attach(_every.Model);
             _guardSampled = NonFiniteGuard.Attach(_sampled.Model, new NonFiniteGuardOptions { CheckEvery = 100 });
+            _guardPerModule = NonFiniteGuard.Attach(_perModule.Model, new NonFiniteGuardOptions { SyncMode = NonFiniteSyncMode.PerModule });
         }
 
         [GlobalCleanup]
         public void Cleanup()
         {
-            if (_guardEvery.Step == 0 || _guardSampled.Step == 0)
+            if (_guardEvery.Step == 0 || _guardSampled.Step == 0 || _guardPerModule.Step == 0)
             {
                 throw new System.InvalidOperationException("A guard saw no forward pass: the benchmark did not measure the guarded step.");
             }
             _guardEvery.Dispose();
             _guardSampled.Dispose();
+            _guardPerModule.Dispose();
         }
 
         [Benchmark(Baseline = true, Description = "step")]
@@ -55,6 +61,9 @@ namespace MlPitfalls.Runtime.Benchmarks
 
         [Benchmark(Description = "step + NaN guard every 100th step")]
         public float StepGuardEvery100() => TrainStep(_sampled.Model, _sampled.Optimizer, _guardSampled);
+
+        [Benchmark(Description = "step + NaN guard every step, read back per module")]
+        public float StepGuardPerModule() => TrainStep(_perModule.Model, _perModule.Optimizer, _guardPerModule);
 
         internal float TrainStep(Sequential model, optim.Optimizer optimizer, NonFiniteGuard? guard)
         {
@@ -92,6 +101,10 @@ namespace MlPitfalls.Runtime.Benchmarks
         internal NonFiniteGuard GuardEvery => _guardEvery;
 
         internal NonFiniteGuard GuardSampled => _guardSampled;
+
+        internal (Sequential Model, optim.Optimizer Optimizer) PerModule => _perModule;
+
+        internal NonFiniteGuard GuardPerModule => _guardPerModule;
 
         private static (Sequential, optim.Optimizer) Create()
         {
