@@ -60,6 +60,21 @@ public class TorchSymbolsTests
     }
 
     [Fact]
+    public void Symbols_come_from_the_torchsharp_assembly_not_from_a_same_named_type_in_source()
+    {
+        // A project without the TorchSharp reference that declares its own TorchSharp.torch.Tensor (a stub, a port) is
+        // not TorchSharp code: nothing is registered for it.
+        var lookAlike = TestCompilation.Create(referenceTorchSharp: false, sources: """
+            namespace TorchSharp { public static class torch { public class Tensor { } } }
+            """);
+        Assert.NotNull(lookAlike.GetTypeByMetadataName("TorchSharp.torch+Tensor"));
+        Assert.Null(TorchSymbols.For(lookAlike));
+
+        Assert.Equal("TorchSharp", Torch.Tensor.ContainingAssembly.Name);
+        Assert.True(Torch.IsInTorchSharp(Torch.Losses["NLLLoss"]));
+    }
+
+    [Fact]
     public void Module_invocations_of_every_arity_and_user_forward_overrides_are_recognised()
     {
         Assert.True(Torch.IsModuleInvocation(Target("net.call(x)")));
