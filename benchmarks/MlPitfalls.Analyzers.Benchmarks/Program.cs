@@ -10,18 +10,28 @@ public static class Program
     /// <c>dotnet run -c Release -- --filter '*'</c>: BenchmarkDotNet (add <c>--job short</c> for a quick run).
     /// <c>dotnet run -c Release -- --driver-times [--rounds N] [--verbose]</c>: the driver-times measurement (<see cref="DriverTimes"/>;
     /// <c>--verbose</c> prints every round to standard error).
+    /// <c>dotnet run -c Release -- --profile torch|long [--size N] [--rounds N]</c>: only the analysis of one generated case,
+    /// again and again, for a profiler to attach to (<c>dotnet-trace collect -- dotnet ...dll --profile long --size 5000</c>).
     /// </summary>
     public static void Main(string[] args)
     {
         if (Array.IndexOf(args, "--driver-times") >= 0)
         {
-            var rounds = Array.IndexOf(args, "--rounds") is var at and >= 0 && at + 1 < args.Length
-                ? int.Parse(args[at + 1], CultureInfo.InvariantCulture)
-                : 7;
-            DriverTimes.Run(rounds, verbose: Array.IndexOf(args, "--verbose") >= 0);
+            DriverTimes.Run(Option(args, "--rounds", 7), verbose: Array.IndexOf(args, "--verbose") >= 0);
+            return;
+        }
+
+        if (Array.IndexOf(args, "--profile") is var profile and >= 0 && profile + 1 < args.Length)
+        {
+            var size = Option(args, "--size", args[profile + 1] == "long" ? 5_000 : 100);
+            var code = args[profile + 1] == "long" ? LongMethodGenerator.Generate(size) : TrainingCodeGenerator.Generate(size);
+            ProfileRun.Run(code, Option(args, "--rounds", 20));
             return;
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
+
+    private static int Option(string[] args, string name, int byDefault)
+        => Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : byDefault;
 }

@@ -27,6 +27,7 @@ internal sealed class ModuleComposition
     private readonly ConcurrentDictionary<ISymbol, MemberWrites?> _memberWrites = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<INamedTypeSymbol, Dictionary<string, List<SyntaxNode>>> _typeNodes = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _locals = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _members = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
 
     private readonly Lazy<HashSet<INamedTypeSymbol>> _derivedFrom;
@@ -91,11 +92,22 @@ internal sealed class ModuleComposition
                     ? _locals.GetOrAdd(local.Local, l => DescribeLocal((ILocalSymbol)l, 0, cancellationToken) ?? FromStaticType(expression.Type))
                     : DescribeLocal(local.Local, depth, cancellationToken) ?? FromStaticType(expression.Type);
             case IFieldReferenceOperation or IPropertyReferenceOperation { Arguments.Length: 0 }:
-                return DescribeMember(expression.ReferencedSymbol()!, depth, cancellationToken) ?? FromStaticType(expression.Type);
+                // Likewise once per field or property: every call on 'model' in every method asks the same question.
+                var member = expression.ReferencedSymbol()!;
+                return depth == 0
+                    ? _members.GetOrAdd(member, m => DescribeMember(m, 0, cancellationToken) ?? FromStaticType(MemberType(m)))
+                    : DescribeMember(member, depth, cancellationToken) ?? FromStaticType(expression.Type);
             default:
                 return FromStaticType(expression.Type);
         }
     }
+
+    private static ITypeSymbol? MemberType(ISymbol member) => member switch
+    {
+        IFieldSymbol field => field.Type,
+        IPropertySymbol property => property.Type,
+        _ => null,
+    };
 
     /// <summary>
     /// A module type known from the declaration alone (a parameter typed <c>Linear</c>, <c>this</c> in a model's own code):

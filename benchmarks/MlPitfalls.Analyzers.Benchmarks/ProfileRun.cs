@@ -1,0 +1,34 @@
+using System;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+
+namespace MlPitfalls.Analyzers.Benchmarks;
+
+/// <summary>
+/// The loss rules' analysis of one generated case, repeated on fresh compilations (each first compiled, so what the
+/// profile shows under the analysis is the rules' own work and the binding they cause, not the compile's).
+/// </summary>
+internal static class ProfileRun
+{
+    public static void Run(GeneratedCode code, int rounds)
+    {
+        var compilation = BenchmarkCompilations.Create(code);
+        var lossRules = MlPitfallsAnalyzers.All().Where(a => MlPitfallsAnalyzers.LossRuleIds.Contains(MlPitfallsAnalyzers.IdOf(a))).ToImmutableArray();
+        for (var round = 0; round < rounds; round++)
+        {
+            var fresh = BenchmarkCompilations.Fresh(compilation);
+            fresh.GetDiagnostics();
+            var withAnalyzers = fresh.WithAnalyzers(
+                lossRules.Insert(0, new EmptyOperationAnalyzer()),
+                new CompilationWithAnalyzersOptions(new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), null, concurrentAnalysis: false, logAnalyzerExecutionTime: true));
+            var stopwatch = Stopwatch.StartNew();
+            var diagnostics = withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult();
+            BenchmarkCompilations.ThrowIfAnalyzerFailed(diagnostics);
+            var callbacks = lossRules.Sum(a => withAnalyzers.GetAnalyzerTelemetryInfoAsync(a, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds);
+            Console.WriteLine($"round {round}: analysis {stopwatch.Elapsed.TotalMilliseconds:F1} ms, loss rules' callbacks {callbacks:F1} ms, {diagnostics.Length} diagnostics");
+        }
+    }
+}
