@@ -76,7 +76,7 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
                         pending!.Enqueue(diagnostic);
                     }
                 },
-                OperationKind.Invocation);
+                InvocationKind);
             block.RegisterOperationBlockEndAction(end =>
             {
                 if (pending is null)
@@ -131,6 +131,9 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
     }
 
     private static readonly ConditionalWeakTable<IInvocationOperation, LossEvidence> SharedEvidence = new();
+
+    // Registered once per member: one array for all, not a params array copied at every registration.
+    private static readonly ImmutableArray<OperationKind> InvocationKind = ImmutableArray.Create(OperationKind.Invocation);
 
     private sealed class LossEvidence
     {
