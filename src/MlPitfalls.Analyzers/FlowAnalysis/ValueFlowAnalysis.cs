@@ -38,11 +38,12 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
 
     private int _depth;
 
-    private readonly Dictionary<SyntaxNode, TValue> _records = new();
-    private readonly HashSet<ControlFlowGraph> _running = new();
-    private readonly HashSet<ControlFlowGraph> _analysedAlone = new();
-    private readonly Dictionary<ControlFlowGraph, List<(PathState<TValue> Entry, PathState<TValue> Exit, TValue Returned)>> _invokedRuns = new();
-    private readonly Dictionary<ControlFlowRegion, (ImmutableArray<AccessPath> Written, bool Calls)> _finallyEffects = new();
+    // Made by AnalyzeBody: an instance that only answers single questions (a provenance read without the graph) needs none.
+    private Dictionary<SyntaxNode, TValue> _records = null!;
+    private HashSet<ControlFlowGraph> _running = null!;
+    private HashSet<ControlFlowGraph> _analysedAlone = null!;
+    private Dictionary<ControlFlowGraph, List<(PathState<TValue> Entry, PathState<TValue> Exit, TValue Returned)>> _invokedRuns = null!;
+    private Dictionary<ControlFlowRegion, (ImmutableArray<AccessPath> Written, bool Calls)> _finallyEffects = null!;
     private TValue _returned;
     private bool _converged = true;
     private CancellationToken _cancellationToken;
@@ -65,6 +66,11 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
     public ValueFlowResult<TValue> AnalyzeBody(ControlFlowGraph graph, CancellationToken cancellationToken)
     {
         _cancellationToken = cancellationToken;
+        _records = new Dictionary<SyntaxNode, TValue>();
+        _running = new HashSet<ControlFlowGraph>();
+        _analysedAlone = new HashSet<ControlFlowGraph>();
+        _invokedRuns = new Dictionary<ControlFlowGraph, List<(PathState<TValue>, PathState<TValue>, TValue)>>();
+        _finallyEffects = new Dictionary<ControlFlowRegion, (ImmutableArray<AccessPath> Written, bool Calls)>();
         var (_, returned) = RunGraph(graph, PathState<TValue>.Empty, nesting: 0);
         return new ValueFlowResult<TValue>(_records, returned, _converged, Values);
     }

@@ -195,7 +195,9 @@ internal sealed class TorchSymbols
     /// <summary>True when <paramref name="type"/> is <paramref name="baseType"/> or derives from it (generic definitions compared).</summary>
     public static bool InheritsFrom(ITypeSymbol? type, INamedTypeSymbol? baseType)
     {
-        if (baseType is null)
+        // Only a class derives from a class: structs, tuples, enums and type parameters are answered without walking
+        // (the walk from a constructed type can allocate its substituted base types).
+        if (baseType is null || (baseType.TypeKind == TypeKind.Class && type?.TypeKind != TypeKind.Class))
         {
             return false;
         }
@@ -248,7 +250,18 @@ internal sealed class TorchTypes
 {
     private readonly ImmutableDictionary<string, INamedTypeSymbol> _byName;
 
-    public TorchTypes(ImmutableDictionary<string, INamedTypeSymbol> byName) => _byName = byName;
+    // By simple name, for NameOf: MetadataName builds a new string for every generic type ("Module`2"), and NameOf walks
+    // the base types of every module call's receiver.
+    private readonly System.Collections.Generic.Dictionary<string, (INamedTypeSymbol Type, string MetadataName)> _bySimpleName = new(StringComparer.Ordinal);
+
+    public TorchTypes(ImmutableDictionary<string, INamedTypeSymbol> byName)
+    {
+        _byName = byName;
+        foreach (var pair in byName)
+        {
+            _bySimpleName[pair.Value.Name] = (pair.Value, pair.Key);
+        }
+    }
 
     /// <summary>The type named <paramref name="metadataName"/> (<c>"Linear"</c>, <c>"ModuleList`1"</c>), or null when this TorchSharp has none.</summary>
     public INamedTypeSymbol? this[string metadataName] => _byName.TryGetValue(metadataName, out var type) ? type : null;
@@ -260,10 +273,9 @@ internal sealed class TorchTypes
         {
             // The name finds the candidate, symbol equality confirms it is TorchSharp's (a user's own 'Linear' is not).
             var definition = current.OriginalDefinition;
-            if (_byName.TryGetValue(definition.MetadataName, out var known)
-                && SymbolEqualityComparer.Default.Equals(definition, known))
+            if (_bySimpleName.TryGetValue(definition.Name, out var known) && SymbolEqualityComparer.Default.Equals(definition, known.Type))
             {
-                return definition.MetadataName;
+                return known.MetadataName;
             }
         }
 

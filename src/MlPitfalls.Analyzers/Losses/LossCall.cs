@@ -128,16 +128,20 @@ internal sealed class LossCall
 
             var receiverText = receiver.Syntax.ToString();
             var display = !receiver.IsSimpleReference() || receiverText.Length > 40 ? typeName! : $"{typeName} '{receiverText}'";
-            // Not the caller's cancellation token: the loss call is shared by the rules (see LossPairingAnalyzer), and a
-            // token one rule's callback was cancelled with must not fail another's. The composition model is bounded.
-            var creation = staticName is null
-                ? new System.Lazy<IOperation?>(() => module?.Creation)
-                : new System.Lazy<IOperation?>(() => services.Modules.Describe(receiver, CancellationToken.None)?.Creation, LazyThreadSafetyMode.PublicationOnly);
+            var creation = staticName is null ? Known(module?.Creation) : CreationOf(receiver, services);
             return new LossCall(kind.Value, invocation, invocation.Arguments[0].Value, invocation.Arguments[1].Value, display, creation, logTarget: null);
         }
 
         return null;
     }
+
+    // Methods of their own so that their closures are allocated only for a loss call, not on every call Recognize sees.
+    private static System.Lazy<IOperation?> Known(IOperation? creation) => new(() => creation);
+
+    // Not the caller's cancellation token: the loss call is shared by the rules (see LossPairingAnalyzer), and a token
+    // one rule's callback was cancelled with must not fail another's. The composition model is bounded.
+    private static System.Lazy<IOperation?> CreationOf(IOperation receiver, AnalysisServices services)
+        => new(() => services.Modules.Describe(receiver, CancellationToken.None)?.Creation, LazyThreadSafetyMode.PublicationOnly);
 
     private static IOperation? Argument(IInvocationOperation invocation, string parameterName)
     {

@@ -50,49 +50,49 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
 
         // One report per origin: a softmax feeding two loss calls (train and validation) is one mistake.
         var reported = new ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool>();
-        context.RegisterOperationBlockStartAction(block =>
+
+        // One action per member, reported from the member's block so that a diagnostic at an activation elsewhere in the
+        // member is local to it (the IDE shows it while the file is edited; an operation action's diagnostic is local only
+        // inside that operation). Judge places a diagnostic outside the member at the loss input instead. A block action
+        // that scans its operations for invocations, not a block-start action registering an operation and an end action
+        // for every member: those registrations allocated more than the rules' own work on code with few loss calls.
+        context.RegisterOperationBlockAction(block =>
         {
-            // Judged per member and reported when the member is done, so that a diagnostic at an activation elsewhere in
-            // the member is local to it (the IDE shows it while the file is edited). Judge places a diagnostic outside the
-            // member at the loss input instead. The queue is made only for a member that has something to report.
-            ConcurrentQueue<Diagnostic>? pending = null;
-            var member = block.OwningSymbol.DeclaringSyntaxReferences;
-            block.RegisterOperationAction(
-                operationContext =>
-                {
-                    if (EvidenceFor((IInvocationOperation)operationContext.Operation, services, operationContext) is not { } evidence)
-                    {
-                        return;
-                    }
-
-                    var pairing = new LossPairing(evidence.Loss, evidence.Input, evidence.Target, origin => IsInside(origin, member));
-                    foreach (var diagnostic in Judge(pairing))
-                    {
-                        if (pending is null)
-                        {
-                            System.Threading.Interlocked.CompareExchange(ref pending, new ConcurrentQueue<Diagnostic>(), null);
-                        }
-
-                        pending!.Enqueue(diagnostic);
-                    }
-                },
-                InvocationKind);
-            block.RegisterOperationBlockEndAction(end =>
+            ImmutableArray<SyntaxReference> member = default;
+            foreach (var root in block.OperationBlocks)
             {
-                if (pending is null)
+                foreach (var operation in root.DescendantsAndSelf())
                 {
-                    return;
-                }
-
-                foreach (var diagnostic in pending)
-                {
-                    if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan), true))
+                    if (operation is not IInvocationOperation invocation
+                        || EvidenceFor(invocation, root, services, block) is not { } evidence)
                     {
-                        end.ReportDiagnostic(diagnostic);
+                        continue;
                     }
+
+                    if (member.IsDefault)
+                    {
+                        member = block.OwningSymbol.DeclaringSyntaxReferences;
+                    }
+
+                    JudgeAndReport(evidence, member, block, reported);
                 }
-            });
+            }
         });
+    }
+
+    // A method of its own: a lambda capturing the member inside the scan would allocate its closure for every operation.
+    private void JudgeAndReport(
+        LossEvidence evidence, ImmutableArray<SyntaxReference> member, OperationBlockAnalysisContext block,
+        ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool> reported)
+    {
+        var pairing = new LossPairing(evidence.Loss, evidence.Input, evidence.Target, origin => IsInside(origin, member));
+        foreach (var diagnostic in Judge(pairing))
+        {
+            if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan), true))
+            {
+                block.ReportDiagnostic(diagnostic);
+            }
+        }
     }
 
     /// <summary>
@@ -100,14 +100,14 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
     /// null when it is no known loss. Found once per call and shared by the three rules, which the driver gives the same
     /// operation tree: the first rule to reach a loss call pays for its provenance, the others read it.
     /// </summary>
-    private static LossEvidence? EvidenceFor(IInvocationOperation invocation, AnalysisServices services, OperationAnalysisContext operationContext)
+    private static LossEvidence? EvidenceFor(IInvocationOperation invocation, IOperation root, AnalysisServices services, OperationBlockAnalysisContext block)
     {
         if (SharedEvidence.TryGetValue(invocation, out var shared))
         {
             return shared;
         }
 
-        var token = operationContext.CancellationToken;
+        var token = block.CancellationToken;
         if (LossCall.Recognize(invocation, services, token) is not { } loss)
         {
             return null;
@@ -118,22 +118,35 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
         // matters to KL divergence only.
         var needsTarget = loss.Kind == LossKind.KullbackLeibler;
         Provenance input, target = Provenance.Unknown;
-        if (!ProvenanceAnalysis.TryWithoutFlow(services, loss.Input, token, out input)
-            || (needsTarget && !ProvenanceAnalysis.TryWithoutFlow(services, loss.Target, token, out target)))
+        if ((!ProvenanceAnalysis.TryWithoutFlow(services, loss.Input, token, out input)
+             || (needsTarget && !ProvenanceAnalysis.TryWithoutFlow(services, loss.Target, token, out target)))
+            && HasGraph(root))
         {
-            var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), token);
+            var provenance = ProvenanceAnalysis.For(services, block.GetControlFlowGraph(root), token);
             input = provenance.ValueOf(loss.Input.Syntax);
             target = needsTarget ? provenance.ValueOf(loss.Target.Syntax) : Provenance.Unknown;
         }
 
-        var evidence = new LossEvidence(loss, input, target);
-        return SharedEvidence.GetValue(invocation, _ => evidence);
+        return Publish(invocation, new LossEvidence(loss, input, target));
     }
 
-    private static readonly ConditionalWeakTable<IInvocationOperation, LossEvidence> SharedEvidence = new();
+    /// <summary>True for the operation blocks a control-flow graph can be built for (a body, an initializer).</summary>
+    private static bool HasGraph(IOperation block)
+    {
+        var root = block;
+        while (root.Parent is { } parent)
+        {
+            root = parent;
+        }
 
-    // Registered once per member: one array for all, not a params array copied at every registration.
-    private static readonly ImmutableArray<OperationKind> InvocationKind = ImmutableArray.Create(OperationKind.Invocation);
+        return root is IMethodBodyOperation or IConstructorBodyOperation or IBlockOperation or IFieldInitializerOperation
+            or IPropertyInitializerOperation or IParameterInitializerOperation;
+    }
+
+    // A method of its own so that the lambda's closure is allocated only when a loss call is published, not on every call.
+    private static LossEvidence Publish(IInvocationOperation invocation, LossEvidence evidence) => SharedEvidence.GetValue(invocation, _ => evidence);
+
+    private static readonly ConditionalWeakTable<IInvocationOperation, LossEvidence> SharedEvidence = new();
 
     private sealed class LossEvidence
     {
