@@ -50,49 +50,76 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
 
         // One report per origin: a softmax feeding two loss calls (train and validation) is one mistake.
         var reported = new ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool>();
-
-        // One action per member, reported from the member's block so that a diagnostic at an activation elsewhere in the
-        // member is local to it (the IDE shows it while the file is edited; an operation action's diagnostic is local only
-        // inside that operation). Judge places a diagnostic outside the member at the loss input instead. A block action
-        // that scans its operations for invocations, not a block-start action registering an operation and an end action
-        // for every member: those registrations allocated more than the rules' own work on code with few loss calls.
-        context.RegisterOperationBlockAction(block =>
+        context.RegisterOperationBlockStartAction(block =>
         {
-            ImmutableArray<SyntaxReference> member = default;
-            foreach (var root in block.OperationBlocks)
-            {
-                foreach (var operation in root.DescendantsAndSelf())
+            // Judged per member and reported when the member is done, so that a diagnostic at an activation elsewhere in
+            // the member is local to it (the IDE shows it while the file is edited; an operation action's diagnostic is
+            // local only inside that operation). Judge places a diagnostic outside the member at the loss input instead.
+            // Measured against the alternative: a block action that scans the member's operations itself cost several
+            // times more on real code with few loss calls than letting the driver hand over the invocations.
+            var pending = new PendingDiagnostics(block.OwningSymbol);
+            block.RegisterOperationAction(
+                operationContext =>
                 {
-                    if (operation is not IInvocationOperation invocation
-                        || EvidenceFor(invocation, root, services, block) is not { } evidence)
+                    var invocation = (IInvocationOperation)operationContext.Operation;
+                    if (EvidenceFor(invocation, services, operationContext) is { } evidence)
                     {
-                        continue;
+                        pending.Judged(Judge(new LossPairing(evidence.Loss, evidence.Input, evidence.Target, pending.IsInMember)));
                     }
-
-                    if (member.IsDefault)
-                    {
-                        member = block.OwningSymbol.DeclaringSyntaxReferences;
-                    }
-
-                    JudgeAndReport(evidence, member, block, reported);
-                }
-            }
+                },
+                InvocationKind);
+            block.RegisterOperationBlockEndAction(pending.ReportOnce(reported));
         });
     }
 
-    // A method of its own: a lambda capturing the member inside the scan would allocate its closure for every operation.
-    private void JudgeAndReport(
-        LossEvidence evidence, ImmutableArray<SyntaxReference> member, OperationBlockAnalysisContext block,
-        ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool> reported)
+    /// <summary>What one member's loss calls were judged to raise, reported at the member's end (made lazily: most members have none).</summary>
+    private sealed class PendingDiagnostics
     {
-        var pairing = new LossPairing(evidence.Loss, evidence.Input, evidence.Target, origin => IsInside(origin, member));
-        foreach (var diagnostic in Judge(pairing))
+        private readonly ISymbol _member;
+        private ImmutableArray<SyntaxReference> _syntax;
+        private ConcurrentQueue<Diagnostic>? _diagnostics;
+
+        public PendingDiagnostics(ISymbol member) => _member = member;
+
+        public bool IsInMember(SyntaxNode node)
         {
-            if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan), true))
+            if (_syntax.IsDefault)
             {
-                block.ReportDiagnostic(diagnostic);
+                _syntax = _member.DeclaringSyntaxReferences;
+            }
+
+            return IsInside(node, _syntax);
+        }
+
+        public void Judged(ImmutableArray<Diagnostic> diagnostics)
+        {
+            foreach (var diagnostic in diagnostics)
+            {
+                if (_diagnostics is null)
+                {
+                    System.Threading.Interlocked.CompareExchange(ref _diagnostics, new ConcurrentQueue<Diagnostic>(), null);
+                }
+
+                _diagnostics!.Enqueue(diagnostic);
             }
         }
+
+        public System.Action<OperationBlockAnalysisContext> ReportOnce(ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool> reported)
+            => end =>
+            {
+                if (_diagnostics is null)
+                {
+                    return;
+                }
+
+                foreach (var diagnostic in _diagnostics)
+                {
+                    if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan), true))
+                    {
+                        end.ReportDiagnostic(diagnostic);
+                    }
+                }
+            };
     }
 
     /// <summary>
@@ -100,14 +127,14 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
     /// null when it is no known loss. Found once per call and shared by the three rules, which the driver gives the same
     /// operation tree: the first rule to reach a loss call pays for its provenance, the others read it.
     /// </summary>
-    private static LossEvidence? EvidenceFor(IInvocationOperation invocation, IOperation root, AnalysisServices services, OperationBlockAnalysisContext block)
+    private static LossEvidence? EvidenceFor(IInvocationOperation invocation, AnalysisServices services, OperationAnalysisContext operationContext)
     {
         if (SharedEvidence.TryGetValue(invocation, out var shared))
         {
             return shared;
         }
 
-        var token = block.CancellationToken;
+        var token = operationContext.CancellationToken;
         if (LossCall.Recognize(invocation, services, token) is not { } loss)
         {
             return null;
@@ -118,11 +145,10 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
         // matters to KL divergence only.
         var needsTarget = loss.Kind == LossKind.KullbackLeibler;
         Provenance input, target = Provenance.Unknown;
-        if ((!ProvenanceAnalysis.TryWithoutFlow(services, loss.Input, token, out input)
-             || (needsTarget && !ProvenanceAnalysis.TryWithoutFlow(services, loss.Target, token, out target)))
-            && HasGraph(root))
+        if (!ProvenanceAnalysis.TryWithoutFlow(services, loss.Input, token, out input)
+            || (needsTarget && !ProvenanceAnalysis.TryWithoutFlow(services, loss.Target, token, out target)))
         {
-            var provenance = ProvenanceAnalysis.For(services, block.GetControlFlowGraph(root), token);
+            var provenance = ProvenanceAnalysis.For(services, operationContext.GetControlFlowGraph(), token);
             input = provenance.ValueOf(loss.Input.Syntax);
             target = needsTarget ? provenance.ValueOf(loss.Target.Syntax) : Provenance.Unknown;
         }
@@ -130,23 +156,13 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
         return Publish(invocation, new LossEvidence(loss, input, target));
     }
 
-    /// <summary>True for the operation blocks a control-flow graph can be built for (a body, an initializer).</summary>
-    private static bool HasGraph(IOperation block)
-    {
-        var root = block;
-        while (root.Parent is { } parent)
-        {
-            root = parent;
-        }
-
-        return root is IMethodBodyOperation or IConstructorBodyOperation or IBlockOperation or IFieldInitializerOperation
-            or IPropertyInitializerOperation or IParameterInitializerOperation;
-    }
-
     // A method of its own so that the lambda's closure is allocated only when a loss call is published, not on every call.
     private static LossEvidence Publish(IInvocationOperation invocation, LossEvidence evidence) => SharedEvidence.GetValue(invocation, _ => evidence);
 
     private static readonly ConditionalWeakTable<IInvocationOperation, LossEvidence> SharedEvidence = new();
+
+    // Registered once per member: one array for all, not a params array copied at every registration.
+    private static readonly ImmutableArray<OperationKind> InvocationKind = ImmutableArray.Create(OperationKind.Invocation);
 
     private sealed class LossEvidence
     {
