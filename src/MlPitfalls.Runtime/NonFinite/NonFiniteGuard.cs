@@ -148,9 +148,12 @@ namespace MlPitfalls.Runtime.NonFinite
 
             public torch.Tensor?[] Inputs { get; set; } = Array.Empty<torch.Tensor?>();
 
-            public torch.Tensor?[] InputValues { get; set; } = Array.Empty<torch.Tensor?>();
+            /// <summary>Per input: the index of a witness queued when the call returned (-1: no tensor, or a dtype that cannot hold NaN/Inf).</summary>
+            public int[] InputWitnesses { get; set; } = Array.Empty<int>();
 
-            /// <summary>Checked output tensors: values (an alias) and the index of their witness (-1: the dtype cannot hold NaN/Inf).</summary>
+            /// <summary>Checked output tensors: values (an alias, for the counts of a message) and the index of their witness, queued when
+            /// the call returned (-1: the dtype cannot hold NaN/Inf). Finiteness is decided by the witness only: the alias shows the values
+            /// as they are at the end of the pass, after any later in-place change.</summary>
             public List<(torch.Tensor Values, int Witness)> Outputs { get; } = new();
         }
 
@@ -211,6 +214,7 @@ namespace MlPitfalls.Runtime.NonFinite
         public void BeginStep()
         {
             _manualSteps = true;
+            if (_deferring) Resolve(); // a pass whose forward() threw: read it, for the step it belongs to
             DiscardPending();
             Step++;
             _active = (Step - 1) % Options.CheckEvery == 0;
@@ -472,6 +476,10 @@ namespace MlPitfalls.Runtime.NonFinite
         private void OnRootPre(torch.Tensor? input, torch.Tensor? secondInput)
         {
             _observed[0] = true; // the root is running through call(), whether or not its post-hook will run
+            // A deferred pass still open here is either the outer pass of a root called inside its own forward(), or a pass whose
+            // forward() threw before the root returned. Either way what it logged is read now, before the step changes: PerModule
+            // would have reported it when it happened (and may then have prevented the exception).
+            if (_deferring) Resolve();
             _pass++;
             if (!_manualSteps)
             {
@@ -481,7 +489,6 @@ namespace MlPitfalls.Runtime.NonFinite
             _passHasEvent = false;
             _lastFinite = -1;
             _lastFiniteTensor = null;
-            // What a pass that never reached the root's post-hook (its forward threw) left behind is dropped unread.
             DiscardPending();
             if (!_active) return;
             if (Options.SyncMode == NonFiniteSyncMode.OncePerPass)
@@ -509,14 +516,26 @@ namespace MlPitfalls.Runtime.NonFinite
             _pendingInputs.Add((which, AliasOf(input), AddWitness(input)));
         }
 
-        /// <summary>Reports the non-finite model input whose values are <paramref name="values"/>.</summary>
-        private void ReportModelInput(torch.Tensor values, string which)
+        /// <summary>
+        /// The counts of a deferred message that are all zero although the witness queued when the module returned was not finite:
+        /// an in-place operation later in the same pass overwrote the NaN/Inf (nan_to_num_(), masked_fill_(), a reused buffer).
+        /// </summary>
+        private const string ChangedLaterNote =
+            " as the end of the forward pass left them: the values were non-finite when it returned and were overwritten in place later in the pass " +
+            "(nan_to_num_(), masked_fill_(), a reused buffer); SyncMode = PerModule shows the counts as they were";
+
+        /// <summary>Reports the non-finite model input whose values are <paramref name="values"/> (known to be non-finite: read now, or
+        /// from the witness queued when the pass began when <paramref name="deferred"/>).</summary>
+        private void ReportModelInput(torch.Tensor values, string which, bool deferred = false)
         {
-            var e = NonFiniteChecks.CheckTensor(values, "model " + which, Step, null);
-            if (e is null) return; // a witness that only overflowed
+            var shape = values.shape;
+            var dtype = values.dtype.ToString();
+            var counts = Finite.Count(values);
+            var e = (NaNCount: counts.NaN, PosInfCount: counts.PosInf, NegInfCount: counts.NegInf, Shape: shape, DType: dtype);
+            var note = deferred && counts.NaN + counts.PosInf + counts.NegInf == 0 ? ChangedLaterNote : "";
             var message =
                 $"The {which} given to the model '{_root.GetType().Name}' is already non-finite{NonFiniteEvent.StepText(Step)}: " +
-                $"{NonFiniteEvent.Counts(e.NaNCount, e.PosInfCount, e.NegInfCount, e.Shape)}, shape {TensorText.Shape(e.Shape)}, {e.DType}.{Environment.NewLine}" +
+                $"{NonFiniteEvent.Counts(e.NaNCount, e.PosInfCount, e.NegInfCount, e.Shape)}{note}, shape {TensorText.Shape(e.Shape)}, {e.DType}.{Environment.NewLine}" +
                 "The NaN/Inf is in the data, not the model: check the loading and normalisation of this batch (division by a zero std, log of 0, missing values parsed as NaN).";
             _passHasEvent = true;
             if (Options.OnNonFinite == NonFiniteAction.Throw)
@@ -574,7 +593,7 @@ namespace MlPitfalls.Runtime.NonFinite
                 return;
             }
             var inputs = input2 is null ? new[] { input1 } : new[] { input1, input2 };
-            ReportOutput(i, inputs, inputs, output, null, _lastFinite, _lastFiniteTensor, SeenInThisPass());
+            ReportOutput(i, inputs, FiniteNow(inputs), output, null, _lastFinite, _lastFiniteTensor, SeenInThisPass());
         }
 
         /// <summary>
@@ -604,13 +623,16 @@ namespace MlPitfalls.Runtime.NonFinite
                 if (!Finite.AllFinite(outputs[k]))
                 {
                     var inputTensors = CollectInputs(inputs);
-                    ReportOutput(i, inputTensors, inputTensors, outputs[k], WhichOutput(k, outputs.Count), _lastFinite, _lastFiniteTensor, SeenInThisPass());
+                    ReportOutput(i, inputTensors, FiniteNow(inputTensors), outputs[k], WhichOutput(k, outputs.Count), _lastFinite, _lastFiniteTensor, SeenInThisPass());
                     return;
                 }
             }
             _lastFinite = i;
             _lastFiniteTensor = outputs[0];
         }
+
+        /// <summary>Per tensor: finite now (one read each; only on the failure path of a per-module check). Null counts as finite.</summary>
+        private static bool[] FiniteNow(torch.Tensor?[] tensors) => tensors.Select(t => t is null || Finite.AllFinite(t)).ToArray();
 
         private static torch.Tensor?[] CollectInputs(object?[] inputs)
         {
@@ -632,10 +654,21 @@ namespace MlPitfalls.Runtime.NonFinite
             else
             {
                 call.Inputs = inputs;
-                var values = new torch.Tensor?[inputs.Length];
-                for (int k = 0; k < inputs.Length; k++) values[k] = inputs[k] is { } input ? AliasOf(input) : null;
-                call.InputValues = values;
+                // Whether each input is finite now, when the module returns (what PerModule reads here): a later in-place operation
+                // of the pass (y.add_(h) after h = module(y)) must not make the origin look like it received NaN.
                 foreach (var output in outputs) call.Outputs.Add((AliasOf(output), AddWitness(output)));
+                var witnesses = new int[inputs.Length];
+                for (int k = 0; k < inputs.Length; k++)
+                {
+                    if (inputs[k] is not { } input) witnesses[k] = -1;
+                    else
+                    {
+                        // An in-place module (ReLU(inplace: true), x.log_()) returns its input object: the output's witness is the input's.
+                        int same = outputs.FindIndex(o => ReferenceEquals(o, input));
+                        witnesses[k] = same >= 0 ? call.Outputs[same].Witness : AddWitness(input);
+                    }
+                }
+                call.InputWitnesses = witnesses;
             }
             call.FirstOutput = outputs[0];
             _lastChecked = i;
@@ -686,13 +719,13 @@ namespace MlPitfalls.Runtime.NonFinite
 
         private void Replay(bool[] witnessFinite)
         {
-            // A non-finite witness can be a sum that overflowed: confirmed element-wise (one more read, only on this path).
-            bool IsFinite(torch.Tensor values, int witness) => witness < 0 || witnessFinite[witness] || Finite.AllFiniteElementwise(values);
+            // Witnesses are exact and were queued when each tensor was seen, so nothing is re-decided from values read now.
+            bool IsFinite(int witness) => witness < 0 || witnessFinite[witness];
 
             foreach (var (which, values, witness) in _pendingInputs)
             {
-                if (IsFinite(values, witness)) continue;
-                ReportModelInput(values, which);
+                if (IsFinite(witness)) continue;
+                ReportModelInput(values, which, deferred: true);
                 return;
             }
             int lastFinite = -1;
@@ -707,8 +740,9 @@ namespace MlPitfalls.Runtime.NonFinite
                     for (int k = 0; k < call.Outputs.Count; k++)
                     {
                         var (values, witness) = call.Outputs[k];
-                        if (IsFinite(values, witness)) continue;
-                        ReportOutput(call.Module, call.Inputs, call.InputValues, values, WhichOutput(k, call.Outputs.Count), lastFinite, lastFiniteTensor, seen);
+                        if (IsFinite(witness)) continue;
+                        var inputFinite = call.InputWitnesses.Select(IsFinite).ToArray();
+                        ReportOutput(call.Module, call.Inputs, inputFinite, values, WhichOutput(k, call.Outputs.Count), lastFinite, lastFiniteTensor, seen, deferred: true);
                         return;
                     }
                 }
@@ -758,12 +792,13 @@ namespace MlPitfalls.Runtime.NonFinite
 
         /// <summary>
         /// Reports module <paramref name="i"/>'s non-finite output. <paramref name="inputs"/> are the input tensor objects (compared by
-        /// reference) and <paramref name="inputValues"/> tensors holding their values (the same objects when checked per module,
-        /// detached aliases in a deferred pass); <paramref name="lastFiniteIndex"/>, <paramref name="lastFiniteTensor"/> and
-        /// <paramref name="seenOrder"/> are the guard's state right after this call.
+        /// reference) and <paramref name="inputFinite"/> whether each was finite when the module returned (read then when checked per
+        /// module, from the witnesses queued then in a deferred pass); <paramref name="output"/> holds the output's values (in a deferred
+        /// pass an alias, as the end of the pass left them: <paramref name="deferred"/>); <paramref name="lastFiniteIndex"/>,
+        /// <paramref name="lastFiniteTensor"/> and <paramref name="seenOrder"/> are the guard's state right after this call.
         /// </summary>
-        private void ReportOutput(int i, torch.Tensor?[] inputs, torch.Tensor?[] inputValues, torch.Tensor output, string? whichOutput,
-            int lastFiniteIndex, torch.Tensor? lastFiniteTensor, int[] seenOrder)
+        private void ReportOutput(int i, torch.Tensor?[] inputs, bool[] inputFinite, torch.Tensor output, string? whichOutput,
+            int lastFiniteIndex, torch.Tensor? lastFiniteTensor, int[] seenOrder, bool deferred = false)
         {
             if (_passHasEvent) return; // already reported where it started; outer modules only propagate it
             _passHasEvent = true;
@@ -773,8 +808,7 @@ namespace MlPitfalls.Runtime.NonFinite
             bool changedInPlace = false, inputNonFinite = false;
             for (int k = 0; k < inputs.Length; k++)
             {
-                var values = inputValues[k];
-                if (values is null || Finite.AllFinite(values)) continue;
+                if (inputs[k] is null || inputFinite[k]) continue;
                 if (ReferenceEquals(inputs[k], lastFiniteTensor)) changedInPlace = true;
                 else inputNonFinite = true;
             }
@@ -785,6 +819,8 @@ namespace MlPitfalls.Runtime.NonFinite
             var dtype = output.dtype.ToString();
             var outputLabel = whichOutput is null ? "output" : whichOutput;
             var counts = Finite.Count(output);
+            var countsLine = $"  {outputLabel}: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}" +
+                             (deferred && counts.NaN + counts.PosInf + counts.NegInf == 0 ? ChangedLaterNote : "");
             var badParams = new List<string>();
             foreach (var (name, p) in module.named_parameters(recurse: false))
             {
@@ -796,7 +832,7 @@ namespace MlPitfalls.Runtime.NonFinite
             if (!inputNonFinite)
             {
                 lines.Add($"Non-finite values first appeared in the {(whichOutput is null ? "output" : whichOutput)} of module '{display}' ({type}){NonFiniteEvent.StepText(Step)}.");
-                lines.Add($"  {outputLabel}: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
+                lines.Add(countsLine);
                 lines.Add("  its input was finite, so this module produced them.");
                 if (changedInPlace)
                 {
@@ -817,7 +853,7 @@ namespace MlPitfalls.Runtime.NonFinite
             else
             {
                 lines.Add($"Non-finite values reached module '{display}' ({type}){NonFiniteEvent.StepText(Step)} through its input: the input was already non-finite.");
-                lines.Add($"  {outputLabel}: shape {TensorText.Shape(shape)}, {dtype}: {NonFiniteEvent.Counts(counts.NaN, counts.PosInf, counts.NegInf, shape)}");
+                lines.Add(countsLine);
                 var parent = path.Length == 0 ? null : ModuleNames.Display(ModuleNames.ParentOf(path), _modules.First(m => m.Path == ModuleNames.ParentOf(path)).Module);
                 lines.Add(lastFinite is null
                     ? "  no module had produced a finite output earlier in this forward pass."
