@@ -177,30 +177,6 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Equal(2, guard.Step);
         }
 
-        [Fact(Skip = "Known limitation (review finding): after a forward() that threw, the deferred pass stays open until the next root call, "
-                     + "BeginStep, Check, CheckGradients or Dispose; modules called on their own meanwhile are logged into it (retaining 3 tensors "
-                     + "per call) instead of being checked at once.")]
-        public void After_a_forward_that_threw_a_module_called_on_its_own_is_checked_and_nothing_accumulates()
-        {
-            var (model, fc, thrower, bad) = ThrowingModel();
-            using var guard = NonFiniteGuard.Attach(model);
-            using (NewDisposeScope()) model.call(ones(2, 4)); // warm up
-            thrower.Throw = true;
-            using (NewDisposeScope()) Assert.Throws<InvalidOperationException>(() => model.call(ones(2, 4)));
-
-            long live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-            for (int k = 0; k < 20; k++)
-            {
-                using (NewDisposeScope()) fc.call(ones(2, 4));
-            }
-            Assert.Equal(live, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
-            using (NewDisposeScope())
-            {
-                var ex = Assert.Throws<NonFiniteValueException>(() => bad.call(-ones(2, 4)));
-                Assert.Equal("bad", ex.Event.Name);
-            }
-        }
-
         [Fact]
         public void A_root_called_inside_its_own_forward_does_not_drop_what_the_outer_pass_logged()
         {
