@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Linq;
 using BenchmarkDotNet.Running;
 
 namespace MlPitfalls.Analyzers.Benchmarks;
@@ -12,12 +13,21 @@ public static class Program
     /// <c>--verbose</c> prints every round to standard error).
     /// <c>dotnet run -c Release -- --profile torch|long [--size N] [--rounds N]</c>: only the analysis of one generated case,
     /// again and again, for a profiler to attach to (<c>dotnet-trace collect -- dotnet ...dll --profile long --size 5000</c>).
+    /// <c>dotnet run -c Release -- --projects a.rsp b.rsp ... [--rounds N]</c>: the driver-times metric on real projects, from
+    /// their csc response files (<see cref="RealProjects"/>).
     /// </summary>
     public static void Main(string[] args)
     {
         if (Array.IndexOf(args, "--driver-times") >= 0)
         {
             DriverTimes.Run(Option(args, "--rounds", 7), verbose: Array.IndexOf(args, "--verbose") >= 0);
+            return;
+        }
+
+        if (Array.IndexOf(args, "--projects") is var projects and >= 0)
+        {
+            var files = args.Skip(projects + 1).TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
+            RealProjects.Run(files, Option(args, "--rounds", 5));
             return;
         }
 

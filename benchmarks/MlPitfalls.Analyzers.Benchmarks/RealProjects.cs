@@ -1,0 +1,101 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
+
+namespace MlPitfalls.Analyzers.Benchmarks;
+
+/// <summary>
+/// The driver-times metric on real projects: each given csc response file (the compiler command line of a project, as
+/// a detailed build log or a binary log shows it) is compiled and analysed like the generated cases — compile time of a
+/// fresh compilation against the driver's logged callback times with <see cref="EmptyOperationAnalyzer"/> attached,
+/// sequential analysis, medians over rounds. References are bound before the analysis (that is compile work, which the
+/// first analyzer to look up a symbol would otherwise be charged with). No code is fetched: the projects are whatever the
+/// response files point to.
+/// </summary>
+internal static class RealProjects
+{
+    public static void Run(IReadOnlyList<string> responseFiles, int rounds)
+    {
+        Console.WriteLine($"Driver times on real projects, medians of {rounds} rounds after 2 warm-up rounds each.");
+        Console.WriteLine();
+        Console.WriteLine("| Project | Lines | Compile | MLP001 | MLP002+003+004 | All MlPitfalls |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        double compileTotal = 0, mlp001Total = 0, lossTotal = 0, allTotal = 0;
+        var lines = 0;
+        foreach (var file in responseFiles)
+        {
+            var (trees, references, options) = Load(file);
+            var measured = new List<(double Compile, double Mlp001, double Loss, double All)>();
+            for (var round = -2; round < rounds; round++)
+            {
+                var compilation = CSharpCompilation.Create("project", trees, references, options);
+                Collect();
+                var stopwatch = Stopwatch.StartNew();
+                compilation.GetDiagnostics();
+                var compile = stopwatch.Elapsed.TotalMilliseconds;
+
+                var analysed = CSharpCompilation.Create("analysed", trees, references, options);
+                _ = analysed.SourceModule.ReferencedAssemblySymbols;
+                var mlPitfalls = MlPitfallsAnalyzers.All();
+                var withAnalyzers = analysed.WithAnalyzers(
+                    mlPitfalls.Insert(0, new EmptyOperationAnalyzer()),
+                    new CompilationWithAnalyzersOptions(new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), null, concurrentAnalysis: false, logAnalyzerExecutionTime: true));
+                Collect();
+                BenchmarkCompilations.ThrowIfAnalyzerFailed(withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult());
+                if (round < 0)
+                {
+                    continue;
+                }
+
+                var times = mlPitfalls.ToDictionary(MlPitfallsAnalyzers.IdOf, a => withAnalyzers.GetAnalyzerTelemetryInfoAsync(a, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds);
+                measured.Add((compile, times.GetValueOrDefault("MLP001"), times.Where(t => MlPitfallsAnalyzers.LossRuleIds.Contains(t.Key)).Sum(t => t.Value), times.Values.Sum()));
+            }
+
+            var row = (Compile: Median(measured.Select(m => m.Compile)), Mlp001: Median(measured.Select(m => m.Mlp001)), Loss: Median(measured.Select(m => m.Loss)), All: Median(measured.Select(m => m.All)));
+            var projectLines = trees.Sum(t => t.GetText().Lines.Count);
+            lines += projectLines;
+            compileTotal += row.Compile;
+            mlp001Total += row.Mlp001;
+            lossTotal += row.Loss;
+            allTotal += row.All;
+            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {Ms(row.Compile)} | {Share(row.Mlp001, row.Compile)} | {Share(row.Loss, row.Compile)} | {Share(row.All, row.Compile)} |");
+        }
+
+        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {Ms(compileTotal)} | {Share(mlp001Total, compileTotal)} | {Share(lossTotal, compileTotal)} | {Share(allTotal, compileTotal)} |");
+    }
+
+    private static (List<SyntaxTree> Trees, List<MetadataReference> References, CSharpCompilationOptions Options) Load(string responseFile)
+    {
+        var arguments = CommandLineParser.SplitCommandLineIntoArguments(File.ReadAllText(responseFile).Trim(), removeHashComments: false).ToArray();
+        var directory = Path.GetDirectoryName(Path.GetFullPath(responseFile))!;
+        var parsed = CSharpCommandLineParser.Default.Parse(arguments, directory, sdkDirectory: null);
+        var trees = parsed.SourceFiles.Where(s => File.Exists(s.Path))
+            .Select(s => CSharpSyntaxTree.ParseText(File.ReadAllText(s.Path), parsed.ParseOptions, s.Path)).ToList();
+        var references = parsed.MetadataReferences.Select(r => (MetadataReference)MetadataReference.CreateFromFile(r.Reference)).ToList();
+        return (trees, references, parsed.CompilationOptions);
+    }
+
+    private static void Collect()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    private static string Ms(double milliseconds) => milliseconds.ToString("N1", CultureInfo.InvariantCulture) + " ms";
+
+    private static string Share(double time, double compile) => $"{Ms(time)} ({(time / compile).ToString("P1", CultureInfo.InvariantCulture)})";
+}
