@@ -202,31 +202,6 @@ namespace MlPitfalls.Runtime.Tests
             Assert.Empty(guard.Events);
         }
 
-        private sealed class IdentityLayer : nn.Module<Tensor, Tensor>
-        {
-            public IdentityLayer() : base(nameof(IdentityLayer)) { }
-
-            public override Tensor forward(Tensor input) => input.alias();
-        }
-
-        private sealed class ScaleLayer : nn.Module<Tensor, Tensor>
-        {
-            private readonly float _factor;
-
-            public ScaleLayer(float factor) : base(nameof(ScaleLayer)) => _factor = factor;
-
-            public override Tensor forward(Tensor input) => input * _factor;
-        }
-
-        private sealed class ThrowingLayer : nn.Module<Tensor, Tensor>
-        {
-            public ThrowingLayer() : base(nameof(ThrowingLayer)) { }
-
-            public bool Throw { get; set; }
-
-            public override Tensor forward(Tensor input) => Throw ? throw new InvalidOperationException("a bug in forward()") : input.alias();
-        }
-
         private sealed class InPlaceResidualNet : nn.Module<Tensor, Tensor>
         {
             private readonly LogLayer bad = new();

@@ -288,25 +288,6 @@ namespace MlPitfalls.Runtime.Tests
 
         private static Tensor MixedSignInput() => cat(new[] { full(new long[] { 2, 4 }, 50f), full(new long[] { 2, 4 }, -50f) });
 
-        /// <summary>Multiplies by a constant (3e38 makes a tensor of ones whose sum overflows to +Inf while every element is finite).</summary>
-        private sealed class ScaleLayer : nn.Module<Tensor, Tensor>
-        {
-            private readonly float _factor;
-
-            public ScaleLayer(float factor) : base(nameof(ScaleLayer)) => _factor = factor;
-
-            public override Tensor forward(Tensor input) => input * _factor;
-        }
-
-        private sealed class ThrowingLayer : nn.Module<Tensor, Tensor>
-        {
-            public ThrowingLayer() : base(nameof(ThrowingLayer)) { }
-
-            public bool Throw { get; set; }
-
-            public override Tensor forward(Tensor input) => Throw ? throw new InvalidOperationException("a bug in forward()") : input.alias();
-        }
-
         /// <summary>Runs its children inside a dispose scope of its own, keeping only the result.</summary>
         private sealed class ScopedForwardNet : nn.Module<Tensor, Tensor>
         {

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Reflection;
 using TorchSharp;
@@ -12,6 +13,34 @@ namespace MlPitfalls.Runtime.Tests
         public LogLayer() : base(nameof(LogLayer)) { }
 
         public override Tensor forward(Tensor input) => input.log();
+    }
+
+    /// <summary>Multiplies by a constant (3e38 makes a tensor of ones whose sum overflows to +Inf while every element is finite).</summary>
+    internal sealed class ScaleLayer : nn.Module<Tensor, Tensor>
+    {
+        private readonly float _factor;
+
+        public ScaleLayer(float factor) : base(nameof(ScaleLayer)) => _factor = factor;
+
+        public override Tensor forward(Tensor input) => input * _factor;
+    }
+
+    /// <summary>Passes its input through, or throws from forward() when <see cref="Throw"/> is set (a bug that stops a pass midway).</summary>
+    internal sealed class ThrowingLayer : nn.Module<Tensor, Tensor>
+    {
+        public ThrowingLayer() : base(nameof(ThrowingLayer)) { }
+
+        public bool Throw { get; set; }
+
+        public override Tensor forward(Tensor input) => Throw ? throw new InvalidOperationException("a bug in forward()") : input.alias();
+    }
+
+    /// <summary>Returns an alias of its input (same storage, a new tensor).</summary>
+    internal sealed class IdentityLayer : nn.Module<Tensor, Tensor>
+    {
+        public IdentityLayer() : base(nameof(IdentityLayer)) { }
+
+        public override Tensor forward(Tensor input) => input.alias();
     }
 
     /// <summary>A model whose forward calls one child with .forward(...), hiding it from hooks.</summary>
