@@ -154,6 +154,8 @@ public class ProvenanceAndCompositionTests
                     Func<Tensor> later = () => local;
                     Use(later());
                     Func<Tensor> inside = () => { var p = x.softmax(1); Use(p); return p; };
+                    var batch = new Dictionary<string, Tensor> { ["data"] = x.softmax(1) };
+                    Use(nn.Dropout(0.1).call(batch["data"]));
                 }
                 static void Use(Tensor t) { }
             }
@@ -178,7 +180,7 @@ public class ProvenanceAndCompositionTests
             {
                 ("model.call(x)", true), ("nn.Dropout(0.1).call(x.softmax(1))", true), ("x.view(-1, 3).log_softmax(1)[.., 0]", true), ("x * 2", true),
                 ("local", true), ("c ? x.softmax(1) : x", false), ("nn.Dropout(0.1).call(local)", true), ("viewed", true), ("x", true), ("cached", true),
-                ("output", true), ("twice", false), ("inPlace", false), ("written", false), ("stored", false), ("later()", false), ("p", true),
+                ("output", true), ("twice", false), ("inPlace", false), ("written", false), ("stored", false), ("later()", false), ("p", true), ("nn.Dropout(0.1).call(batch[\"data\"])", true),
             },
             results.Select(r => (r.Text, r.Direct)));
         Assert.All(results.Where(r => r.Direct), r => Assert.True(r.Value.Equals(r.Flow), $"{r.Text}: direct {r.Value} but dataflow {r.Flow}"));
@@ -190,5 +192,6 @@ public class ProvenanceAndCompositionTests
         Assert.True(results[8].Value.Is(TensorKind.Unknown) && results[9].Value.Is(TensorKind.Unknown) && results[10].Value.Is(TensorKind.Unknown));
         Assert.True(results[12].Flow.Is(TensorKind.LogProbabilities)); // inPlace.log_() on a softmax
         Assert.True(results[16].Value.Is(TensorKind.Softmax));
+        Assert.True(results[17].Value.Is(TensorKind.Unknown)); // a collection's element is not tracked, however it was filled
     }
 }

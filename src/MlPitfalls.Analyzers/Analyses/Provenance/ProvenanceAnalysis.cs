@@ -92,6 +92,8 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
                 return Direct(instance, depth + 1, out value);
             case ILocalReferenceOperation local:
                 return DirectLocal(local, depth, out value);
+            case IPropertyReferenceOperation { Property.IsIndexer: true }:
+                return true; // batch["data"], list[i]: an element of a collection, which no analysis tracks (a tensor's own indexer is above)
             case IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation { Property.IsIndexer: false }
                 when MemberWrites.Around(operation.Syntax)?.NeverWrites(operation.ReferencedSymbol()!.Name) == true:
                 // Never written in the member: what the caller or another member put there, which the dataflow does not
