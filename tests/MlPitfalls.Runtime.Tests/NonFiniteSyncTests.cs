@@ -96,6 +96,94 @@ namespace MlPitfalls.Runtime.Tests
         }
 
         [Fact]
+        public void Once_per_step_a_whole_training_step_reads_back_once()
+        {
+            // Forward pass, loss check and all 10 gradients: one read for the step, at Backward (before optimizer.step()).
+            manual_seed(2);
+            var model = DeepModel();
+            using var guard = NonFiniteGuard.Attach(model, Options(NonFiniteSyncMode.OncePerStep, checkEvery: 2));
+            using var scope = NewDisposeScope();
+            var x = randn(8, 4);
+            var y = randint(0, 3, 8);
+            long Step() => ReadsDuring(() =>
+            {
+                var loss = nn.functional.cross_entropy(model.call(x), y);
+                guard.Check(loss);
+                guard.Backward(loss);
+            });
+
+            Assert.Equal(1, Step()); // step 1: checked
+            Assert.Equal(0, Step()); // step 2: not checked
+            Assert.Equal(1, Step()); // step 3: checked
+            Assert.Empty(guard.Events);
+            Assert.Equal(3, guard.Step);
+        }
+
+        /// <summary>One training step of <paramref name="model"/> in <paramref name="mode"/>: the exception it raises, and from where.</summary>
+        private static (NonFiniteValueException? Caught, string Where) TrainingStep(NonFiniteSyncMode mode, nn.Module<Tensor, Tensor> model, Tensor x, Func<Tensor, Tensor> lossOf)
+        {
+            using var guard = NonFiniteGuard.Attach(model, Options(mode));
+            using var scope = NewDisposeScope();
+            Tensor output;
+            try { output = model.call(x); } catch (NonFiniteValueException e) { return (e, "forward"); }
+            var loss = lossOf(output);
+            try { guard.Check(loss); } catch (NonFiniteValueException e) { return (e, "check"); }
+            try { guard.Backward(loss); } catch (NonFiniteValueException e) { return (e, "backward"); }
+            return (null, "none");
+        }
+
+        [Theory]
+        [InlineData("forward")]
+        [InlineData("loss")]
+        [InlineData("gradients")]
+        public void Once_per_step_reports_what_the_other_modes_report_at_the_end_of_the_step(string where)
+        {
+            // A NaN made in the forward pass (a log of negative values), in the loss only (a log of a negative mean), or in the
+            // backward pass only (sqrt at 0: finite value, infinite derivative).
+            (nn.Module<Tensor, Tensor> Model, Tensor X, Func<Tensor, Tensor> Loss) Build()
+            {
+                manual_seed(4);
+                return where switch
+                {
+                    "forward" => (DeepModel(log: true), randn(8, 4), o => o.mean()),
+                    "loss" => (DeepModel(), randn(8, 4), o => (o.abs().mean() * -1).log()),
+                    _ => (DeepModel(), randn(8, 4), o => (o * 0).sqrt().sum()),
+                };
+            }
+
+            var (perPassModel, x1, loss1) = Build();
+            var perPass = TrainingStep(NonFiniteSyncMode.OncePerPass, perPassModel, x1, loss1);
+            var (perStepModel, x2, loss2) = Build();
+            var perStep = TrainingStep(NonFiniteSyncMode.OncePerStep, perStepModel, x2, loss2);
+
+            Assert.NotNull(perPass.Caught);
+            Assert.NotNull(perStep.Caught);
+            Assert.Equal(where switch { "forward" => "forward", "loss" => "check", _ => "backward" }, perPass.Where);
+            Assert.Equal("backward", perStep.Where); // the step's one read, before optimizer.step() would run
+            Assert.Equal(perPass.Caught!.Event.Kind, perStep.Caught!.Event.Kind);
+            Assert.Equal(perPass.Caught.Event.Name, perStep.Caught.Event.Name);
+            Assert.Equal(perPass.Caught.Message, perStep.Caught.Message);
+        }
+
+        [Fact]
+        public void Once_per_step_a_step_without_a_gradient_check_is_read_at_the_next_pass_or_at_flush()
+        {
+            manual_seed(3);
+            var model = DeepModel(log: true);
+            using var guard = NonFiniteGuard.Attach(model, Options(NonFiniteSyncMode.OncePerStep, NonFiniteAction.Record));
+            using var scope = NewDisposeScope();
+            Assert.Equal(0, ReadsDuring(() => model.call(randn(8, 4)))); // held on the device
+            Assert.Empty(guard.Events);
+            model.call(randn(8, 4)); // the next pass reads the previous one first
+            var first = Assert.Single(guard.Events);
+            Assert.Equal(("log", 1L), (first.Name, first.Step));
+            guard.Flush();
+            Assert.Equal(2, guard.Events.Count);
+            Assert.Equal(("log", 2L), (guard.Events[1].Name, guard.Events[1].Step));
+            Assert.Equal(0, ReadsDuring(guard.Flush)); // nothing pending
+        }
+
+        [Fact]
         public void A_NaN_trip_names_the_origin_with_the_per_module_message()
         {
             NonFiniteValueException Run(NonFiniteSyncMode mode, out long reads)

@@ -35,6 +35,17 @@ namespace MlPitfalls.Runtime.NonFinite
         /// throws at the first module whose output is non-finite, before any later module runs.
         /// </summary>
         PerModule,
+
+        /// <summary>
+        /// One synchronisation per checked training step. Like <see cref="OncePerPass"/>, but the forward pass's results stay on
+        /// the device when the root module returns; <see cref="NonFiniteGuard.Check"/> adds the loss's and
+        /// <see cref="NonFiniteGuard.CheckGradients"/> (or <see cref="NonFiniteGuard.Backward"/>) the gradients', and that call makes
+        /// the step's one read, reporting the forward pass's origin first, then the loss, then the gradients, with the same messages.
+        /// The exception for a NaN born in the forward pass therefore comes out of <c>Backward</c>/<c>CheckGradients</c>, before
+        /// <c>optimizer.step()</c>. A step that never checks its gradients is read at the next root call, <c>BeginStep</c>,
+        /// <c>Check</c> outside a step, or <c>Flush</c>. For training loops that call <c>guard.Backward(loss)</c> every step.
+        /// </summary>
+        OncePerStep,
     }
 
     /// <summary>Options for <see cref="NonFiniteGuard"/>.</summary>
@@ -127,6 +138,11 @@ namespace MlPitfalls.Runtime.NonFinite
         private int _lastChecked = -1;
         private torch.Tensor? _lastCheckedTensor;
 
+        // OncePerStep: the root has returned but its witnesses (and those of losses checked since) are not read yet; the
+        // gradient check makes the step's one read (see SettleStep).
+        private bool _held;
+        private readonly List<(string Name, torch.Tensor Values, int Witness)> _heldChecks = new();
+
         /// <summary>One post-hook call logged during a deferred pass.</summary>
         private sealed class PendingCall
         {
@@ -214,7 +230,7 @@ namespace MlPitfalls.Runtime.NonFinite
         public void BeginStep()
         {
             _manualSteps = true;
-            if (_deferring) Resolve(); // a pass whose forward() threw: read it, for the step it belongs to
+            if (_deferring || _held) Resolve(); // a pass whose forward() threw, or a step that never checked its gradients: read it, for the step it belongs to
             DiscardPending();
             Step++;
             _active = (Step - 1) % Options.CheckEvery == 0;
@@ -229,16 +245,21 @@ namespace MlPitfalls.Runtime.NonFinite
         /// </summary>
         public void Check(torch.Tensor tensor, [CallerArgumentExpression(nameof(tensor))] string? name = null)
         {
+            if (tensor is null) throw new ArgumentNullException(nameof(tensor), $"'{name ?? "tensor"}' is null.");
+            if (_held && _active)
+            {
+                // OncePerStep, after the pass: queued with the pass's witnesses, read with the gradients.
+                _heldChecks.Add((name ?? "tensor", tensor.detach().DetachFromDisposeScope(), AddWitness(tensor)));
+                return;
+            }
+
             // Called from inside a forward pass: settle what the pass has found so far (the rest of it is checked per module).
-            if (_deferring) Resolve();
+            if (_deferring || _held) Resolve();
             // One origin per forward pass: when this pass already reported where the NaN/Inf started (in record mode the
             // pass went on), a loss computed from it is non-finite for that same reason and is not a second event.
             if (!_active || _passHasEvent) return;
             // Only claim the model is innocent when this pass was actually checked and found finite.
-            var context = !_passHasEvent && _lastFinite >= 0
-                ? "the model's forward outputs were finite on this step (the guard checked them), so the NaN/Inf comes from the loss/metric computation itself"
-                : null;
-            var e = NonFiniteChecks.CheckTensor(tensor, name ?? "tensor", Step, context);
+            var e = NonFiniteChecks.CheckTensor(tensor, name ?? "tensor", Step, LossContext());
             if (e is not null) Report(e);
         }
 
@@ -248,7 +269,13 @@ namespace MlPitfalls.Runtime.NonFinite
         /// </summary>
         public void CheckGradients()
         {
-            if (_deferring) Resolve();
+            if (_held && _active)
+            {
+                SettleStep();
+                return;
+            }
+
+            if (_deferring || _held) Resolve();
             if (!_active) return;
             var e = NonFiniteChecks.CheckGradients(_root, Step);
             if (e is not null) Report(e);
@@ -478,8 +505,9 @@ namespace MlPitfalls.Runtime.NonFinite
             _observed[0] = true; // the root is running through call(), whether or not its post-hook will run
             // A deferred pass still open here is either the outer pass of a root called inside its own forward(), or a pass whose
             // forward() threw before the root returned. Either way what it logged is read now, before the step changes: PerModule
-            // would have reported it when it happened (and may then have prevented the exception).
-            if (_deferring) Resolve();
+            // would have reported it when it happened (and may then have prevented the exception). A held step (OncePerStep) that
+            // never checked its gradients is read here too.
+            if (_deferring || _held) Resolve();
             _pass++;
             if (!_manualSteps)
             {
@@ -491,7 +519,7 @@ namespace MlPitfalls.Runtime.NonFinite
             _lastFiniteTensor = null;
             DiscardPending();
             if (!_active) return;
-            if (Options.SyncMode == NonFiniteSyncMode.OncePerPass)
+            if (Options.SyncMode is NonFiniteSyncMode.OncePerPass or NonFiniteSyncMode.OncePerStep)
             {
                 _deferring = true;
                 if (!Options.CheckModelInput) return;
@@ -569,7 +597,7 @@ namespace MlPitfalls.Runtime.NonFinite
         private void OnPostUninspected(int i)
         {
             Observe(i);
-            if (i == 0) Resolve();
+            if (i == 0) EndPass();
         }
 
         private void OnPost(int i, torch.Tensor? input1, torch.Tensor? input2, torch.Tensor output)
@@ -580,7 +608,7 @@ namespace MlPitfalls.Runtime.NonFinite
                 if (call is not null) LogOutputs(call, i, input2 is null ? new[] { input1 } : new[] { input1, input2 }, new List<torch.Tensor> { output });
                 else CheckNow(i, input1, input2, output);
             }
-            if (i == 0) Resolve();
+            if (i == 0) EndPass();
         }
 
         private void CheckNow(int i, torch.Tensor? input1, torch.Tensor? input2, torch.Tensor output)
@@ -613,7 +641,7 @@ namespace MlPitfalls.Runtime.NonFinite
                     else CheckNow(i, inputs, outputs);
                 }
             }
-            if (i == 0) Resolve();
+            if (i == 0) EndPass();
         }
 
         private void CheckNow(int i, object?[] inputs, List<torch.Tensor> outputs)
@@ -696,10 +724,31 @@ namespace MlPitfalls.Runtime.NonFinite
         /// execution order with the state the per-module guard would have had at each call, and the first non-finite call is reported
         /// through the same code (so with the same message) as in <see cref="NonFiniteSyncMode.PerModule"/>.
         /// </summary>
+        private void EndPass()
+        {
+            if (_deferring && Options.SyncMode == NonFiniteSyncMode.OncePerStep)
+            {
+                // The pass is over (later module calls are checked on their own); its witnesses wait for the step's one read.
+                _deferring = false;
+                _held = true;
+                return;
+            }
+
+            Resolve();
+        }
+
+        /// <summary>
+        /// Reads what a deferred pass (and, with <see cref="NonFiniteSyncMode.OncePerStep"/>, the step so far) logged, and reports
+        /// it. Nothing to do when nothing is pending. Call it in <c>OncePerStep</c> mode when a step ends without
+        /// <see cref="CheckGradients"/> or <see cref="Backward"/> (an evaluation step), to be told about it now.
+        /// </summary>
+        public void Flush() => Resolve();
+
         private void Resolve()
         {
-            if (!_deferring) return;
+            if (!_deferring && !_held) return;
             _deferring = false;
+            _held = false;
             try
             {
                 var finite = Finite.NonFiniteWitnesses(_witnesses);
@@ -710,6 +759,68 @@ namespace MlPitfalls.Runtime.NonFinite
                     return;
                 }
                 Replay(finite);
+                if (!_passHasEvent) ReportHeldChecks(finite);
+            }
+            finally
+            {
+                DiscardPending();
+            }
+        }
+
+        /// <summary>Reports the first loss or tensor checked after the pass whose witness is non-finite, as <see cref="Check"/> would have.</summary>
+        private void ReportHeldChecks(bool[] witnessFinite)
+        {
+            foreach (var (name, values, witness) in _heldChecks)
+            {
+                if (witness < 0 || witnessFinite[witness]) continue;
+                var e = NonFiniteChecks.CheckTensor(values, name, Step, LossContext());
+                if (e is not null)
+                {
+                    Report(e);
+                    return;
+                }
+            }
+        }
+
+        private string? LossContext()
+            => !_passHasEvent && _lastFinite >= 0
+                ? "the model's forward outputs were finite on this step (the guard checked them), so the NaN/Inf comes from the loss/metric computation itself"
+                : null;
+
+        /// <summary>
+        /// OncePerStep: the step's one read, over the forward pass's witnesses, the checked losses' and every gradient's. Only when
+        /// one is non-finite are they examined, in that order, each with the message its own check gives.
+        /// </summary>
+        private void SettleStep()
+        {
+            _held = false;
+            try
+            {
+                var gradients = new List<int>();
+                foreach (var p in _root.parameters())
+                {
+                    using var grad = p.grad; // the property returns a new handle each time
+                    if (grad is not null) gradients.Add(AddWitness(grad));
+                }
+
+                var finite = Finite.NonFiniteWitnesses(_witnesses);
+                if (finite is null)
+                {
+                    _lastFinite = _lastChecked;
+                    _lastFiniteTensor = _lastCheckedTensor;
+                    return;
+                }
+
+                Replay(finite);
+                if (_passHasEvent) return;
+                var reported = _events.Count;
+                ReportHeldChecks(finite);
+                if (_events.Count > reported) return;
+                if (gradients.Exists(w => w >= 0 && !finite[w]))
+                {
+                    var e = NonFiniteChecks.CheckGradients(_root, Step);
+                    if (e is not null) Report(e);
+                }
             }
             finally
             {
@@ -763,6 +874,9 @@ namespace MlPitfalls.Runtime.NonFinite
             _aliases.Clear();
             _calls.Clear();
             _pendingInputs.Clear();
+            foreach (var (_, values, _) in _heldChecks) values.Dispose();
+            _heldChecks.Clear();
+            _held = false;
             _pendingModelInput = null;
             _lastChecked = -1;
             _lastCheckedTensor = null;
