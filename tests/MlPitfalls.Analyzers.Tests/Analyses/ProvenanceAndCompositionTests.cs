@@ -4,6 +4,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Analyses.Composition;
 using MlPitfalls.Analyzers.Analyses.Provenance;
 using MlPitfalls.Analyzers.Infrastructure;
 using MlPitfalls.Analyzers.Tests.Infrastructure;
@@ -100,6 +101,59 @@ public class ProvenanceAndCompositionTests
         var probs = (IMethodSymbol)compilation.GetSymbolsWithName("Probs").Single();
         Assert.True(ProvenanceAnalysis.ReturnedBy(services, probs, CancellationToken.None).Is(TensorKind.Softmax));
         Assert.Equal(1, services.SummariesComputed); // three calls in two methods, then a direct question: one analysis of Probs
+    }
+
+    [Fact]
+    public void A_members_writes_are_found_by_its_name_and_nothing_that_only_looks_like_it()
+    {
+        // Writes are found from where the name occurs in the class's text: comments, strings, longer names and other
+        // classes must not count, and every real way of writing it must (a deconstruction, through 'this', verbatim).
+        var compilation = TestCompilation.Create(sources: """
+            class Net
+            {
+                // fc = nn.Softmax(1) in a comment is no write
+                private readonly Module<Tensor, Tensor> fc = nn.Linear(4, 4);
+                private readonly Module<Tensor, Tensor> fc2;
+                private Module<Tensor, Tensor> head = nn.Linear(4, 2);
+                private Module<Tensor, Tensor> tail = nn.Linear(4, 2);
+                private Module<Tensor, Tensor> @out = nn.Linear(4, 2);
+                public Net()
+                {
+                    fc2 = nn.Softmax(1);
+                    var text = "fc = nn.Softmax(1)";
+                    (head, var n) = (nn.Softmax(1), 1);
+                    this.tail = nn.Sigmoid();
+                    @out = nn.Softmax(1);
+                }
+                Tensor Use(Tensor x) => fc.call(x) + fc2.call(x) + head.call(x) + tail.call(x) + @out.call(x);
+            }
+            class Escaped
+            {
+                private Module<Tensor, Tensor> escaped = nn.Linear(4, 2);
+                public Escaped() { \u0065scaped = nn.Softmax(1); }
+                Tensor Use(Tensor x) => escaped.call(x);
+            }
+            class Other
+            {
+                private Module<Tensor, Tensor> fc = nn.Softmax(1);
+                void M() { fc = nn.Sigmoid(); }
+            }
+            """);
+        var services = AnalysisServices.For(compilation)!;
+        var tree = compilation.SyntaxTrees.Single();
+        var model = compilation.GetSemanticModel(tree);
+        ModuleModel? Field(string name) => services.Modules.Describe(
+            model.GetOperation(tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Where(m => m.Identifier.ValueText == "Use")
+                .SelectMany(m => m.DescendantNodes().OfType<MemberAccessExpressionSyntax>()).First(a => a.Expression.ToString() == name).Expression)!,
+            CancellationToken.None);
+
+        Assert.Equal("Linear", Field("fc")!.Type.Name); // its initializer only: the comment, the string, fc2 and Other.fc are not its writes
+        Assert.Equal("Softmax", Field("fc2")!.Type.Name);
+        // Written twice (initializer and constructor), with different modules: the code does not pin it down.
+        Assert.Null(Field("head"));
+        Assert.Null(Field("tail"));
+        Assert.Null(Field("@out"));
+        Assert.Null(Field("escaped")); // a class whose text has a Unicode escape is walked, so the escaped write is found
     }
 
     [Fact]

@@ -26,6 +26,7 @@ internal sealed class ModuleComposition
     private readonly AnalysisServices _services;
     private readonly ConcurrentDictionary<ISymbol, MemberWrites?> _memberWrites = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<INamedTypeSymbol, Dictionary<string, List<SyntaxNode>>> _typeNodes = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<(INamedTypeSymbol Type, string Name), List<SyntaxNode>?> _namedNodes = new(TypeAndNameComparer.Instance);
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _locals = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _members = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
@@ -469,7 +470,7 @@ internal sealed class ModuleComposition
 
         var writes = ImmutableArray.CreateBuilder<IOperation>();
         bool appended = false, hooked = false;
-        if (TypeNodes(type, cancellationToken).TryGetValue(member.Name, out var candidates))
+        if (NodesNaming(type, member.Name, cancellationToken) is { } candidates)
         {
             foreach (var node in candidates)
             {
@@ -531,8 +532,78 @@ internal sealed class ModuleComposition
     }
 
     /// <summary>
-    /// The syntax nodes of a type that may write, append to or hook a member, by the member's name: found in one walk
-    /// over the type's declarations, then each member's question binds only its own candidates.
+    /// The syntax nodes of <paramref name="type"/> that may write, append to or hook the member named <paramref name="name"/>
+    /// (the nodes <see cref="TypeNodes"/> files under that name), found from the places the name occurs in the type's text:
+    /// a search of the text and a token lookup per occurrence, instead of a walk over every node of the type (that walk was
+    /// the composition model's largest cost). A type whose text has a Unicode escape, which could spell the name in another
+    /// way, is walked.
+    /// </summary>
+    private List<SyntaxNode>? NodesNaming(INamedTypeSymbol type, string name, CancellationToken cancellationToken)
+        => _namedNodes.GetOrAdd((type, name), key =>
+        {
+            var found = new List<SyntaxNode>();
+            foreach (var reference in key.Type.DeclaringSyntaxReferences)
+            {
+                var declaration = reference.GetSyntax(cancellationToken);
+                var text = declaration.SyntaxTree.GetText(cancellationToken).ToString(declaration.Span);
+                if (text.IndexOf("\\u", StringComparison.OrdinalIgnoreCase) >= 0)
+                {
+                    return TypeNodes(key.Type, cancellationToken).TryGetValue(key.Name, out var walked) ? walked : null;
+                }
+
+                for (var at = text.IndexOf(key.Name, StringComparison.Ordinal); at >= 0; at = text.IndexOf(key.Name, at + key.Name.Length, StringComparison.Ordinal))
+                {
+                    var token = declaration.FindToken(declaration.SpanStart + at);
+                    if (token.ValueText == key.Name && token.Span.Contains(declaration.SpanStart + at) && WriteNaming(token) is { } node && !found.Contains(node))
+                    {
+                        found.Add(node);
+                    }
+                }
+            }
+
+            return found.Count > 0 ? found : null;
+        });
+
+    /// <summary>The node that makes <paramref name="identifier"/> a candidate write (see <see cref="TypeNodes"/>), or null.</summary>
+    private static SyntaxNode? WriteNaming(SyntaxToken identifier)
+    {
+        switch (identifier.Parent)
+        {
+            case VariableDeclaratorSyntax { Initializer: not null, Parent.Parent: FieldDeclarationSyntax } declarator when declarator.Identifier == identifier:
+                return declarator;
+            case PropertyDeclarationSyntax { Initializer: not null } property when property.Identifier == identifier:
+                return property;
+            case SimpleNameSyntax name:
+                ExpressionSyntax named = name.Parent is MemberAccessExpressionSyntax access && access.Name == name ? access : name;
+                switch (named.Parent)
+                {
+                    case AssignmentExpressionSyntax assignment when assignment.Left == named:
+                        return assignment;
+                    case ArgumentSyntax { RefKindKeyword.RawKind: not 0 } byReference when byReference.Expression == named:
+                        return byReference;
+                    case MemberAccessExpressionSyntax { Name.Identifier.ValueText: "append" or "register_forward_hook" or "register_forward_pre_hook", Parent: InvocationExpressionSyntax call } receiver
+                        when receiver.Expression == named && call.Expression == receiver:
+                        return call;
+                }
+
+                // A name anywhere on the left of a deconstruction: (this.encoder, x) = ...
+                for (SyntaxNode? node = name.Parent; node is not null and not StatementSyntax and not MemberDeclarationSyntax; node = node.Parent)
+                {
+                    if (node.Parent is AssignmentExpressionSyntax { Left: TupleExpressionSyntax or DeclarationExpressionSyntax } deconstruction && deconstruction.Left == node)
+                    {
+                        return deconstruction;
+                    }
+                }
+
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>
+    /// The syntax nodes of a type that may write, append to or hook a member, by the member's name, in one walk over the
+    /// type's declarations (for a type whose text <see cref="NodesNaming"/> cannot search).
     /// </summary>
     private Dictionary<string, List<SyntaxNode>> TypeNodes(INamedTypeSymbol type, CancellationToken cancellationToken)
         => _typeNodes.GetOrAdd(type, t =>
@@ -658,4 +729,15 @@ internal sealed class ModuleComposition
         return null;
     }
 
+
+    private sealed class TypeAndNameComparer : IEqualityComparer<(INamedTypeSymbol Type, string Name)>
+    {
+        public static readonly TypeAndNameComparer Instance = new();
+
+        public bool Equals((INamedTypeSymbol Type, string Name) x, (INamedTypeSymbol Type, string Name) y)
+            => x.Name == y.Name && SymbolEqualityComparer.Default.Equals(x.Type, y.Type);
+
+        public int GetHashCode((INamedTypeSymbol Type, string Name) obj)
+            => unchecked((SymbolEqualityComparer.Default.GetHashCode(obj.Type) * 397) ^ StringComparer.Ordinal.GetHashCode(obj.Name));
+    }
 }
