@@ -27,6 +27,8 @@ internal sealed class ModuleComposition
     private readonly ConcurrentDictionary<ISymbol, MemberWrites?> _memberWrites = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<INamedTypeSymbol, Dictionary<string, List<SyntaxNode>>> _typeNodes = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<(INamedTypeSymbol Type, string Name), List<SyntaxNode>?> _namedNodes = new(TypeAndNameComparer.Instance);
+    // Each tree's text as one string, made once per tree for NodesNaming's searches (SourceText has no search of its own).
+    private readonly ConcurrentDictionary<SyntaxTree, string> _treeTexts = new();
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _locals = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _members = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
@@ -545,16 +547,18 @@ internal sealed class ModuleComposition
             foreach (var reference in key.Type.DeclaringSyntaxReferences)
             {
                 var declaration = reference.GetSyntax(cancellationToken);
-                var text = declaration.SyntaxTree.GetText(cancellationToken).ToString(declaration.Span);
-                if (text.IndexOf("\\u", StringComparison.OrdinalIgnoreCase) >= 0)
+                var text = _treeTexts.GetOrAdd(declaration.SyntaxTree, tree => tree.GetText(cancellationToken).ToString());
+                int start = declaration.SpanStart, end = declaration.Span.End;
+                if (text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
                 {
                     return TypeNodes(key.Type, cancellationToken).TryGetValue(key.Name, out var walked) ? walked : null;
                 }
 
-                for (var at = text.IndexOf(key.Name, StringComparison.Ordinal); at >= 0; at = text.IndexOf(key.Name, at + key.Name.Length, StringComparison.Ordinal))
+                for (var at = text.IndexOf(key.Name, start, end - start, StringComparison.Ordinal); at >= 0;
+                     at = at + key.Name.Length < end ? text.IndexOf(key.Name, at + key.Name.Length, end - at - key.Name.Length, StringComparison.Ordinal) : -1)
                 {
-                    var token = declaration.FindToken(declaration.SpanStart + at);
-                    if (token.ValueText == key.Name && token.Span.Contains(declaration.SpanStart + at) && WriteNaming(token) is { } node && !found.Contains(node))
+                    var token = declaration.FindToken(at);
+                    if (token.ValueText == key.Name && token.Span.Contains(at) && WriteNaming(token) is { } node && !found.Contains(node))
                     {
                         found.Add(node);
                     }
