@@ -751,20 +751,32 @@ namespace MlPitfalls.Runtime.NonFinite
             _held = false;
             try
             {
-                var finite = Finite.NonFiniteWitnesses(_witnesses);
-                if (finite is null)
-                {
-                    _lastFinite = _lastChecked;
-                    _lastFiniteTensor = _lastCheckedTensor;
-                    return;
-                }
-                Replay(finite);
-                if (!_passHasEvent) ReportHeldChecks(finite);
+                ReadAndReport();
             }
             finally
             {
                 DiscardPending();
             }
+        }
+
+        /// <summary>
+        /// The one host read over every pending witness; when one is non-finite, reports the forward pass's origin, else the first
+        /// non-finite checked loss. Returns the per-witness flags (null when all are finite) and whether something was reported.
+        /// </summary>
+        private (bool[]? Finite, bool Reported) ReadAndReport()
+        {
+            var finite = Finite.NonFiniteWitnesses(_witnesses);
+            if (finite is null)
+            {
+                _lastFinite = _lastChecked;
+                _lastFiniteTensor = _lastCheckedTensor;
+                return (null, false);
+            }
+
+            var before = _events.Count;
+            Replay(finite);
+            if (!_passHasEvent) ReportHeldChecks(finite);
+            return (finite, _events.Count > before);
         }
 
         /// <summary>Reports the first loss or tensor checked after the pass whose witness is non-finite, as <see cref="Check"/> would have.</summary>
@@ -803,19 +815,8 @@ namespace MlPitfalls.Runtime.NonFinite
                     if (grad is not null) gradients.Add(AddWitness(grad));
                 }
 
-                var finite = Finite.NonFiniteWitnesses(_witnesses);
-                if (finite is null)
-                {
-                    _lastFinite = _lastChecked;
-                    _lastFiniteTensor = _lastCheckedTensor;
-                    return;
-                }
-
-                Replay(finite);
-                if (_passHasEvent) return;
-                var reported = _events.Count;
-                ReportHeldChecks(finite);
-                if (_events.Count > reported) return;
+                var (finite, reported) = ReadAndReport();
+                if (finite is null || reported) return;
                 if (gradients.Exists(w => w >= 0 && !finite[w]))
                 {
                     var e = NonFiniteChecks.CheckGradients(_root, Step);
