@@ -24,8 +24,7 @@ internal sealed class ModuleComposition
     private const int MaxDepth = 6;
 
     private readonly AnalysisServices _services;
-    private readonly ConcurrentDictionary<ISymbol, MemberWrites?> _memberWrites = new(SymbolEqualityComparer.Default);
-    private readonly ConcurrentDictionary<INamedTypeSymbol, Dictionary<string, List<SyntaxNode>>> _typeNodes = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<ISymbol, MemberAssignments?> _memberAssignments = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<(INamedTypeSymbol Type, string Name), List<SyntaxNode>?> _namedNodes = new(TypeAndNameComparer.Instance);
     // Each tree's text as one string, made once per tree for NodesNaming's searches (SourceText has no search of its own).
     private readonly ConcurrentDictionary<SyntaxTree, string> _treeTexts = new();
@@ -427,7 +426,7 @@ internal sealed class ModuleComposition
     /// <summary>A field or property assigned in its own class only (private, readonly or get-only): the module all its assignments agree on.</summary>
     private ModuleModel? DescribeMember(ISymbol member, int depth, CancellationToken cancellationToken)
     {
-        var found = _memberWrites.GetOrAdd(member, m => FindWrites(m, cancellationToken));
+        var found = _memberAssignments.GetOrAdd(member, m => FindWrites(m, cancellationToken));
         if (found is not { Writes.Length: > 0 } memberWrites)
         {
             return null;
@@ -454,7 +453,7 @@ internal sealed class ModuleComposition
         return result is not null && memberWrites.Hooked ? result.WithForwardHooks() : result;
     }
 
-    private MemberWrites? FindWrites(ISymbol member, CancellationToken cancellationToken)
+    private MemberAssignments? FindWrites(ISymbol member, CancellationToken cancellationToken)
     {
         var onlyItsClassWrites = member switch
         {
@@ -530,15 +529,14 @@ internal sealed class ModuleComposition
             }
         }
 
-        return new MemberWrites(writes.ToImmutable(), appended, hooked);
+        return new MemberAssignments(writes.ToImmutable(), appended, hooked);
     }
 
     /// <summary>
     /// The syntax nodes of <paramref name="type"/> that may write, append to or hook the member named <paramref name="name"/>
-    /// (the nodes <see cref="TypeNodes"/> files under that name), found from the places the name occurs in the type's text:
-    /// a search of the text and a token lookup per occurrence, instead of a walk over every node of the type (that walk was
-    /// the composition model's largest cost). A type whose text has a Unicode escape, which could spell the name in another
-    /// way, is walked.
+    /// (see <see cref="WriteNaming"/>), found from the places the name occurs in the type's text: a search of the text and a
+    /// token lookup per occurrence, instead of a walk over every node of the type (that walk was the composition model's
+    /// largest cost). A type whose text has a Unicode escape, which could spell the name in another way, has its tokens walked.
     /// </summary>
     private List<SyntaxNode>? NodesNaming(INamedTypeSymbol type, string name, CancellationToken cancellationToken)
         => _namedNodes.GetOrAdd((type, name), key =>
@@ -549,18 +547,31 @@ internal sealed class ModuleComposition
                 var declaration = reference.GetSyntax(cancellationToken);
                 var text = _treeTexts.GetOrAdd(declaration.SyntaxTree, tree => tree.GetText(cancellationToken).ToString());
                 int start = declaration.SpanStart, end = declaration.Span.End;
+                void Consider(SyntaxToken token)
+                {
+                    if (token.ValueText == key.Name && WriteNaming(token) is { } node && !found.Contains(node))
+                    {
+                        found.Add(node);
+                    }
+                }
+
                 if (text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
                 {
-                    return TypeNodes(key.Type, cancellationToken).TryGetValue(key.Name, out var walked) ? walked : null;
+                    foreach (var token in declaration.DescendantTokens())
+                    {
+                        Consider(token);
+                    }
+
+                    continue;
                 }
 
                 for (var at = text.IndexOf(key.Name, start, end - start, StringComparison.Ordinal); at >= 0;
                      at = at + key.Name.Length < end ? text.IndexOf(key.Name, at + key.Name.Length, end - at - key.Name.Length, StringComparison.Ordinal) : -1)
                 {
                     var token = declaration.FindToken(at);
-                    if (token.ValueText == key.Name && token.Span.Contains(at) && WriteNaming(token) is { } node && !found.Contains(node))
+                    if (token.Span.Contains(at))
                     {
-                        found.Add(node);
+                        Consider(token);
                     }
                 }
             }
@@ -568,7 +579,11 @@ internal sealed class ModuleComposition
             return found.Count > 0 ? found : null;
         });
 
-    /// <summary>The node that makes <paramref name="identifier"/> a candidate write (see <see cref="TypeNodes"/>), or null.</summary>
+    /// <summary>
+    /// The node that makes <paramref name="identifier"/> a candidate write of the member it names, or null: a field
+    /// declarator or property with an initializer, an assignment to it (also inside a deconstruction), a <c>ref</c>/<c>out</c>
+    /// argument, or an <c>append</c>/<c>register_forward_hook</c> call on it.
+    /// </summary>
     private static SyntaxNode? WriteNaming(SyntaxToken identifier)
     {
         switch (identifier.Parent)
@@ -605,68 +620,6 @@ internal sealed class ModuleComposition
         }
     }
 
-    /// <summary>
-    /// The syntax nodes of a type that may write, append to or hook a member, by the member's name, in one walk over the
-    /// type's declarations (for a type whose text <see cref="NodesNaming"/> cannot search).
-    /// </summary>
-    private Dictionary<string, List<SyntaxNode>> TypeNodes(INamedTypeSymbol type, CancellationToken cancellationToken)
-        => _typeNodes.GetOrAdd(type, t =>
-        {
-            var byName = new Dictionary<string, List<SyntaxNode>>(StringComparer.Ordinal);
-            void Add(string? name, SyntaxNode node)
-            {
-                if (name is null)
-                {
-                    return;
-                }
-
-                if (!byName.TryGetValue(name, out var list))
-                {
-                    byName[name] = list = new List<SyntaxNode>();
-                }
-
-                if (list.Count == 0 || list[list.Count - 1] != node)
-                {
-                    list.Add(node);
-                }
-            }
-
-            foreach (var reference in t.DeclaringSyntaxReferences)
-            {
-                foreach (var node in reference.GetSyntax(cancellationToken).DescendantNodes())
-                {
-                    switch (node)
-                    {
-                        case VariableDeclaratorSyntax { Initializer: not null } declarator when declarator.Parent?.Parent is FieldDeclarationSyntax:
-                            Add(declarator.Identifier.ValueText, node);
-                            break;
-                        case PropertyDeclarationSyntax { Initializer: not null } property:
-                            Add(property.Identifier.ValueText, node);
-                            break;
-                        case AssignmentExpressionSyntax assignment:
-                            Add(NameOf(assignment.Left), node);
-                            if (assignment.Left is TupleExpressionSyntax or DeclarationExpressionSyntax)
-                            {
-                                foreach (var name in assignment.Left.DescendantNodes().OfType<SimpleNameSyntax>())
-                                {
-                                    Add(name.Identifier.ValueText, node);
-                                }
-                            }
-
-                            break;
-                        case ArgumentSyntax { RefKindKeyword.RawKind: not 0 } byReference:
-                            Add(NameOf(byReference.Expression), node);
-                            break;
-                        case InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: "append" or "register_forward_hook" or "register_forward_pre_hook", Expression: var receiver } }:
-                            Add(NameOf(receiver), node);
-                            break;
-                    }
-                }
-            }
-
-            return byName;
-        });
-
     /// <summary>True when <paramref name="expression"/> names <paramref name="name"/> itself or inside a tuple (deconstruction).</summary>
     private static bool Mentions(ExpressionSyntax expression, string name)
         => NameOf(expression) == name
@@ -674,9 +627,9 @@ internal sealed class ModuleComposition
                && expression.DescendantNodes().OfType<SimpleNameSyntax>().Any(n => n.Identifier.ValueText == name));
 
     /// <summary>What a class does to one of its module members: the values assigned, and whether it appends to it or hooks it.</summary>
-    private sealed class MemberWrites
+    private sealed class MemberAssignments
     {
-        public MemberWrites(ImmutableArray<IOperation> writes, bool appended, bool hooked)
+        public MemberAssignments(ImmutableArray<IOperation> writes, bool appended, bool hooked)
         {
             Writes = writes;
             Appended = appended;
