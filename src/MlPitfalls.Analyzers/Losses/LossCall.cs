@@ -32,7 +32,6 @@ internal enum LossKind
 internal sealed class LossCall
 {
     private readonly System.Lazy<IOperation?> _moduleCreation;
-    private readonly bool _logTargetFromCreation;
     private readonly bool? _logTarget;
 
     private LossCall(LossKind kind, IInvocationOperation invocation, IOperation input, IOperation target, string display, System.Lazy<IOperation?> moduleCreation, bool? logTarget)
@@ -44,7 +43,6 @@ internal sealed class LossCall
         Display = display;
         _moduleCreation = moduleCreation;
         _logTarget = logTarget;
-        _logTargetFromCreation = kind == LossKind.KullbackLeibler && !invocation.TargetMethod.IsStatic;
     }
 
     private static readonly System.Lazy<IOperation?> NoCreation = new(() => null);
@@ -70,7 +68,10 @@ internal sealed class LossCall
     public IOperation? ModuleCreation => _moduleCreation.Value;
 
     /// <summary>For KL divergence: whether the target is read in log space (true, false, or null when not known).</summary>
-    public bool? LogTarget => _logTargetFromCreation ? (ModuleCreation is IInvocationOperation creation ? LogTargetOf(creation) : null) : _logTarget;
+    public bool? LogTarget
+        => Kind == LossKind.KullbackLeibler && !Invocation.TargetMethod.IsStatic // the module form: as the module was created
+            ? ModuleCreation is IInvocationOperation creation ? LogTargetOf(creation) : null
+            : _logTarget;
 
     /// <summary>The loss <paramref name="invocation"/> computes, or null when it is no known loss.</summary>
     public static LossCall? Recognize(IInvocationOperation invocation, AnalysisServices services, CancellationToken cancellationToken)

@@ -64,7 +64,7 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
                     var invocation = (IInvocationOperation)operationContext.Operation;
                     if (EvidenceFor(invocation, services, operationContext) is { } evidence)
                     {
-                        pending.Judged(Judge(new LossPairing(evidence.Loss, evidence.Input, evidence.Target, pending.IsInMember)));
+                        pending.Judged(Judge(new LossPairing(evidence, pending.IsInMember)));
                     }
                 },
                 InvocationKind);
@@ -163,22 +163,6 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
 
     // Registered once per member: one array for all, not a params array copied at every registration.
     private static readonly ImmutableArray<OperationKind> InvocationKind = ImmutableArray.Create(OperationKind.Invocation);
-
-    private sealed class LossEvidence
-    {
-        public LossEvidence(LossCall loss, Provenance input, Provenance target)
-        {
-            Loss = loss;
-            Input = input;
-            Target = target;
-        }
-
-        public LossCall Loss { get; }
-
-        public Provenance Input { get; }
-
-        public Provenance Target { get; }
-    }
 
     private static bool IsInside(SyntaxNode node, ImmutableArray<SyntaxReference> member)
     {
@@ -300,25 +284,41 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
     }
 }
 
-/// <summary>A loss call and what its input and target are on every path that reaches it.</summary>
-internal sealed class LossPairing
+/// <summary>A loss call and what its input and target are on every path that reaches it (shared by the three rules).</summary>
+internal sealed class LossEvidence
 {
-    private readonly System.Func<SyntaxNode, bool> _isInMember;
-
-    public LossPairing(LossCall loss, Provenance input, Provenance target, System.Func<SyntaxNode, bool> isInMember)
+    public LossEvidence(LossCall loss, Provenance input, Provenance target)
     {
         Loss = loss;
         Input = input;
         Target = target;
-        _isInMember = isInMember;
     }
-
-    /// <summary>True when <paramref name="node"/> lies in the member being analysed (a diagnostic there is local to it).</summary>
-    public bool IsInMember(SyntaxNode node) => _isInMember(node);
 
     public LossCall Loss { get; }
 
     public Provenance Input { get; }
 
     public Provenance Target { get; }
+}
+
+/// <summary>A loss call's evidence, judged from the member that computes the loss (one rule's view).</summary>
+internal sealed class LossPairing
+{
+    private readonly LossEvidence _evidence;
+    private readonly System.Func<SyntaxNode, bool> _isInMember;
+
+    public LossPairing(LossEvidence evidence, System.Func<SyntaxNode, bool> isInMember)
+    {
+        _evidence = evidence;
+        _isInMember = isInMember;
+    }
+
+    /// <summary>True when <paramref name="node"/> lies in the member being analysed (a diagnostic there is local to it).</summary>
+    public bool IsInMember(SyntaxNode node) => _isInMember(node);
+
+    public LossCall Loss => _evidence.Loss;
+
+    public Provenance Input => _evidence.Input;
+
+    public Provenance Target => _evidence.Target;
 }
