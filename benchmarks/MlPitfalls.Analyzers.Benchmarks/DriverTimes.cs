@@ -125,7 +125,7 @@ internal static class DriverTimes
     }
 
     /// <summary>A full collection before each timed run, so a collection the previous run made due is not charged to whichever callback allocates next.</summary>
-    private static void CollectGarbage()
+    internal static void CollectGarbage()
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -135,13 +135,15 @@ internal static class DriverTimes
     private static double Time(CompilationWithAnalyzers withAnalyzers, DiagnosticAnalyzer analyzer)
         => withAnalyzers.GetAnalyzerTelemetryInfoAsync(analyzer, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds;
 
-    private static double Median(List<Round> rounds, Func<Round, double> value)
+    private static double Median(List<Round> rounds, Func<Round, double> value) => Median(rounds.Select(value));
+
+    internal static double Median(IEnumerable<double> values)
     {
-        var sorted = rounds.Select(value).OrderBy(v => v).ToList();
+        var sorted = values.OrderBy(v => v).ToList();
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private static string Ms(double milliseconds) => milliseconds.ToString("N1", CultureInfo.InvariantCulture) + " ms";
+    internal static string Ms(double milliseconds) => milliseconds.ToString("N1", CultureInfo.InvariantCulture) + " ms";
 
     private static string Percent(double share) => share.ToString("P2", CultureInfo.InvariantCulture);
 

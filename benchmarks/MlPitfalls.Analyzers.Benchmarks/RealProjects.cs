@@ -36,7 +36,7 @@ internal static class RealProjects
             for (var round = -2; round < rounds; round++)
             {
                 var compilation = CSharpCompilation.Create("project", trees, references, options);
-                Collect();
+                DriverTimes.CollectGarbage();
                 var stopwatch = Stopwatch.StartNew();
                 compilation.GetDiagnostics();
                 var compile = stopwatch.Elapsed.TotalMilliseconds;
@@ -47,7 +47,7 @@ internal static class RealProjects
                 var withAnalyzers = analysed.WithAnalyzers(
                     mlPitfalls.Insert(0, new EmptyOperationAnalyzer()),
                     new CompilationWithAnalyzersOptions(new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), null, concurrentAnalysis: false, logAnalyzerExecutionTime: true));
-                Collect();
+                DriverTimes.CollectGarbage();
                 BenchmarkCompilations.ThrowIfAnalyzerFailed(withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult());
                 if (round < 0)
                 {
@@ -58,17 +58,17 @@ internal static class RealProjects
                 measured.Add((compile, times.GetValueOrDefault("MLP001"), times.Where(t => MlPitfallsAnalyzers.LossRuleIds.Contains(t.Key)).Sum(t => t.Value), times.Values.Sum()));
             }
 
-            var row = (Compile: Median(measured.Select(m => m.Compile)), Mlp001: Median(measured.Select(m => m.Mlp001)), Loss: Median(measured.Select(m => m.Loss)), All: Median(measured.Select(m => m.All)));
+            var row = (Compile: DriverTimes.Median(measured.Select(m => m.Compile)), Mlp001: DriverTimes.Median(measured.Select(m => m.Mlp001)), Loss: DriverTimes.Median(measured.Select(m => m.Loss)), All: DriverTimes.Median(measured.Select(m => m.All)));
             var projectLines = trees.Sum(t => t.GetText().Lines.Count);
             lines += projectLines;
             compileTotal += row.Compile;
             mlp001Total += row.Mlp001;
             lossTotal += row.Loss;
             allTotal += row.All;
-            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {Ms(row.Compile)} | {Share(row.Mlp001, row.Compile)} | {Share(row.Loss, row.Compile)} | {Share(row.All, row.Compile)} |");
+            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(row.Compile)} | {Share(row.Mlp001, row.Compile)} | {Share(row.Loss, row.Compile)} | {Share(row.All, row.Compile)} |");
         }
 
-        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {Ms(compileTotal)} | {Share(mlp001Total, compileTotal)} | {Share(lossTotal, compileTotal)} | {Share(allTotal, compileTotal)} |");
+        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | {Share(mlp001Total, compileTotal)} | {Share(lossTotal, compileTotal)} | {Share(allTotal, compileTotal)} |");
     }
 
     private static (List<SyntaxTree> Trees, List<MetadataReference> References, CSharpCompilationOptions Options) Load(string responseFile)
@@ -82,20 +82,5 @@ internal static class RealProjects
         return (trees, references, parsed.CompilationOptions);
     }
 
-    private static void Collect()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-    }
-
-    private static string Ms(double milliseconds) => milliseconds.ToString("N1", CultureInfo.InvariantCulture) + " ms";
-
-    private static string Share(double time, double compile) => $"{Ms(time)} ({(time / compile).ToString("P1", CultureInfo.InvariantCulture)})";
+    private static string Share(double time, double compile) => $"{DriverTimes.Ms(time)} ({(time / compile).ToString("P1", CultureInfo.InvariantCulture)})";
 }
