@@ -5,6 +5,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
+using Microsoft.CodeAnalysis.Text;
 
 namespace MlPitfalls.Analyzers.FlowAnalysis;
 
@@ -13,16 +14,19 @@ namespace MlPitfalls.Analyzers.FlowAnalysis;
 /// assignment (<c>x = ...</c>, <c>this.f += ...</c>, <c>(a, b) = ...</c>), the operand of <c>++</c>/<c>--</c>, every
 /// <c>ref</c>/<c>out</c>/<c>in</c> argument, <c>ref</c> expression and address-of, and the receiver and arguments of an
 /// in-place call (a name ending in <c>_</c>, TorchSharp's convention: <c>p.log_()</c>). Read from syntax once per member
-/// and matched by name only, so it over-approximates (a same-named variable elsewhere in the member counts as written).
-/// It is used only to prove that something is <em>not</em> written, which is what lets an analysis read a variable's
-/// value without the member's control-flow graph: a local whose only write is its declaration holds that value wherever
-/// it is read in the same function, and a parameter or field the member never writes holds whatever the caller gave.
+/// and matched by name and position only, so it over-approximates (a same-named variable in the same scope counts as
+/// written). It is used only to prove that something is <em>not</em> written, which is what lets an analysis read a
+/// variable's value without the member's control-flow graph: a local with no write inside its scope but its declaration
+/// holds that value wherever it is read in the same function, and a parameter or field the member never writes holds
+/// whatever the caller gave.
 /// </summary>
 internal sealed class MemberWrites
 {
     private static readonly ConditionalWeakTable<SyntaxNode, MemberWrites> Cache = new();
 
-    private readonly HashSet<string> _written = new();
+    // Where each name is written (the start of the written name): a local's writes are those inside its scope, so that
+    // `output += r` in one loop does not count against another loop's own `output`.
+    private readonly Dictionary<string, List<int>> _written = new();
 
     private MemberWrites(SyntaxNode member)
     {
@@ -57,7 +61,26 @@ internal sealed class MemberWrites
     }
 
     /// <summary>True when no write in the member (as above) names <paramref name="name"/>.</summary>
-    public bool NeverWrites(string name) => !_written.Contains(name);
+    public bool NeverWrites(string name) => !_written.ContainsKey(name);
+
+    /// <summary>True when no write inside <paramref name="scope"/> names <paramref name="name"/>.</summary>
+    public bool NeverWritesWithin(string name, TextSpan scope)
+    {
+        if (!_written.TryGetValue(name, out var positions))
+        {
+            return true;
+        }
+
+        foreach (var position in positions)
+        {
+            if (scope.Contains(position))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>The writes of the member (or, for top-level statements, the whole program) that <paramref name="node"/> lies in.</summary>
     public static MemberWrites? Around(SyntaxNode node)
@@ -79,7 +102,7 @@ internal sealed class MemberWrites
 
         var declaration = local.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken);
         if (declaration.SyntaxTree != reference.Syntax.SyntaxTree || FunctionOf(declaration) != FunctionOf(reference.Syntax)
-            || Around(declaration) is not { } writes || !writes.NeverWrites(local.Name))
+            || Around(declaration) is not { } writes || !writes.NeverWritesWithin(local.Name, ScopeAround(declaration).Span))
         {
             return null;
         }
@@ -111,6 +134,28 @@ internal sealed class MemberWrites
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// A node that contains the whole scope of a local declared at <paramref name="declaration"/>: its innermost block or
+    /// switch statement (a switch section's locals are in scope in every section), or the function around it. Every
+    /// local's scope (a block, a switch, a <c>for</c>, <c>foreach</c>, <c>using</c> or <c>catch</c>, an expression-bodied
+    /// lambda) lies inside it, and C# forbids a nested local of the same name there, so any write of the name outside
+    /// it is to another variable.
+    /// </summary>
+    private static SyntaxNode ScopeAround(SyntaxNode declaration)
+    {
+        for (var current = declaration.Parent; current is not null; current = current.Parent)
+        {
+            switch (current)
+            {
+                case BlockSyntax or SwitchStatementSyntax or AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax
+                    or MemberDeclarationSyntax or CompilationUnitSyntax:
+                    return current;
+            }
+        }
+
+        return declaration.SyntaxTree.GetRoot();
     }
 
     /// <summary>The innermost lambda, local function or member around <paramref name="node"/>.</summary>
@@ -148,7 +193,7 @@ internal sealed class MemberWrites
     {
         if (target is IdentifierNameSyntax identifier)
         {
-            _written.Add(identifier.Identifier.ValueText);
+            Add(identifier);
             return;
         }
 
@@ -156,9 +201,20 @@ internal sealed class MemberWrites
         {
             if (node is IdentifierNameSyntax name)
             {
-                _written.Add(name.Identifier.ValueText);
+                Add(name);
             }
         }
+    }
+
+    private void Add(IdentifierNameSyntax name)
+    {
+        var text = name.Identifier.ValueText;
+        if (!_written.TryGetValue(text, out var positions))
+        {
+            _written[text] = positions = new List<int>(1);
+        }
+
+        positions.Add(name.SpanStart);
     }
 }
 

@@ -94,9 +94,22 @@ internal sealed class AnalysisServices
     /// <paramref name="unknown"/> (not cached) for a method with no graph, a body too large, a call chain deeper than
     /// <see cref="MaxSummaryDepth"/>, or recursion back into a summary being computed; a summary that saw such a cut
     /// is returned but not cached, so what is cached never depends on the order in which rules asked.
+    /// <paramref name="withoutGraph"/>, when given, is tried first on the bound body: an analysis that can read the
+    /// summary off the operation tree (a body whose returns need no flow) spares the graph and the fixed point, and
+    /// returns false to have <paramref name="compute"/> run on the graph instead.
     /// </summary>
     public TSummary GetSummary<TSummary>(
         string analysis, IMethodSymbol method, Func<ControlFlowGraph, CancellationToken, TSummary> compute, TSummary unknown, CancellationToken cancellationToken)
+        => GetSummary(analysis, method, withoutGraph: null, compute, unknown, cancellationToken);
+
+    /// <inheritdoc cref="GetSummary{TSummary}(string, IMethodSymbol, Func{ControlFlowGraph, CancellationToken, TSummary}, TSummary, CancellationToken)"/>
+    public TSummary GetSummary<TSummary>(
+        string analysis,
+        IMethodSymbol method,
+        SummaryWithoutGraph<TSummary>? withoutGraph,
+        Func<ControlFlowGraph, CancellationToken, TSummary> compute,
+        TSummary unknown,
+        CancellationToken cancellationToken)
     {
         var definition = SourceMethodBodies.DefinitionWithBody(method);
         var key = (analysis, definition);
@@ -128,8 +141,9 @@ internal sealed class AnalysisServices
             return unknown;
         }
 
-        var graph = GetGraph(definition, cancellationToken);
-        if (graph is null || graph.Blocks.Length > MaxSummaryBlocks)
+        var body = withoutGraph is null ? null : GetBody(definition, cancellationToken);
+        var graph = body is null ? GetGraph(definition, cancellationToken) : null;
+        if (body is null && (graph is null || graph.Blocks.Length > MaxSummaryBlocks))
         {
             _summaries.TryAdd(key, (unknown, 0));
             return unknown;
@@ -138,14 +152,26 @@ internal sealed class AnalysisServices
         var current = new SummaryFrame(analysis, definition);
         frames.Add(current);
         TSummary summary;
+        var computed = true;
         try
         {
             Interlocked.Increment(ref SummariesComputed);
-            summary = compute(graph, cancellationToken);
+            if (body is null || !withoutGraph!(body, cancellationToken, out summary))
+            {
+                graph ??= GetGraph(definition, cancellationToken);
+                computed = graph is not null && graph.Blocks.Length <= MaxSummaryBlocks;
+                summary = computed ? compute(graph!, cancellationToken) : unknown;
+            }
         }
         finally
         {
             frames.RemoveAt(frames.Count - 1);
+        }
+
+        if (!computed)
+        {
+            _summaries.TryAdd(key, (unknown, 0));
+            return unknown;
         }
 
         var height = current.HeightBelow + 1;
@@ -175,8 +201,23 @@ internal sealed class AnalysisServices
         }
     }
 
-    private ControlFlowGraph? BuildGraph(IMethodSymbol method, CancellationToken cancellationToken)
+    /// <summary>
+    /// The bound body a graph of <paramref name="method"/> is (or would be) built from, without building the graph:
+    /// the method, constructor or accessor body, or null when it has none. <paramref name="method"/> is a definition
+    /// with a body (see <see cref="GetGraph"/>).
+    /// </summary>
+    private IOperation? GetBody(IMethodSymbol method, CancellationToken cancellationToken)
     {
+        if (method.MethodKind == MethodKind.LocalFunction || method.IsAbstract || method.IsExtern || method.DeclaringSyntaxReferences.Length == 0)
+        {
+            return null;
+        }
+
+        if (_graphs.TryGetValue(method, out var graph))
+        {
+            return graph?.OriginalOperation;
+        }
+
         var syntax = method.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken);
         if (syntax is not (BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or ArrowExpressionClauseSyntax))
         {
@@ -185,12 +226,21 @@ internal sealed class AnalysisServices
 
         return SemanticModel(syntax.SyntaxTree).GetOperation(syntax, cancellationToken) switch
         {
-            IMethodBodyOperation body => ControlFlowGraph.Create(body, cancellationToken),
-            IConstructorBodyOperation body => ControlFlowGraph.Create(body, cancellationToken),
-            IBlockOperation { Parent: null } block => ControlFlowGraph.Create(block, cancellationToken),
+            IMethodBodyOperation body => body,
+            IConstructorBodyOperation body => body,
+            IBlockOperation { Parent: null } block => block,
             _ => null,
         };
     }
+
+    private ControlFlowGraph? BuildGraph(IMethodSymbol method, CancellationToken cancellationToken)
+        => GetBody(method, cancellationToken) switch
+        {
+            IMethodBodyOperation body => ControlFlowGraph.Create(body, cancellationToken),
+            IConstructorBodyOperation body => ControlFlowGraph.Create(body, cancellationToken),
+            IBlockOperation block => ControlFlowGraph.Create(block, cancellationToken),
+            _ => null,
+        };
 
     private sealed class SummaryFrame
     {
@@ -221,3 +271,9 @@ internal sealed class AnalysisServices
             => unchecked((obj.Analysis.GetHashCode() * 397) ^ SymbolEqualityComparer.Default.GetHashCode(obj.Method));
     }
 }
+
+/// <summary>
+/// A summary read off a bound body without its graph (see <see cref="AnalysisServices.GetSummary{TSummary}(string, IMethodSymbol, SummaryWithoutGraph{TSummary}, System.Func{ControlFlowGraph, CancellationToken, TSummary}, TSummary, CancellationToken)"/>);
+/// false when the body needs the dataflow.
+/// </summary>
+internal delegate bool SummaryWithoutGraph<TSummary>(IOperation body, CancellationToken cancellationToken, out TSummary summary);

@@ -210,6 +210,11 @@ public class ProvenanceAndCompositionTests
                     Func<Tensor> inside = () => { var p = x.softmax(1); Use(p); return p; };
                     var batch = new Dictionary<string, Tensor> { ["data"] = x.softmax(1) };
                     Use(nn.Dropout(0.1).call(batch["data"]));
+                    for (var i = 0; i < 2; i++) { var s = x; s += x; }
+                    for (var i = 0; i < 2; i++) { var s = x.softmax(1); Use(s); }
+                    var nested = x.softmax(1);
+                    if (c) { nested = x; }
+                    Use(nested);
                 }
                 static void Use(Tensor t) { }
             }
@@ -228,13 +233,14 @@ public class ProvenanceAndCompositionTests
         // Calls alone, and variables the member writes only where they are declared (or never: a parameter, a field),
         // are read from the operation tree; a variable written twice, in place, by assignment, a branch, or a local read
         // in a lambda that captures it (the lambda may also run where nothing is known) need the dataflow; a lambda's own
-        // local is read in its own body like any other.
+        // local is read in its own body like any other, and so is a local whose name is written only in another scope.
         Assert.Equal(
             new[]
             {
                 ("model.call(x)", true), ("nn.Dropout(0.1).call(x.softmax(1))", true), ("x.view(-1, 3).log_softmax(1)[.., 0]", true), ("x * 2", true),
                 ("local", true), ("c ? x.softmax(1) : x", false), ("nn.Dropout(0.1).call(local)", true), ("viewed", true), ("x", true), ("cached", true),
                 ("output", true), ("twice", false), ("inPlace", false), ("written", false), ("stored", false), ("later()", false), ("p", true), ("nn.Dropout(0.1).call(batch[\"data\"])", true),
+                ("s", true), ("nested", false),
             },
             results.Select(r => (r.Text, r.Direct)));
         Assert.All(results.Where(r => r.Direct), r => Assert.True(r.Value.Equals(r.Flow), $"{r.Text}: direct {r.Value} but dataflow {r.Flow}"));
@@ -247,5 +253,55 @@ public class ProvenanceAndCompositionTests
         Assert.True(results[12].Flow.Is(TensorKind.LogProbabilities)); // inPlace.log_() on a softmax
         Assert.True(results[16].Value.Is(TensorKind.Softmax));
         Assert.True(results[17].Value.Is(TensorKind.Unknown)); // a collection's element is not tracked, however it was filled
+        Assert.True(results[18].Value.Is(TensorKind.Softmax)); // a same-named local written in another loop's scope is another variable
+    }
+
+    [Fact]
+    public void A_summary_whose_returns_need_no_flow_is_read_without_the_graph_and_agrees_with_the_dataflow()
+    {
+        var compilation = TestCompilation.Create(sources: """
+            class Helpers
+            {
+                private readonly Linear fc = nn.Linear(4, 3);
+                Tensor Head(Tensor x) => fc.call(x);
+                Tensor Probs(Tensor x) { var h = fc.call(x); return h.softmax(1); }
+                Tensor Either(Tensor x, bool c) { if (c) return x.softmax(1); return x.log_softmax(1); }
+                Tensor Same(Tensor x) => x;
+                (Tensor, Tensor) Pair(Tensor x) => (fc.call(x), x);
+                Tensor LambdaInside(Tensor x) { Func<Tensor> f = () => x.sigmoid(); return x.softmax(1); }
+                Tensor Reassigned(Tensor x) { var h = fc.call(x); h = h.softmax(1); return h; }
+                Tensor ThroughLocalFunction(Tensor x) { Tensor Inner() => x.softmax(1); return Inner(); }
+                Tensor Throws(Tensor x) => throw new InvalidOperationException();
+                IEnumerable<Tensor> Iterator(Tensor x) { yield return x.softmax(1); }
+            }
+            """);
+        var tree = compilation.SyntaxTrees.Single();
+        var model = compilation.GetSemanticModel(tree);
+        var results = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Select(method =>
+        {
+            var body = model.GetOperation(method)!;
+            var services = AnalysisServices.For(compilation)!;
+            var direct = ProvenanceAnalysis.TryReturnedWithoutFlow(services, body, CancellationToken.None, out var value);
+            var flow = ProvenanceAnalysis.For(services, ControlFlowGraph.Create((IMethodBodyOperation)body), CancellationToken.None).Returned;
+            var summary = ProvenanceAnalysis.ReturnedBy(services, (IMethodSymbol)model.GetDeclaredSymbol(method)!, CancellationToken.None);
+            return (Name: method.Identifier.ValueText, Direct: direct, Value: value, Flow: flow, Summary: summary);
+        }).ToArray();
+
+        // Returns of calls and of locals written once are read off the tree; a reassigned local, a local function, a body
+        // with no return value and an iterator go to the dataflow. Either way the summary is what the dataflow says.
+        Assert.Equal(
+            new[]
+            {
+                ("Head", true), ("Probs", true), ("Either", true), ("Same", true), ("Pair", true), ("LambdaInside", true),
+                ("Reassigned", false), ("ThroughLocalFunction", false), ("Throws", true), ("Iterator", false),
+            },
+            results.Select(r => (r.Name, r.Direct)));
+        Assert.All(results.Where(r => r.Direct), r => Assert.True(r.Value.Equals(r.Flow), $"{r.Name}: direct {r.Value} but dataflow {r.Flow}"));
+        Assert.All(results.Where(r => r.Name != "Iterator"), r => Assert.True(r.Summary.Equals(r.Flow), $"{r.Name}: summary {r.Summary} but dataflow {r.Flow}"));
+        Assert.True(results[0].Value.Is(TensorKind.Logits));
+        Assert.True(results[1].Value.Is(TensorKind.Softmax));
+        Assert.True(results[2].Value.MayBe(TensorKind.Softmax) && results[2].Value.MayBe(TensorKind.LogSoftmax));
+        Assert.True(results[5].Value.Is(TensorKind.Softmax)); // the lambda's return is not the method's
+        Assert.True(results[6].Summary.Is(TensorKind.Softmax));
     }
 }

@@ -189,6 +189,11 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
         => services.GetSummary(
             SummaryName,
             method,
+            (IOperation body, CancellationToken token, out Provenance returned) =>
+            {
+                services.Modules.RememberBody(body);
+                return TryReturnedWithoutFlow(services, body, token, out returned);
+            },
             (graph, token) =>
             {
                 services.Modules.RememberBody(graph.OriginalOperation);
@@ -196,6 +201,54 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
             },
             Provenance.Unknown,
             cancellationToken);
+
+    /// <summary>
+    /// What the body returns when every returned expression can be read without flow (<see cref="TryWithoutFlow"/>): a
+    /// <c>forward</c> ending in <c>return head.call(h);</c>, a helper returning <c>softmax(...)</c>. All its <c>return</c>
+    /// statements are joined, reachable or not (an unreachable one can only add kinds, which weakens a must-fact and never
+    /// makes one). False for an iterator, a body without a return value, or any return that needs the dataflow.
+    /// </summary>
+    internal static bool TryReturnedWithoutFlow(AnalysisServices services, IOperation body, CancellationToken cancellationToken, out Provenance returned)
+    {
+        returned = Provenance.Bottom;
+        var analysis = new ProvenanceAnalysis(services, cancellationToken);
+        var any = false;
+        foreach (var operation in body.Descendants())
+        {
+            if (operation is not IReturnOperation @return || operation.ContainingFunction() is not null)
+            {
+                continue;
+            }
+
+            if (@return.Kind != OperationKind.Return || @return.ReturnedValue is not { } value)
+            {
+                returned = Provenance.Unknown;
+                return false;
+            }
+
+            if (value.WithoutConversions() is IThrowOperation)
+            {
+                any = true; // `=> throw ...`: a path that returns nothing
+                continue;
+            }
+
+            if (!analysis.Direct(value, 0, out var one))
+            {
+                returned = Provenance.Unknown;
+                return false;
+            }
+
+            returned = returned.Join(one);
+            any = true;
+        }
+
+        if (!any)
+        {
+            returned = Provenance.Unknown;
+        }
+
+        return any;
+    }
 
     /// <summary>The provenance of what <paramref name="module"/> outputs when given a tensor of provenance <paramref name="input"/>.</summary>
     public static Provenance OutputOf(AnalysisServices services, ModuleModel? module, Provenance input, int arity, CancellationToken cancellationToken)
