@@ -73,14 +73,20 @@ internal sealed class LossCall
             ? ModuleCreation is IInvocationOperation creation ? LogTargetOf(creation) : null
             : _logTarget;
 
+    /// <summary>
+    /// False when <paramref name="method"/>'s name alone rules out a loss call (most calls the rules see): only a
+    /// <c>call</c>/<c>forward</c> or a functional loss's name is worth looking at further.
+    /// </summary>
+    public static bool MayBeLoss(IMethodSymbol method)
+        => method.Name is "call" or "forward" or "cross_entropy" or "nll_loss" or "binary_cross_entropy" or "binary_cross_entropy_with_logits" or "kl_div";
+
     /// <summary>The loss <paramref name="invocation"/> computes, or null when it is no known loss.</summary>
     public static LossCall? Recognize(IInvocationOperation invocation, AnalysisServices services, CancellationToken cancellationToken)
     {
         var torch = services.Torch;
         var method = invocation.TargetMethod;
-        if (method.IsStatic && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Functional))
-        {
-            LossKind? kind = method.Name switch
+        LossKind? functional = method.IsStatic
+            ? method.Name switch
             {
                 "cross_entropy" => LossKind.CrossEntropy,
                 "nll_loss" => LossKind.NegativeLogLikelihood,
@@ -88,14 +94,16 @@ internal sealed class LossCall
                 "binary_cross_entropy_with_logits" => LossKind.BinaryCrossEntropyWithLogits,
                 "kl_div" => LossKind.KullbackLeibler,
                 _ => null,
-            };
-
-            if (kind is null || Argument(invocation, "input") is not { } input || Argument(invocation, "target") is not { } target)
+            }
+            : null;
+        if (functional is { } kind && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Functional))
+        {
+            if (Argument(invocation, "input") is not { } input || Argument(invocation, "target") is not { } target)
             {
                 return null;
             }
 
-            return new LossCall(kind.Value, invocation, input, target, method.Name, NoCreation, kind == LossKind.KullbackLeibler ? LogTargetOf(invocation) : null);
+            return new LossCall(kind, invocation, input, target, method.Name, NoCreation, kind == LossKind.KullbackLeibler ? LogTargetOf(invocation) : null);
         }
 
         if (torch.IsModuleInvocation(method) && invocation.Instance is { } receiver && invocation.Arguments.Length == 2)
@@ -112,7 +120,7 @@ internal sealed class LossCall
             // an abstract one needs it to know which loss it holds at all.
             var module = staticName is null ? services.Modules.Describe(receiver, cancellationToken) : null;
             var typeName = staticName ?? torch.Losses.NameOf(module?.Type);
-            LossKind? kind = typeName switch
+            LossKind? moduleKind = typeName switch
             {
                 "CrossEntropyLoss" => LossKind.CrossEntropy,
                 "NLLLoss" => LossKind.NegativeLogLikelihood,
@@ -122,7 +130,7 @@ internal sealed class LossCall
                 _ => null,
             };
 
-            if (kind is null)
+            if (moduleKind is null)
             {
                 return null;
             }
@@ -130,7 +138,7 @@ internal sealed class LossCall
             var receiverText = receiver.Syntax.ToString();
             var display = !receiver.IsSimpleReference() || receiverText.Length > 40 ? typeName! : $"{typeName} '{receiverText}'";
             var creation = staticName is null ? Known(module?.Creation) : CreationOf(receiver, services);
-            return new LossCall(kind.Value, invocation, invocation.Arguments[0].Value, invocation.Arguments[1].Value, display, creation, logTarget: null);
+            return new LossCall(moduleKind.Value, invocation, invocation.Arguments[0].Value, invocation.Arguments[1].Value, display, creation, logTarget: null);
         }
 
         return null;

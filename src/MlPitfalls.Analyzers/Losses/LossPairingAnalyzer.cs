@@ -129,6 +129,11 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
     /// </summary>
     private static LossEvidence? EvidenceFor(IInvocationOperation invocation, AnalysisServices services, OperationAnalysisContext operationContext)
     {
+        if (!LossCall.MayBeLoss(invocation.TargetMethod))
+        {
+            return null;
+        }
+
         if (SharedEvidence.TryGetValue(invocation, out var shared))
         {
             return shared;
