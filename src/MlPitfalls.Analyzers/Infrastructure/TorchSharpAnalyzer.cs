@@ -12,8 +12,10 @@ public abstract class TorchSharpAnalyzer : DiagnosticAnalyzer
     public sealed override void Initialize(AnalysisContext context)
     {
         context.EnableConcurrentExecution();
-        // Generated code (designer files, source generators) is not where training loops are written.
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        // Generated code (designer files, source generators) is not where training loops are written: it is not analysed.
+        // Diagnostics are not re-checked for it either: every one is placed in the member being analysed, which is not
+        // generated, and the check would make the driver scan the whole file for [GeneratedCode] on the first report in it.
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.ReportDiagnostics);
         context.RegisterCompilationStartAction(start =>
         {
             var torch = TorchSymbols.For(start.Compilation);
