@@ -84,7 +84,24 @@ internal readonly struct Provenance : IEquatable<Provenance>
     }
 
     public bool Equals(Provenance other)
-        => Kinds == other.Kinds && Origins.Length == other.Origins.Length && Origins.All(other.Origins.Contains);
+    {
+        if (Kinds != other.Kinds || Origins.Length != other.Origins.Length)
+        {
+            return false;
+        }
+
+        // A loop, not Origins.All(other.Origins.Contains): that allocates a delegate on every comparison, and the
+        // engine and the graph-free reading compare values constantly.
+        foreach (var origin in Origins)
+        {
+            if (!other.Origins.Contains(origin))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     public override bool Equals(object? obj) => obj is Provenance other && Equals(other);
 
