@@ -5,12 +5,15 @@ using static TorchSharp.torch;
 namespace TrainingLoopSample;
 
 /// <summary>
-/// A two-layer perceptron for 8x8 digit images, written as a custom module. Its last layer is a softmax, so that
-/// "the model outputs probabilities" — a newcomer's mistake: the training loss applies log_softmax again (MLP002).
+/// A small convolutional classifier for 8x8 digit images, written as a custom module. Its last layer is a softmax, so
+/// that "the model outputs probabilities" — a newcomer's mistake: the training loss applies log_softmax again (MLP002).
+/// Its convolution keeps its default bias although batch normalization follows, which cancels it (MLP005).
 /// </summary>
 public sealed class DigitClassifier : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear hidden = nn.Linear(64, 128);
+    private readonly Conv2d features = nn.Conv2d(1, 8, 3, padding: 1);
+    private readonly BatchNorm2d normalize = nn.BatchNorm2d(8);
+    private readonly Linear hidden = nn.Linear(8 * 64, 128);
     private readonly ReLU activation = nn.ReLU();
     private readonly Dropout dropout = nn.Dropout(0.2);
     private readonly Linear output = nn.Linear(128, SyntheticDigits.Classes);
@@ -22,5 +25,9 @@ public sealed class DigitClassifier : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor input)
-        => probabilities.call(output.call(dropout.call(activation.call(hidden.call(input)))));
+    {
+        var image = input.view(-1, 1, 8, 8);
+        var mapped = activation.call(normalize.call(features.call(image))).flatten(1);
+        return probabilities.call(output.call(dropout.call(activation.call(hidden.call(mapped)))));
+    }
 }

@@ -62,6 +62,20 @@ public static class Descriptors
             "from PyTorch that passes probabilities (a softmax) as the target then computes a wrong divergence without any " +
             "error. Pass log_target: false for a probability target, or pass log-probabilities.");
 
+    /// <summary>MLP005: a layer's bias is cancelled by the batch (or instance) normalization its output goes into.</summary>
+    public static readonly DiagnosticDescriptor MLP005_BiasBeforeNormalization = Create(
+        id: "MLP005",
+        title: "A layer's bias is cancelled by the normalization that follows it",
+        messageFormat: "{0} has a bias, but its output goes straight into {1}, which subtracts each channel's mean and cancels it: the bias never trains and only costs parameters, optimizer state and compute; create the layer with {2}: false",
+        category: Categories.Architecture,
+        severity: DiagnosticSeverity.Warning,
+        description:
+            "BatchNorm subtracts each channel's mean over the batch, and InstanceNorm each sample's channel mean over the " +
+            "positions. A bias added by the linear or convolution layer right before is the same for every element of a " +
+            "channel, so it is subtracted away exactly: its gradient is zero, it never changes from its initial value, and " +
+            "it wastes parameters, optimizer state and compute in every such pair. Create the layer without a bias " +
+            "(bias: false for convolutions, hasBias: false for Linear); the normalization's own shift (affine) takes its place.");
+
     private static DiagnosticDescriptor Create(
         string id, string title, string messageFormat, string category, DiagnosticSeverity severity, string description)
         => new(id, title, messageFormat, category, severity, isEnabledByDefault: true, description, HelpLinkBase + id + ".md");
@@ -75,4 +89,7 @@ public static class Categories
 
     /// <summary>A loss given a tensor of the wrong kind: probabilities where it expects logits, or the reverse.</summary>
     public const string LossPairing = "LossPairing";
+
+    /// <summary>How a model's layers are put together: parameters that cannot train, missing ones.</summary>
+    public const string Architecture = "Architecture";
 }

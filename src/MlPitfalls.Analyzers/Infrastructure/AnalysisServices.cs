@@ -33,6 +33,7 @@ internal sealed class AnalysisServices
     private static List<SummaryFrame>? t_inProgress;
 
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
+    private readonly ConcurrentDictionary<SyntaxTree, string> _treeTexts = new();
     private readonly ConcurrentDictionary<IMethodSymbol, ControlFlowGraph?> _graphs = new(SymbolEqualityComparer.Default);
     // Each summary is cached with its height: how many summaries deep its computation went. Read from a depth where that
     // height would cross the cap, it counts as cut, exactly as if it were computed there, so that what a rule sees never
@@ -56,6 +57,28 @@ internal sealed class AnalysisServices
     /// <summary>The services of <paramref name="compilation"/>, or null when it does not reference TorchSharp.</summary>
     public static AnalysisServices? For(Compilation compilation)
         => TorchSymbols.For(compilation) is { } torch ? Cache.GetValue(compilation, c => new AnalysisServices(c, torch)) : null;
+
+    /// <summary>The text of <paramref name="tree"/> as one string, made once per tree, for the text searches that spare syntax walks.</summary>
+    public string TextOf(SyntaxTree tree, CancellationToken cancellationToken)
+        => _treeTexts.GetOrAdd(tree, t => t.GetText(cancellationToken).ToString());
+
+    /// <summary>
+    /// True when <paramref name="text"/> occurs in the source of <paramref name="type"/> (every part of it): a filter that
+    /// lets a rule skip, before any binding, a class that cannot contain what it looks for.
+    /// </summary>
+    public bool MentionsInItsText(INamedTypeSymbol type, string text, CancellationToken cancellationToken)
+    {
+        foreach (var reference in type.DeclaringSyntaxReferences)
+        {
+            var source = TextOf(reference.SyntaxTree, cancellationToken);
+            if (source.IndexOf(text, reference.Span.Start, reference.Span.Length, StringComparison.Ordinal) >= 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Counts how many method bodies were analysed for a summary (tests check that each is analysed once).</summary>
     internal int SummariesComputed;

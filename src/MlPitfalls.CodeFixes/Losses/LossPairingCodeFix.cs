@@ -12,6 +12,7 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers;
 using MlPitfalls.Analyzers.Losses;
+using MlPitfalls.CodeFixes.Infrastructure;
 
 namespace MlPitfalls.CodeFixes.Losses;
 
@@ -327,27 +328,5 @@ public sealed class LossPairingCodeFix : CodeFixProvider
 
     /// <summary><c>kl_div(p, q)</c> → <c>kl_div(p, q, log_target: false)</c>; an explicit <c>true</c> (named or positional) becomes <c>false</c>.</summary>
     private static InvocationExpressionSyntax? WithLogTargetFalse(InvocationExpressionSyntax call, SemanticModel? model, CancellationToken cancellationToken)
-    {
-        if (model?.GetSymbolInfo(call, cancellationToken).Symbol is not IMethodSymbol method)
-        {
-            return null;
-        }
-
-        var falseLiteral = SyntaxFactory.LiteralExpression(SyntaxKind.FalseLiteralExpression);
-        var arguments = call.ArgumentList.Arguments;
-        for (var i = 0; i < arguments.Count; i++)
-        {
-            var argument = arguments[i];
-            var parameter = argument.NameColon is { } named
-                ? method.Parameters.FirstOrDefault(p => p.Name == named.Name.Identifier.ValueText)
-                : i < method.Parameters.Length ? method.Parameters[i] : null;
-            if (parameter?.Name == "log_target")
-            {
-                return call.ReplaceNode(argument.Expression, falseLiteral.WithTriviaFrom(argument.Expression));
-            }
-        }
-
-        var added = SyntaxFactory.Argument(SyntaxFactory.NameColon("log_target"), default, falseLiteral);
-        return call.WithArgumentList(call.ArgumentList.AddArguments(added));
-    }
+        => model?.GetSymbolInfo(call, cancellationToken).Symbol is IMethodSymbol method ? BooleanArgument.SetFalse(call, method, "log_target") : null;
 }

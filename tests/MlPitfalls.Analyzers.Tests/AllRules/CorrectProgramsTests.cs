@@ -66,6 +66,55 @@ public class CorrectProgramsTests
         }
         """;
 
+    /// <summary>Correct architectures: biases off before BatchNorm, normalization first, LayerNorm after biased layers.</summary>
+    private const string Architectures = """
+        sealed class ResidualBlock : Module<Tensor, Tensor>
+        {
+            private readonly Conv2d conv1 = nn.Conv2d(64, 64, 3, padding: 1, bias: false);
+            private readonly BatchNorm2d bn1 = nn.BatchNorm2d(64);
+            private readonly Conv2d conv2 = nn.Conv2d(64, 64, 3, padding: 1, bias: false);
+            private readonly BatchNorm2d bn2 = nn.BatchNorm2d(64);
+            public ResidualBlock() : base(nameof(ResidualBlock)) { RegisterComponents(); }
+            public override Tensor forward(Tensor x)
+            {
+                var h = functional.relu(bn1.call(conv1.call(x)));
+                h = bn2.call(conv2.call(h));
+                return functional.relu(h + x);
+            }
+        }
+
+        sealed class PreActivationBlock : Module<Tensor, Tensor>
+        {
+            private readonly BatchNorm2d bn = nn.BatchNorm2d(64);
+            private readonly Conv2d conv = nn.Conv2d(64, 64, 3, padding: 1);
+            public PreActivationBlock() : base(nameof(PreActivationBlock)) { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => x + conv.call(functional.relu(bn.call(x)));
+        }
+
+        sealed class TransformerBlock : Module<Tensor, Tensor>
+        {
+            private readonly LayerNorm norm1 = nn.LayerNorm(256);
+            private readonly Linear up = nn.Linear(256, 1024);
+            private readonly Linear down = nn.Linear(1024, 256);
+            private readonly LayerNorm norm2 = nn.LayerNorm(256);
+            public TransformerBlock() : base(nameof(TransformerBlock)) { RegisterComponents(); }
+            public override Tensor forward(Tensor x)
+            {
+                var h = x + down.call(functional.gelu(up.call(norm1.call(x))));
+                return norm2.call(h);
+            }
+        }
+
+        static class Backbones
+        {
+            public static Module<Tensor, Tensor> Stem(bool useBatchNorm) => nn.Sequential(
+                ("conv", nn.Conv2d(3, 64, 7, stride: 2, padding: 3, bias: !useBatchNorm)), ("bn", nn.BatchNorm2d(64)), ("relu", nn.ReLU()));
+            public static Module<Tensor, Tensor> Mlp() => nn.Sequential(
+                nn.Linear(784, 256, hasBias: false), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 128), nn.LayerNorm(128), nn.ReLU(),
+                nn.Conv1d(1, 8, 3), nn.ReLU(), nn.BatchNorm1d(8), nn.Conv2d(3, 8, 3), nn.GroupNorm(2, 8), nn.Linear(128, 10));
+        }
+        """;
+
     [Fact]
     public async Task The_fixed_sample_and_a_correct_training_program_raise_nothing()
     {
@@ -78,13 +127,13 @@ public class CorrectProgramsTests
         Assert.Empty(compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         Assert.Empty(await AllAnalyzers.RunAsync(compilation));
 
-        var program = AllAnalyzers.Compile(LanguageVersion.Latest, addUsings: true, Classifier);
+        var program = AllAnalyzers.Compile(LanguageVersion.Latest, addUsings: true, Classifier, Architectures);
         Assert.Empty(program.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         Assert.Empty(await AllAnalyzers.RunAsync(program));
     }
 
     [Fact]
-    public async Task The_sample_raises_exactly_its_two_bugs()
+    public async Task The_sample_raises_exactly_its_three_bugs()
     {
         var compilation = AllAnalyzers.Compile(
             LanguageVersion.Latest,
@@ -93,9 +142,9 @@ public class CorrectProgramsTests
             RepositoryFiles.Read("samples", "TrainingLoop", "DigitClassifier.cs"),
             RepositoryFiles.Read("samples", "TrainingLoop", "SyntheticDigits.cs"));
         var reported = (await AllAnalyzers.RunAsync(compilation))
-            .Select(d => $"{d.Id} {d.Location.GetLineSpan().StartLinePosition.Line + 1}")
+            .Select(d => $"{d.Id} {System.IO.Path.GetFileName(d.Location.GetLineSpan().Path)} {d.Location.GetLineSpan().StartLinePosition.Line + 1}")
             .OrderBy(d => d)
             .ToArray();
-        Assert.Equal(new[] { "MLP001 29", "MLP002 28" }, reported);
+        Assert.Equal(new[] { "MLP001 File0.cs 29", "MLP002 File0.cs 28", "MLP005 File1.cs 14" }, reported);
     }
 }

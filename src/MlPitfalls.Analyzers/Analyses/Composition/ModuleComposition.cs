@@ -27,7 +27,6 @@ internal sealed class ModuleComposition
     private readonly ConcurrentDictionary<ISymbol, MemberAssignments?> _memberAssignments = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<(INamedTypeSymbol Type, string Name), List<SyntaxNode>?> _namedNodes = new(TypeAndNameComparer.Instance);
     // Each tree's text as one string, made once per tree for NodesNaming's searches (SourceText has no search of its own).
-    private readonly ConcurrentDictionary<SyntaxTree, string> _treeTexts = new();
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _locals = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _members = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
@@ -545,7 +544,7 @@ internal sealed class ModuleComposition
             foreach (var reference in key.Type.DeclaringSyntaxReferences)
             {
                 var declaration = reference.GetSyntax(cancellationToken);
-                var text = _treeTexts.GetOrAdd(declaration.SyntaxTree, tree => tree.GetText(cancellationToken).ToString());
+                var text = _services.TextOf(declaration.SyntaxTree, cancellationToken);
                 int start = declaration.SpanStart, end = declaration.Span.End;
                 void Consider(SyntaxToken token)
                 {

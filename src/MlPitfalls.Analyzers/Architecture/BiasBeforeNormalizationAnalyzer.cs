@@ -1,0 +1,182 @@
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Analyses.Composition;
+using MlPitfalls.Analyzers.Analyses.LayerGraph;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.Architecture;
+
+/// <summary>
+/// MLP005. A linear or convolution layer with its bias on whose output goes straight into BatchNorm (or, for a
+/// convolution, InstanceNorm): the normalization subtracts each channel's mean, so the bias is cancelled exactly. Found
+/// in two places: adjacent children of <c>nn.Sequential(...)</c>, and a module class's own code, through the layer
+/// graph of every member (reported when the class is done, and only when no member uses that layer's output any
+/// other way). Reported once per layer, on the expression that creates it.
+/// </summary>
+[DiagnosticAnalyzer(Microsoft.CodeAnalysis.LanguageNames.CSharp)]
+public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
+{
+    /// <summary>Diagnostic property: the name of the argument the fix sets to false (<c>bias</c> or <c>hasBias</c>).</summary>
+    public const string FlagProperty = "Flag";
+
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
+        ImmutableArray.Create(Descriptors.MLP005_BiasBeforeNormalization);
+
+    private protected override void OnTorchSharpCompilationStart(CompilationStartAnalysisContext context, TorchSymbols torch)
+    {
+        if (AnalysisServices.For(context.Compilation) is not { } services || torch.Nn is null)
+        {
+            return;
+        }
+
+        var reported = new ConcurrentDictionary<SyntaxNode, bool>();
+        context.RegisterOperationAction(
+            operationContext =>
+            {
+                var invocation = (IInvocationOperation)operationContext.Operation;
+                if (invocation.TargetMethod is { Name: "Sequential", IsStatic: true } method
+                    && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Nn))
+                {
+                    ReportSequentialChildren(invocation, services, reported, operationContext);
+                }
+            },
+            OperationKind.Invocation);
+
+        context.RegisterSymbolStartAction(
+            start =>
+            {
+                var type = (INamedTypeSymbol)start.Symbol;
+                if (!torch.IsModule(type) || !services.MentionsInItsText(type, "Norm", start.CancellationToken))
+                {
+                    return; // no BatchNorm or InstanceNorm written in the class: nothing to pair
+                }
+
+                var uses = new ConcurrentQueue<LayerUses>();
+                start.RegisterOperationBlockAction(block =>
+                {
+                    if (block.OwningSymbol is not IMethodSymbol)
+                    {
+                        return;
+                    }
+
+                    // The body's blocks (a constructor has its initializer too) share one graph: analysed once.
+                    ControlFlowGraph? analysed = null;
+                    foreach (var operation in block.OperationBlocks)
+                    {
+                        var graph = block.GetControlFlowGraph(operation);
+                        if (graph != analysed)
+                        {
+                            analysed = graph;
+                            uses.Enqueue(LayerGraphAnalysis.For(services, graph, block.CancellationToken));
+                        }
+                    }
+                });
+                start.RegisterSymbolEndAction(end => ReportNormalizedLayers(type, uses, torch, reported, end));
+            },
+            SymbolKind.NamedType);
+    }
+
+    private static void ReportSequentialChildren(
+        IInvocationOperation sequential, AnalysisServices services, ConcurrentDictionary<SyntaxNode, bool> reported, OperationAnalysisContext context)
+    {
+        if (services.Modules.Describe(sequential, context.CancellationToken) is not { Children: { IsDefault: false } children })
+        {
+            return;
+        }
+
+        for (var i = 0; i + 1 < children.Length; i++)
+        {
+            if (children[i] is { Model: { Creation: { } creation } layer } child && LayerKinds.IsCreatedInPlace(child)
+                && children[i + 1].Model is { HasForwardHooks: false } normalization
+                && LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type)
+                && LayerKinds.BiasEnabled(services.Torch, creation) == true
+                && reported.TryAdd(creation.Syntax, true))
+            {
+                context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, children[i + 1].Name)));
+            }
+        }
+    }
+
+    private static void ReportNormalizedLayers(
+        INamedTypeSymbol type, IEnumerable<LayerUses> uses, TorchSymbols torch, ConcurrentDictionary<SyntaxNode, bool> reported, SymbolAnalysisContext context)
+    {
+        var usedElsewhere = new HashSet<SyntaxNode>();
+        var candidates = new List<(IOperation Layer, ModuleModel Normalization, IInvocationOperation Call)>();
+        foreach (var body in uses)
+        {
+            if (body.UsesAnything)
+            {
+                return; // some output could not be followed: any layer may be used unnormalized
+            }
+
+            usedElsewhere.UnionWith(body.UsedElsewhereLayers);
+            candidates.AddRange(body.NormalizedOutputs);
+        }
+
+        foreach (var (layer, normalization, call) in candidates)
+        {
+            if (usedElsewhere.Contains(layer.Syntax) || layer.Type is not { } layerType
+                || !LayerKinds.CancelsBias(torch, layerType, normalization.Type))
+            {
+                usedElsewhere.Add(layer.Syntax); // into InstanceNorm after a Linear: not cancelled, so used otherwise
+            }
+        }
+
+        foreach (var (layer, normalization, call) in candidates)
+        {
+            if (!usedElsewhere.Contains(layer.Syntax) && IsDeclaredIn(layer.Syntax, type)
+                && LayerKinds.BiasEnabled(torch, layer) == true && reported.TryAdd(layer.Syntax, true))
+            {
+                context.ReportDiagnostic(Create(torch, layer, Named(layer.Type!, HolderName(layer.Syntax)), Named(normalization.Type, ReceiverName(call))));
+            }
+        }
+    }
+
+    private static Diagnostic Create(TorchSymbols torch, IOperation creation, string layer, string normalization)
+    {
+        var flag = LayerKinds.BiasFlag(torch, creation.Type)!;
+        return Diagnostic.Create(
+            Descriptors.MLP005_BiasBeforeNormalization,
+            creation.Syntax.GetLocation(),
+            ImmutableDictionary<string, string?>.Empty.Add(FlagProperty, flag),
+            layer,
+            normalization,
+            flag);
+    }
+
+    /// <summary>A layer created in another class (a shared factory) may feed something else where that class uses it.</summary>
+    private static bool IsDeclaredIn(SyntaxNode node, INamedTypeSymbol type)
+    {
+        foreach (var reference in type.DeclaringSyntaxReferences)
+        {
+            if (reference.SyntaxTree == node.SyntaxTree && reference.Span.Contains(node.Span))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string Named(ITypeSymbol type, string? name) => name is null ? type.Name : $"{type.Name} '{name}'";
+
+    /// <summary>The field, property or local a creation is assigned to (<c>conv1 = nn.Conv2d(...)</c>), or null.</summary>
+    private static string? HolderName(SyntaxNode creation)
+        => creation.Parent switch
+        {
+            EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax declarator } => declarator.Identifier.ValueText,
+            EqualsValueClauseSyntax { Parent: PropertyDeclarationSyntax property } => property.Identifier.ValueText,
+            AssignmentExpressionSyntax { Left: IdentifierNameSyntax name } => name.Identifier.ValueText,
+            AssignmentExpressionSyntax { Left: MemberAccessExpressionSyntax access } => access.Name.Identifier.ValueText,
+            _ => null,
+        };
+
+    private static string? ReceiverName(IInvocationOperation call)
+        => call.Instance is { } receiver && receiver.IsSimpleReference() && receiver.Syntax.ToString() is { Length: <= 40 } text ? text : null;
+}

@@ -1,0 +1,35 @@
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace MlPitfalls.CodeFixes.Infrastructure;
+
+/// <summary>Sets a call's <c>bool</c> argument to <c>false</c>, in the style the call already uses.</summary>
+internal static class BooleanArgument
+{
+    /// <summary>
+    /// <paramref name="call"/> with the argument for <paramref name="parameterName"/> set to <c>false</c>: an argument
+    /// already given (named or positional) keeps its place and only its value changes; an omitted one is added, named, at
+    /// the end (valid after any positional or named arguments), so every other argument stays as written.
+    /// </summary>
+    public static InvocationExpressionSyntax SetFalse(InvocationExpressionSyntax call, IMethodSymbol method, string parameterName)
+    {
+        var falseLiteral = SyntaxFactory.LiteralExpression(SyntaxKind.FalseLiteralExpression);
+        var arguments = call.ArgumentList.Arguments;
+        for (var i = 0; i < arguments.Count; i++)
+        {
+            var argument = arguments[i];
+            var parameter = argument.NameColon is { } named
+                ? method.Parameters.FirstOrDefault(p => p.Name == named.Name.Identifier.ValueText)
+                : i < method.Parameters.Length ? method.Parameters[i] : null;
+            if (parameter?.Name == parameterName)
+            {
+                return call.ReplaceNode(argument.Expression, falseLiteral.WithTriviaFrom(argument.Expression));
+            }
+        }
+
+        var added = SyntaxFactory.Argument(SyntaxFactory.NameColon(parameterName), default, falseLiteral);
+        return call.WithArgumentList(call.ArgumentList.AddArguments(added));
+    }
+}

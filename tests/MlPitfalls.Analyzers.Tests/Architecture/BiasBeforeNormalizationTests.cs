@@ -1,0 +1,253 @@
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis.Testing;
+using Xunit;
+using Verifier = MlPitfalls.Analyzers.Tests.Verifiers.Verify<
+    MlPitfalls.Analyzers.Architecture.BiasBeforeNormalizationAnalyzer,
+    MlPitfalls.CodeFixes.Architecture.DisableBiasCodeFix>;
+
+namespace MlPitfalls.Analyzers.Tests.Architecture;
+
+public class BiasBeforeNormalizationTests
+{
+    private static DiagnosticResult MLP005(int marker = 0) => Verifier.DiagnosticAnyMessage(Descriptors.MLP005_BiasBeforeNormalization).WithLocation(marker);
+
+    private static string Sequential(string children) => $$"""
+        class Models
+        {
+            Module<Tensor, Tensor> Build() => Sequential({{children}});
+        }
+        """;
+
+    /// <summary>A module class with the given fields (created in the constructor) and forward body.</summary>
+    private static string Block(string constructor, string forward, string fields = "private readonly Module<Tensor, Tensor> conv, conv2, bn, act; private readonly bool flag;", string more = "") => $$"""
+        class Block : Module<Tensor, Tensor>
+        {
+            {{fields}}
+            public Block(bool flag, bool useBias) : base("block")
+            {
+        {{constructor}}
+                RegisterComponents();
+            }
+            public override Tensor forward(Tensor x)
+            {
+        {{forward}}
+            }
+        {{more}}
+        }
+        """;
+
+    // ---------------------------------------------------------------- Sequential children
+
+    [Theory]
+    [InlineData("{|#0:Conv2d(3, 16, 3)|}, BatchNorm2d(16), ReLU()")]
+    [InlineData("{|#0:Conv2d(3, 16, 3, bias: true)|}, BatchNorm2d(16)")]
+    [InlineData("{|#0:Conv1d(3, 16, 3, padding: 1)|}, BatchNorm1d(16)")]
+    [InlineData("{|#0:Conv3d(3, 16, 3)|}, BatchNorm3d(16, affine: false)")]
+    [InlineData("{|#0:ConvTranspose2d(16, 3, 3)|}, BatchNorm2d(3, track_running_stats: false)")]
+    [InlineData("{|#0:Conv2d(3, 16, 3)|}, InstanceNorm2d(16)")]
+    [InlineData("{|#0:Linear(10, 20)|}, BatchNorm1d(20)")]
+    [InlineData("{|#0:Linear(10, 20, true)|}, BatchNorm1d(20)")]
+    [InlineData("ReLU(), {|#0:Linear(10, 20)|}, BatchNorm1d(20), ReLU(), {|#1:Linear(20, 20)|}, BatchNorm1d(20)")]
+    public Task A_layer_with_bias_right_before_normalization_in_a_sequential_is_reported(string children)
+    {
+        var expected = children.Contains("#1") ? new[] { MLP005(0), MLP005(1) } : new[] { MLP005(0) };
+        return Verifier.AnalyzerAsync(Sequential(children), expected);
+    }
+
+    [Fact]
+    public Task The_message_names_both_layers_and_the_argument_to_change()
+        => Verifier.AnalyzerAsync(
+            Sequential("""("conv1", {|#0:Conv2d(3, 16, 3)|}), ("bn1", BatchNorm2d(16)), ("relu", ReLU())"""),
+            Verifier.Diagnostic(Descriptors.MLP005_BiasBeforeNormalization).WithLocation(0).WithArguments("Conv2d 'conv1'", "BatchNorm2d 'bn1'", "bias"));
+
+    [Theory]
+    [InlineData("Conv2d(3, 16, 3, bias: false), BatchNorm2d(16)")]
+    [InlineData("Linear(10, 20, hasBias: false), BatchNorm1d(20)")]
+    [InlineData("Linear(10, 20, false), BatchNorm1d(20)")]
+    [InlineData("Conv2d(3, 16, 3), ReLU(), BatchNorm2d(16)")]
+    [InlineData("Conv2d(3, 16, 3), Dropout(0.1), BatchNorm2d(16)")]
+    [InlineData("Conv2d(3, 16, 3), MaxPool2d(2), BatchNorm2d(16)")]
+    [InlineData("BatchNorm2d(3), ReLU(), Conv2d(3, 16, 3)")]
+    [InlineData("Conv2d(3, 16, 3), GroupNorm(4, 16)")]
+    [InlineData("Linear(10, 20), LayerNorm(20)")]
+    [InlineData("Linear(10, 20), InstanceNorm1d(20)")]
+    public Task No_bias_something_in_between_or_a_normalization_that_keeps_the_bias_is_not_reported(string children)
+        => Verifier.AnalyzerAsync(Sequential(children));
+
+    [Fact]
+    public Task A_computed_bias_flag_is_not_reported_and_a_constant_one_is()
+        => Verifier.AnalyzerAsync("""
+            class Models
+            {
+                const bool WithBias = true;
+                Module<Tensor, Tensor> Build(bool useBatchNorm)
+                    => Sequential(Conv2d(3, 16, 3, bias: !useBatchNorm), BatchNorm2d(16), {|#0:Conv2d(16, 16, 3, bias: WithBias)|}, BatchNorm2d(16));
+            }
+            """, MLP005());
+
+    [Fact]
+    public Task A_child_held_elsewhere_is_not_judged_from_the_sequential_alone()
+        => Verifier.AnalyzerAsync("""
+            class Models
+            {
+                Module<Tensor, Tensor> Build(out Module<Tensor, Tensor> features)
+                {
+                    var conv = Conv2d(3, 16, 3);
+                    features = conv;
+                    return Sequential(conv, BatchNorm2d(16));
+                }
+            }
+            """);
+
+    // ---------------------------------------------------------------- a module's own forward
+
+    [Theory]
+    [InlineData("return bn.forward(conv.forward(x));")]
+    [InlineData("return functional.relu(bn.call(conv.call(x)));")]
+    [InlineData("var h = conv.call(x);\n        h = bn.call(h);\n        return act.call(h);")]
+    [InlineData("Tensor h = conv.call(x);\n        var y = bn.call(h);\n        return y;")]
+    public Task A_forward_that_normalizes_a_biased_layers_output_is_reported_on_the_layer(string forward)
+        => Verifier.AnalyzerAsync(Block("        conv = {|#0:Conv2d(3, 16, 3)|};\n        bn = BatchNorm2d(16);\n        act = ReLU();", forward), MLP005());
+
+    [Fact]
+    public Task Field_initializers_and_typed_fields_are_read_and_the_message_names_the_fields()
+        => Verifier.AnalyzerAsync("""
+            class Block : Module<Tensor, Tensor>
+            {
+                private readonly Conv2d conv1 = {|#0:Conv2d(3, 16, 3, padding: 1)|};
+                private readonly BatchNorm2d bn1 = BatchNorm2d(16);
+                private readonly Linear fc = {|#1:Linear(16, 8)|};
+                private readonly BatchNorm1d bn2 = BatchNorm1d(8);
+                public Block() : base("block") { RegisterComponents(); }
+                public override Tensor forward(Tensor x)
+                {
+                    var h = functional.relu(bn1.call(conv1.call(x)));
+                    h = h.mean(new long[] { 2, 3 });
+                    return bn2.call(fc.call(h));
+                }
+            }
+            """,
+            Verifier.Diagnostic(Descriptors.MLP005_BiasBeforeNormalization).WithLocation(0).WithArguments("Conv2d 'conv1'", "BatchNorm2d 'bn1'", "bias"),
+            Verifier.Diagnostic(Descriptors.MLP005_BiasBeforeNormalization).WithLocation(1).WithArguments("Linear 'fc'", "BatchNorm1d 'bn2'", "hasBias"));
+
+    [Fact]
+    public Task A_layer_used_twice_is_reported_once()
+        => Verifier.AnalyzerAsync(
+            Block("        conv = {|#0:Conv2d(16, 16, 3, padding: 1)|};\n        bn = BatchNorm2d(16);\n        act = ReLU();",
+                  "var h = bn.call(conv.call(x));\n        return bn.call(conv.call(h));"),
+            MLP005());
+
+    [Theory]
+    [InlineData("return bn.call(act.call(conv.call(x)));")] // activation between
+    [InlineData("return bn.call(conv.call(x) + x);")] // residual addition
+    [InlineData("return bn.call(torch.cat(new[] { conv.call(x), x }, 1));")] // concatenation
+    [InlineData("var h = conv.call(x);\n        var y = bn.call(h);\n        return y + h;")] // also used unnormalized
+    [InlineData("var h = conv.call(x);\n        return bn.call(h.view(-1, 16, 4, 4));")] // reshaped between
+    [InlineData("return conv.call(act.call(bn.call(x)));")] // pre-activation: normalization first
+    [InlineData("var h = flag ? conv.call(x) : conv2.call(x);\n        return bn.call(h);")] // not one layer on every path
+    [InlineData("Func<Tensor> later = () => conv.call(x);\n        return bn.call(conv.call(x));")] // a lambda the rule does not follow
+    public Task A_layer_output_used_any_other_way_is_not_reported(string forward)
+        => Verifier.AnalyzerAsync(Block("        conv = Conv2d(16, 16, 3);\n        conv2 = Conv2d(16, 16, 3);\n        bn = BatchNorm2d(16);\n        act = ReLU();", forward));
+
+    [Fact]
+    public Task A_layer_whose_output_another_member_uses_unnormalized_is_not_reported()
+        => Verifier.AnalyzerAsync(Block(
+            "        conv = Conv2d(3, 16, 3);\n        bn = BatchNorm2d(16);\n        act = ReLU();",
+            "return bn.call(conv.call(x));",
+            more: "    public Tensor Features(Tensor x) => conv.call(x);"));
+
+    [Theory]
+    [InlineData("conv = Conv2d(3, 16, 3, bias: false);")]
+    [InlineData("conv = Conv2d(3, 16, 3, bias: useBias);")]
+    [InlineData("conv = flag ? Conv2d(3, 16, 3) : Conv2d(3, 16, 5);")]
+    [InlineData("conv = Conv2d(3, 16, 3);\n        bn = GroupNorm(4, 16);")]
+    [InlineData("conv = Conv2d(3, 16, 3);\n        bn = LayerNorm(16);")]
+    public Task No_bias_an_unknown_layer_or_a_normalization_that_keeps_the_bias_is_not_reported(string constructor)
+        => Verifier.AnalyzerAsync(Block($"        bn = BatchNorm2d(16);\n        {constructor}\n        act = ReLU();", "return bn.call(conv.call(x));"));
+
+    [Fact]
+    public Task A_forward_hook_on_the_layer_is_not_reported()
+        => Verifier.AnalyzerAsync(Block(
+            "        conv = Conv2d(3, 16, 3);\n        bn = BatchNorm2d(16);\n        act = ReLU();\n        conv.register_forward_hook((m, i, o) => o * 2);",
+            "return bn.call(conv.call(x));"));
+
+    // ---------------------------------------------------------------- doppelgangers, no TorchSharp, broken code
+
+    [Fact]
+    public Task A_users_own_layers_with_the_same_names_are_not_reported()
+        => Verifier.AnalyzerAsync("""
+            namespace Mine
+            {
+                class Conv2d : Module<Tensor, Tensor> { public Conv2d(long i, long o, long k, bool bias = true) : base("c") { } public override Tensor forward(Tensor x) => x; }
+                class BatchNorm2d : Module<Tensor, Tensor> { public BatchNorm2d(long c) : base("b") { } public override Tensor forward(Tensor x) => x; }
+                class Models
+                {
+                    Module<Tensor, Tensor> Build() => Sequential(new Conv2d(3, 16, 3), new BatchNorm2d(16));
+                    Module<Tensor, Tensor> Mixed() => Sequential(TorchSharp.torch.nn.Conv2d(3, 16, 3), new BatchNorm2d(16));
+                }
+            }
+            """);
+
+    [Fact]
+    public Task Code_without_TorchSharp_is_not_analysed()
+        => Verifier.AnalyzerWithoutTorchSharpAsync("""
+            class Conv2d { }
+            class BatchNorm2d { }
+            class Models
+            {
+                static object Sequential(params object[] children) => children;
+                object Build() => Sequential(new Conv2d(), new BatchNorm2d());
+            }
+            """);
+
+    // ---------------------------------------------------------------- the fix
+
+    [Theory]
+    [InlineData("Conv2d(3, 16, 3)", "Conv2d(3, 16, 3, bias: false)")]
+    [InlineData("Conv2d(3, 16, 3, padding: 1)", "Conv2d(3, 16, 3, padding: 1, bias: false)")]
+    [InlineData("Conv2d(3, 16, 3, bias: true, padding: 1)", "Conv2d(3, 16, 3, bias: false, padding: 1)")]
+    [InlineData("Linear(10, 16)", "Linear(10, 16, hasBias: false)")]
+    [InlineData("Linear(10, 16, true)", "Linear(10, 16, false)")]
+    public Task The_fix_turns_the_bias_off_keeping_every_other_argument(string before, string after)
+        => Verifier.CodeFixAsync(
+            Sequential("{|#0:" + before + "|}, BatchNorm2d(16)".Replace("BatchNorm2d", before.StartsWith("Linear") ? "BatchNorm1d" : "BatchNorm2d")),
+            Sequential(after + ", BatchNorm2d(16)".Replace("BatchNorm2d", before.StartsWith("Linear") ? "BatchNorm1d" : "BatchNorm2d")),
+            MLP005());
+
+    [Fact]
+    public Task Fix_all_turns_off_every_cancelled_bias_in_the_file()
+    {
+        var test = Verifier.Create();
+        test.TestCode = Verifiers.TorchSharpSources.Usings + """
+            class Models
+            {
+                Module<Tensor, Tensor> Stem() => Sequential({|#0:Conv2d(3, 64, 7, stride: 2)|}, BatchNorm2d(64), ReLU());
+                Module<Tensor, Tensor> Head() => Sequential({|#1:Linear(64, 32)|}, BatchNorm1d(32), ReLU(), Linear(32, 10));
+            }
+            class Block : Module<Tensor, Tensor>
+            {
+                private readonly Conv2d conv = {|#2:Conv2d(64, 64, 3, padding: 1)|};
+                private readonly BatchNorm2d bn = BatchNorm2d(64);
+                public Block() : base("block") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => functional.relu(bn.call(conv.call(x)) + x);
+            }
+            """;
+        test.FixedCode = Verifiers.TorchSharpSources.Usings + """
+            class Models
+            {
+                Module<Tensor, Tensor> Stem() => Sequential(Conv2d(3, 64, 7, stride: 2, bias: false), BatchNorm2d(64), ReLU());
+                Module<Tensor, Tensor> Head() => Sequential(Linear(64, 32, hasBias: false), BatchNorm1d(32), ReLU(), Linear(32, 10));
+            }
+            class Block : Module<Tensor, Tensor>
+            {
+                private readonly Conv2d conv = Conv2d(64, 64, 3, padding: 1, bias: false);
+                private readonly BatchNorm2d bn = BatchNorm2d(64);
+                public Block() : base("block") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => functional.relu(bn.call(conv.call(x)) + x);
+            }
+            """;
+        test.ExpectedDiagnostics.AddRange(new[] { MLP005(0), MLP005(1), MLP005(2) });
+        test.NumberOfFixAllIterations = 1;
+        return test.RunAsync();
+    }
+}
