@@ -13,6 +13,8 @@ namespace MlPitfalls.Analyzers.Benchmarks;
 /// <c>nn.LogSoftmax</c>), training and validation loops with <c>nn.CrossEntropyLoss</c>, <c>functional.cross_entropy</c>,
 /// <c>nll_loss</c>, BCE losses, <c>kl_div</c> distillation, a helper returning softmax, branches, and for every planted
 /// loss bug the correct look-alike real code uses next to it.</item>
+/// <item><c>ConvBlock{i}</c> (MLP005): a convolution with its default bias before BatchNorm in a module's forward and in a
+/// Sequential stem, next to the correct <c>bias: false</c>, pre-activation and residual look-alikes.</item>
 /// </list>
 /// Each planted bug is marked <c>// MLPnnn</c> on the line where it is reported; <see cref="ExpectedPerClass"/> counts them.
 /// </summary>
@@ -35,6 +37,8 @@ internal static class TrainingCodeGenerator
         Pair("MLP003", 4),
         // functional.kl_div and the KLDivLoss module, each given a softmax target with the default log_target
         Pair("MLP004", 2),
+        // ConvBlock{i}'s conv1 (its forward) and the stem's first convolution (a Sequential), each before BatchNorm2d
+        Pair("MLP005", 2),
     });
 
     public const string Usings = """
@@ -55,6 +59,7 @@ internal static class TrainingCodeGenerator
         {
             AppendTrainingLoops(code, i);
             AppendLossCode(code, i);
+            AppendArchitecture(code, i);
         }
 
         return new GeneratedCode(code.ToString(), referencesTorchSharp: true, GeneratedCode.Times(ExpectedPerClass, classes));
@@ -117,6 +122,33 @@ internal static class TrainingCodeGenerator
                     }
 
                     return total;
+                }
+            }
+
+            """);
+
+    private static void AppendArchitecture(StringBuilder code, int i)
+        => code.Append($$"""
+            public sealed class ConvBlock{{i}} : Module<Tensor, Tensor>
+            {
+                private readonly Conv2d conv1 = nn.Conv2d(16, 16, 3, padding: 1); // MLP005
+                private readonly BatchNorm2d bn1 = nn.BatchNorm2d(16);
+                private readonly Conv2d conv2 = nn.Conv2d(16, 16, 3, padding: 1, bias: false);
+                private readonly BatchNorm2d bn2 = nn.BatchNorm2d(16);
+                private readonly Conv2d project = nn.Conv2d(16, 16, 1);
+                private readonly Module<Tensor, Tensor> stem = nn.Sequential(
+                    nn.Conv2d(3, 16, 3, padding: 1), nn.BatchNorm2d(16), nn.ReLU(), // MLP005
+                    nn.Conv2d(16, 16, 3, padding: 1, bias: false), nn.BatchNorm2d(16), nn.ReLU(),
+                    nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 16, 3, padding: 1));
+
+                public ConvBlock{{i}}() : base("block{{i}}") => RegisterComponents();
+
+                public override Tensor forward(Tensor input)
+                {
+                    var x = stem.call(input);
+                    var h = functional.relu(bn1.call(conv1.call(x)));
+                    h = bn2.call(conv2.call(h));
+                    return functional.relu(h + project.call(x));
                 }
             }
 

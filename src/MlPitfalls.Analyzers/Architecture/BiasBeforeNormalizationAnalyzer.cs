@@ -85,20 +85,28 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
     private static void ReportSequentialChildren(
         IInvocationOperation sequential, AnalysisServices services, ConcurrentDictionary<SyntaxNode, bool> reported, OperationAnalysisContext context)
     {
-        if (services.Modules.Describe(sequential, context.CancellationToken) is not { Children: { IsDefault: false } children })
+        var pairs = new List<(ModuleChild First, ModuleChild Next)>();
+        if (services.Modules.Describe(sequential, context.CancellationToken) is { Children: { IsDefault: false } children })
         {
-            return;
+            for (var i = 0; i + 1 < children.Length; i++)
+            {
+                pairs.Add((children[i], children[i + 1]));
+            }
+        }
+        else
+        {
+            pairs.AddRange(services.Modules.ListedChildPairs(sequential, context.CancellationToken)); // Sequential(modules) after modules.Add(...)
         }
 
-        for (var i = 0; i + 1 < children.Length; i++)
+        foreach (var (child, next) in pairs)
         {
-            if (children[i] is { Model: { Creation: { } creation } layer } child && LayerKinds.IsCreatedInPlace(child)
-                && children[i + 1].Model is { HasForwardHooks: false } normalization
+            if (child is { Model: { Creation: { } creation } layer } && LayerKinds.IsCreatedInPlace(child)
+                && next.Model is { HasForwardHooks: false } normalization
                 && LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type)
                 && LayerKinds.BiasEnabled(services.Torch, creation) == true
                 && reported.TryAdd(creation.Syntax, true))
             {
-                context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, children[i + 1].Name)));
+                context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, next.Name)));
             }
         }
     }

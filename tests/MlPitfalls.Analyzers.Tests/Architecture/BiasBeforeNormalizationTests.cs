@@ -99,6 +99,48 @@ public class BiasBeforeNormalizationTests
             }
             """);
 
+    [Fact]
+    public Task Children_added_to_a_list_by_consecutive_statements_are_neighbours_in_the_sequential_built_from_it()
+        => Verifier.AnalyzerAsync("""
+            class Vgg
+            {
+                Module<Tensor, Tensor> Build(long[] channels)
+                {
+                    var modules = new List<(string, Module<Tensor, Tensor>)>();
+                    long inChannels = 3;
+                    for (var i = 0; i < channels.Length; i++)
+                    {
+                        if (channels[i] == 0)
+                        {
+                            modules.Add(($"pool-{i}", MaxPool2d(kernel_size: 2, stride: 2)));
+                        }
+                        else
+                        {
+                            modules.Add(($"conv-{i}", {|#0:Conv2d(inChannels, channels[i], kernel_size: 3, padding: 1)|}));
+                            modules.Add(($"bn-{i}", BatchNorm2d(channels[i])));
+                            modules.Add(($"relu-{i}", ReLU(inplace: true)));
+                            modules.Add(($"conv-{i}b", Conv2d(channels[i], channels[i], kernel_size: 3, padding: 1, bias: false)));
+                            modules.Add(($"bn-{i}b", BatchNorm2d(channels[i])));
+                            inChannels = channels[i];
+                        }
+                    }
+
+                    modules.Add(("flatten", Flatten()));
+                    modules.Add(("linear", Linear(512, 10)));
+                    return Sequential(modules);
+                }
+
+                Module<Tensor, Tensor> Reordered()
+                {
+                    var modules = new List<Module<Tensor, Tensor>>();
+                    modules.Add(Conv2d(3, 16, 3));
+                    modules.Add(BatchNorm2d(16));
+                    modules.Reverse();
+                    return Sequential(modules);
+                }
+            }
+            """, MLP005());
+
     // ---------------------------------------------------------------- a module's own forward
 
     [Theory]

@@ -52,6 +52,73 @@ internal sealed class ModuleComposition
     public void RememberBody(IOperation body) => _boundBodies.TryAdd(body.Syntax, body);
 
     /// <summary>
+    /// For <c>nn.Sequential(list)</c> built from a local list filled by <c>list.Add(...)</c> statements (the way TorchSharp's
+    /// own VGG and ResNet examples build their layers, often in a loop): each pair of children added by two consecutive
+    /// statements of one block, which are therefore adjacent in the <c>Sequential</c> whatever the loop around them does.
+    /// Empty unless every use of the list is such an <c>Add</c> statement or the argument of a <c>Sequential</c> call (a list
+    /// also changed or read elsewhere says nothing about its order).
+    /// </summary>
+    public ImmutableArray<(ModuleChild First, ModuleChild Next)> ListedChildPairs(IInvocationOperation sequential, CancellationToken cancellationToken)
+    {
+        if (sequential.Arguments.Length != 1 || sequential.Arguments[0].Value.WithoutConversions() is not ILocalReferenceOperation { Local: var list })
+        {
+            return ImmutableArray<(ModuleChild, ModuleChild)>.Empty;
+        }
+
+        var root = (IOperation)sequential;
+        while (root.Parent is not null)
+        {
+            root = root.Parent;
+        }
+
+        var adds = new Dictionary<SyntaxNode, IInvocationOperation>();
+        foreach (var operation in root.Descendants())
+        {
+            if (operation is not ILocalReferenceOperation reference || !SymbolEqualityComparer.Default.Equals(reference.Local, list) || reference.IsDeclaration)
+            {
+                continue;
+            }
+
+            var use = reference.Parent;
+            while (use is IConversionOperation)
+            {
+                use = use.Parent; // Sequential(IEnumerable<...>) takes the list through an implicit conversion
+            }
+
+            if (use is IInvocationOperation { TargetMethod.Name: "Add", Arguments.Length: 1, Parent: IExpressionStatementOperation statement } add && add.Instance == reference)
+            {
+                adds[statement.Syntax] = add;
+            }
+            else if (use is IArgumentOperation { Parent: IInvocationOperation call } && (call == sequential || call.TargetMethod.Equals(sequential.TargetMethod, SymbolEqualityComparer.Default)))
+            {
+                // handed to Sequential: that is what builds the model
+            }
+            else if (use is not IVariableDeclaratorOperation && !(use is ISimpleAssignmentOperation { Target: var target } && target == reference && reference.Parent?.Parent is IExpressionStatementOperation))
+            {
+                return ImmutableArray<(ModuleChild, ModuleChild)>.Empty;
+            }
+        }
+
+        var pairs = ImmutableArray.CreateBuilder<(ModuleChild, ModuleChild)>();
+        foreach (var pair in adds)
+        {
+            if (pair.Key.Parent is not Microsoft.CodeAnalysis.CSharp.Syntax.BlockSyntax block)
+            {
+                continue;
+            }
+
+            var index = block.Statements.IndexOf((Microsoft.CodeAnalysis.CSharp.Syntax.StatementSyntax)pair.Key);
+            if (index + 1 < block.Statements.Count && adds.TryGetValue(block.Statements[index + 1], out var next)
+                && Child(pair.Value.Arguments[0].Value, 0, cancellationToken) is { } first && Child(next.Arguments[0].Value, 0, cancellationToken) is { } second)
+            {
+                pairs.Add((first, second));
+            }
+        }
+
+        return pairs.ToImmutable();
+    }
+
+    /// <summary>
     /// The source <c>forward</c> a call with <paramref name="arity"/> inputs runs on a module of type <paramref name="type"/>:
     /// the most derived override declared in the compilation, or null for TorchSharp's own modules.
     /// </summary>
