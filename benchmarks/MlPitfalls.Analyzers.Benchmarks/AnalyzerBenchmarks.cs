@@ -50,6 +50,9 @@ public class AnalyzerBenchmarks
     public Task<int> MLP004_KLDivTargetNotInLogSpace() => RunAsync(MlPitfallsAnalyzers.For("MLP004"));
 
     [Benchmark]
+    public Task<int> MLP005_BiasBeforeNormalization() => RunAsync(MlPitfallsAnalyzers.For("MLP005"));
+
+    [Benchmark]
     public Task<int> LossRules_MLP002_to_MLP004() => RunAsync(MlPitfallsAnalyzers.LossRules());
 
     [Benchmark]

@@ -36,33 +36,39 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         }
 
         var reported = new ConcurrentDictionary<SyntaxNode, bool>();
-        context.RegisterOperationAction(
-            operationContext =>
-            {
-                var invocation = (IInvocationOperation)operationContext.Operation;
-                if (invocation.TargetMethod is { Name: "Sequential", IsStatic: true } method
-                    && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Nn))
-                {
-                    ReportSequentialChildren(invocation, services, reported, operationContext);
-                }
-            },
-            OperationKind.Invocation);
-
+        // Per class, and only where its text names what a pairing needs: most classes of a TorchSharp project build no
+        // Sequential and use no normalization, and are passed over without a single callback on their operations.
         context.RegisterSymbolStartAction(
             start =>
             {
                 var type = (INamedTypeSymbol)start.Symbol;
-                if (!torch.IsModule(type) || !services.MentionsInItsText(type, "Norm", start.CancellationToken))
+                if (services.MentionsInItsText(type, "Sequential", start.CancellationToken))
                 {
-                    return; // no BatchNorm or InstanceNorm written in the class: nothing to pair
+                    start.RegisterOperationAction(
+                        operationContext =>
+                        {
+                            var invocation = (IInvocationOperation)operationContext.Operation;
+                            if (invocation.TargetMethod is { Name: "Sequential", IsStatic: true } method
+                                && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Nn))
+                            {
+                                ReportSequentialChildren(invocation, services, reported, operationContext);
+                            }
+                        },
+                        OperationKind.Invocation);
+                }
+
+                if (!torch.IsModule(type)
+                    || !(services.MentionsInItsText(type, "BatchNorm", start.CancellationToken) || services.MentionsInItsText(type, "InstanceNorm", start.CancellationToken)))
+                {
+                    return; // a module class that names no BatchNorm or InstanceNorm has nothing to pair in its forward
                 }
 
                 var uses = new ConcurrentQueue<LayerUses>();
                 start.RegisterOperationBlockAction(block =>
                 {
-                    if (block.OwningSymbol is not IMethodSymbol)
+                    if (block.OwningSymbol is not IMethodSymbol || !LayerGraphAnalysis.MayCallModules(torch, block.OperationBlocks))
                     {
-                        return;
+                        return; // no module call: no graph to build
                     }
 
                     // The body's blocks (a constructor has its initializer too) share one graph: analysed once.

@@ -25,3 +25,28 @@ internal interface IValueLattice<T> : ILattice<T>
     /// <summary>The value of a variable nothing is known about (a parameter, a field read in a fresh method, ...).</summary>
     T Unknown { get; }
 }
+
+/// <summary>A lattice value that joins and compares itself (the provenance and layer-output values).</summary>
+internal interface IJoinable<T> : System.IEquatable<T>
+{
+    T Join(T other);
+}
+
+/// <summary>The <see cref="IValueLattice{T}"/> of a value type that knows its own join and equality.</summary>
+internal sealed class JoinableLattice<T> : IValueLattice<T>
+    where T : IJoinable<T>
+{
+    public JoinableLattice(T bottom, T unknown)
+    {
+        Bottom = bottom;
+        Unknown = unknown;
+    }
+
+    public T Bottom { get; }
+
+    public T Unknown { get; }
+
+    public T Join(T left, T right) => left.Join(right);
+
+    public bool Equals(T left, T right) => left.Equals(right);
+}

@@ -22,7 +22,7 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
     private readonly CancellationToken _cancellationToken;
 
     private LayerGraphAnalysis(AnalysisServices services, CancellationToken cancellationToken)
-        : base(LayerOutputLattice.Instance)
+        : base(LayerOutput.Lattice)
     {
         _services = services;
         _cancellationToken = cancellationToken;
@@ -36,7 +36,7 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
         var body = graph.OriginalOperation;
         services.Modules.RememberBody(body);
         var uses = new LayerUses();
-        if (!MayCallModules(services.Torch, body))
+        if (!MayCallModules(services.Torch, ImmutableArray.Create(body)))
         {
             return uses;
         }
@@ -86,14 +86,17 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
         return uses;
     }
 
-    /// <summary>A body that calls no module (by name) has no layer output to follow.</summary>
-    private static bool MayCallModules(TorchSymbols torch, IOperation body)
+    /// <summary>False when the operation trees call no module: they have no layer output to follow, and need no graph.</summary>
+    public static bool MayCallModules(TorchSymbols torch, ImmutableArray<IOperation> blocks)
     {
-        foreach (var operation in body.Descendants())
+        foreach (var block in blocks)
         {
-            if (operation is IInvocationOperation invocation && torch.IsModuleInvocation(invocation.TargetMethod))
+            foreach (var operation in block.DescendantsAndSelf())
             {
-                return true;
+                if (operation is IInvocationOperation invocation && torch.IsModuleInvocation(invocation.TargetMethod))
+                {
+                    return true;
+                }
             }
         }
 

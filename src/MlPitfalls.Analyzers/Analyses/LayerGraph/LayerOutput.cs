@@ -1,4 +1,3 @@
-using System;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using MlPitfalls.Analyzers.FlowAnalysis;
@@ -12,7 +11,7 @@ namespace MlPitfalls.Analyzers.Analyses.LayerGraph;
 /// anything else (a normalized or activated tensor, an input, a sum); a value is a must-fact only when it names one
 /// layer and nothing else (<see cref="OnlyLayer"/>).
 /// </summary>
-internal readonly struct LayerOutput : IEquatable<LayerOutput>
+internal readonly struct LayerOutput : IJoinable<LayerOutput>
 {
     /// <summary>More layers than this merged into one value keep only "other" (and the rule treats all as used elsewhere).</summary>
     private const int MaxLayers = 8;
@@ -27,6 +26,9 @@ internal readonly struct LayerOutput : IEquatable<LayerOutput>
     public static LayerOutput Bottom { get; } = new(ImmutableArray<IOperation>.Empty, mayBeOther: false, saturated: false);
 
     public static LayerOutput Other { get; } = new(ImmutableArray<IOperation>.Empty, mayBeOther: true, saturated: false);
+
+    /// <summary>The lattice the dataflow engine runs the layer graph on; "other" is what an untracked value holds.</summary>
+    public static JoinableLattice<LayerOutput> Lattice { get; } = new(Bottom, Other);
 
     /// <summary>The output of the layer created by <paramref name="creation"/>.</summary>
     public static LayerOutput Of(IOperation creation) => new(ImmutableArray.Create(creation), mayBeOther: false, saturated: false);
@@ -98,17 +100,4 @@ internal readonly struct LayerOutput : IEquatable<LayerOutput>
 
         return -1;
     }
-}
-
-internal sealed class LayerOutputLattice : IValueLattice<LayerOutput>
-{
-    public static readonly LayerOutputLattice Instance = new();
-
-    public LayerOutput Bottom => LayerOutput.Bottom;
-
-    public LayerOutput Unknown => LayerOutput.Other;
-
-    public LayerOutput Join(LayerOutput left, LayerOutput right) => left.Join(right);
-
-    public bool Equals(LayerOutput left, LayerOutput right) => left.Equals(right);
 }

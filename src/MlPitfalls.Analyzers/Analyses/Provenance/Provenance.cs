@@ -37,7 +37,7 @@ internal enum TensorKind
 /// report there. A value is a *must* fact only when the set holds exactly one kind (<see cref="Is"/>); any path that
 /// brings something else adds <see cref="TensorKind.Unknown"/>.
 /// </summary>
-internal readonly struct Provenance : IEquatable<Provenance>
+internal readonly struct Provenance : IJoinable<Provenance>
 {
     /// <summary>At most this many origins are kept; more (a tensor merged from many places) keeps the kinds only.</summary>
     private const int MaxOrigins = 8;
@@ -51,6 +51,9 @@ internal readonly struct Provenance : IEquatable<Provenance>
     public static Provenance Unknown { get; } = new(TensorKind.Unknown, ImmutableArray<SyntaxNode>.Empty);
 
     public static Provenance Bottom { get; } = new(TensorKind.None, ImmutableArray<SyntaxNode>.Empty);
+
+    /// <summary>The lattice the dataflow engine runs provenance on.</summary>
+    public static JoinableLattice<Provenance> Lattice { get; } = new(Bottom, Unknown);
 
     public TensorKind Kinds { get; }
 
@@ -108,17 +111,4 @@ internal readonly struct Provenance : IEquatable<Provenance>
     public override int GetHashCode() => (int)Kinds;
 
     public override string ToString() => Kinds.ToString();
-}
-
-internal sealed class ProvenanceLattice : IValueLattice<Provenance>
-{
-    public static readonly ProvenanceLattice Instance = new();
-
-    public Provenance Bottom => Provenance.Bottom;
-
-    public Provenance Unknown => Provenance.Unknown;
-
-    public Provenance Join(Provenance left, Provenance right) => left.Join(right);
-
-    public bool Equals(Provenance left, Provenance right) => left.Equals(right);
 }

@@ -40,7 +40,7 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
     private readonly CancellationToken _cancellationToken;
 
     private ProvenanceAnalysis(AnalysisServices services, CancellationToken cancellationToken)
-        : base(ProvenanceLattice.Instance)
+        : base(Provenance.Lattice)
     {
         _services = services;
         _cancellationToken = cancellationToken;
