@@ -11,7 +11,7 @@ public static class Program
     /// <c>dotnet run -c Release -- --filter '*'</c>: BenchmarkDotNet (add <c>--job short</c> for a quick run).
     /// <c>dotnet run -c Release -- --driver-times [--rounds N] [--verbose]</c>: the driver-times measurement (<see cref="DriverTimes"/>;
     /// <c>--verbose</c> prints every round to standard error).
-    /// <c>dotnet run -c Release -- --profile torch|long [--size N] [--rounds N]</c>: only the analysis of one generated case,
+    /// <c>dotnet run -c Release -- --profile torch|long [--size N] [--rounds N] [--rules MLP005,...]</c>: only the analysis of one generated case,
     /// again and again, for a profiler to attach to (<c>dotnet-trace collect -- dotnet ...dll --profile long --size 5000</c>).
     /// <c>dotnet run -c Release -- --projects a.rsp b.rsp ... [--rounds N]</c>: the driver-times metric on real projects, from
     /// their csc response files (<see cref="RealProjects"/>).
@@ -35,7 +35,8 @@ public static class Program
         {
             var size = Option(args, "--size", args[profile + 1] == "long" ? 5_000 : 100);
             var code = args[profile + 1] == "long" ? LongMethodGenerator.Generate(size) : TrainingCodeGenerator.Generate(size);
-            ProfileRun.Run(code, Option(args, "--rounds", 20));
+            var rules = Array.IndexOf(args, "--rules") is var at and >= 0 && at + 1 < args.Length ? args[at + 1].Split(',') : null;
+            ProfileRun.Run(code, Option(args, "--rounds", 20), rules);
             return;
         }
 

@@ -66,7 +66,12 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                 var uses = new ConcurrentQueue<LayerUses>();
                 start.RegisterOperationBlockAction(block =>
                 {
-                    if (block.OwningSymbol is not IMethodSymbol || !LayerGraphAnalysis.MayCallModules(torch, block.OperationBlocks))
+                    // Every block: methods, constructors, accessors, field and property initializers (a layer handed to a
+                    // Sequential in a constructor, or called in a lambda a field holds, is used there too).
+                    var handedOn = new LayerUses();
+                    LayerGraphAnalysis.ModulesHandedOn(services, block.OperationBlocks, handedOn, block.CancellationToken);
+                    uses.Enqueue(handedOn);
+                    if (!LayerGraphAnalysis.MayCallModules(torch, block.OperationBlocks))
                     {
                         return; // no module call: no graph to build
                     }
@@ -83,7 +88,7 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                         }
                     }
                 });
-                start.RegisterSymbolEndAction(end => ReportNormalizedLayers(type, uses, torch, reported, end));
+                start.RegisterSymbolEndAction(end => ReportNormalizedLayers(type, uses, services, reported, end));
             },
             SymbolKind.NamedType);
     }
@@ -118,8 +123,9 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
     }
 
     private static void ReportNormalizedLayers(
-        INamedTypeSymbol type, IEnumerable<LayerUses> uses, TorchSymbols torch, ConcurrentDictionary<SyntaxNode, bool> reported, SymbolAnalysisContext context)
+        INamedTypeSymbol type, IEnumerable<LayerUses> uses, AnalysisServices services, ConcurrentDictionary<SyntaxNode, bool> reported, SymbolAnalysisContext context)
     {
+        var torch = services.Torch;
         var usedElsewhere = new HashSet<SyntaxNode>();
         var candidates = new List<(IOperation Layer, ModuleModel Normalization, IInvocationOperation Call)>();
         foreach (var body in uses)
@@ -144,7 +150,7 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
 
         foreach (var (layer, normalization, call) in candidates)
         {
-            if (!usedElsewhere.Contains(layer.Syntax) && IsDeclaredIn(layer.Syntax, type)
+            if (!usedElsewhere.Contains(layer.Syntax) && IsOnlyUsedBy(type, layer.Syntax, services, context.CancellationToken)
                 && LayerKinds.BiasEnabled(torch, layer) == true && reported.TryAdd(layer.Syntax, true))
             {
                 context.ReportDiagnostic(Create(torch, layer, Named(layer.Type!, HolderName(layer.Syntax)), Named(normalization.Type, ReceiverName(call))));
@@ -164,18 +170,57 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
             flag);
     }
 
-    /// <summary>A layer created in another class (a shared factory) may feed something else where that class uses it.</summary>
-    private static bool IsDeclaredIn(SyntaxNode node, INamedTypeSymbol type)
+    /// <summary>
+    /// True when only <paramref name="type"/>'s own code can run the layer created at <paramref name="creation"/>: the
+    /// creation is written in the class itself (not in a nested class, a base class or a shared factory), and assigned to a
+    /// private field or property (or a protected one of a sealed class) that no nested class names. Its members are then
+    /// all the uses of the layer there are.
+    /// </summary>
+    private static bool IsOnlyUsedBy(INamedTypeSymbol type, SyntaxNode creation, AnalysisServices services, System.Threading.CancellationToken cancellationToken)
     {
+        var declaration = creation.FirstAncestorOrSelf<TypeDeclarationSyntax>();
+        var declaredHere = false;
         foreach (var reference in type.DeclaringSyntaxReferences)
         {
-            if (reference.SyntaxTree == node.SyntaxTree && reference.Span.Contains(node.Span))
+            declaredHere |= declaration is not null && reference.SyntaxTree == declaration.SyntaxTree && reference.Span == declaration.Span;
+        }
+
+        if (!declaredHere || HolderName(SequentialAround(creation) ?? creation) is not { } name)
+        {
+            return false;
+        }
+
+        ISymbol? holder = null;
+        foreach (var member in type.GetMembers(name))
+        {
+            holder = member is IFieldSymbol or IPropertySymbol ? member : holder;
+        }
+
+        if (holder is null || !(holder.DeclaredAccessibility == Accessibility.Private
+                                || (type.IsSealed && holder.DeclaredAccessibility is Accessibility.Protected or Accessibility.ProtectedAndInternal)))
+        {
+            return false;
+        }
+
+        foreach (var nested in type.GetTypeMembers())
+        {
+            if (services.MentionsInItsText(nested, name, cancellationToken))
             {
-                return true;
+                return false; // a nested class may reach the private layer
             }
         }
 
-        return false;
+        return true;
+    }
+
+    /// <summary>The <c>Sequential(...)</c> call a layer is created in as a child (bare or in a named tuple), or null.</summary>
+    private static SyntaxNode? SequentialAround(SyntaxNode creation)
+    {
+        var node = creation.Parent is ArgumentSyntax { Parent: TupleExpressionSyntax tuple } ? tuple : creation;
+        return node.Parent is ArgumentSyntax { Parent: ArgumentListSyntax { Parent: InvocationExpressionSyntax call } }
+               && call.Expression is IdentifierNameSyntax { Identifier.ValueText: "Sequential" } or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "Sequential" }
+            ? call
+            : null;
     }
 
     private static string Named(ITypeSymbol type, string? name) => name is null ? type.Name : $"{type.Name} '{name}'";

@@ -30,6 +30,15 @@ internal static class BooleanArgument
         }
 
         var added = SyntaxFactory.Argument(SyntaxFactory.NameColon(parameterName), default, falseLiteral);
-        return call.WithArgumentList(call.ArgumentList.AddArguments(added));
+        var last = arguments.Count > 0 ? arguments[arguments.Count - 1] : null;
+        if (last is null || !last.GetTrailingTrivia().Any(t => t.IsKind(SyntaxKind.EndOfLineTrivia)))
+        {
+            return call.WithArgumentList(call.ArgumentList.AddArguments(added));
+        }
+
+        // A ')' on a line of its own: the new argument goes right after the last one, before the comment and line break
+        // that trail it, so the ')' keeps its place.
+        var moved = arguments.Replace(last, last.WithoutTrailingTrivia()).Add(added.WithTrailingTrivia(last.GetTrailingTrivia()));
+        return call.WithArgumentList(call.ArgumentList.WithArguments(moved));
     }
 }

@@ -43,19 +43,28 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
 
         var analysis = new LayerGraphAnalysis(services, cancellationToken);
         var result = analysis.AnalyzeBody(graph, cancellationToken);
+        if (!result.Converged)
+        {
+            uses.UsedElsewhere(LayerOutput.Other, everything: true);
+            return uses;
+        }
 
         // A lambda or local function runs where the engine may not follow it, from a state in which the locals it captures
-        // are unknown: a layer output it reads would not be seen as used. Any layer output in such a body counts as used.
-        var hasNestedFunctions = false;
+        // are unknown, and a write through a ref local makes it forget every variable: a layer output read there would not
+        // be seen as used. Any layer output in such a body counts as used.
+        var losesTrack = false;
         foreach (var operation in body.Descendants())
         {
-            if (operation is IAnonymousFunctionOperation or ILocalFunctionOperation)
+            if (operation is IAnonymousFunctionOperation or ILocalFunctionOperation or IVariableDeclaratorOperation { Symbol.IsRef: true })
             {
-                hasNestedFunctions = true;
+                losesTrack = true;
                 break;
             }
         }
 
+        // A catch or finally handler starts from nothing known (it may be entered from anywhere in its try): a read there of
+        // a local that was given a layer's output is a use of that layer, whatever the dataflow knows at the read.
+        var held = HeldLayers(body, result);
         foreach (var operation in body.Descendants())
         {
             if (operation.IsImplicit || operation is IConversionOperation or IParenthesizedOperation)
@@ -64,14 +73,19 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
             }
 
             var value = result.ValueOf(operation.Syntax);
+            if (operation is ILocalReferenceOperation { IsDeclaration: false } local && held.TryGetValue(local.Local, out var layers) && IsInHandler(operation))
+            {
+                value = value.Join(layers);
+            }
+
             if (value.Layers.IsEmpty && !value.Saturated)
             {
                 continue;
             }
 
-            if (!result.Converged || value.Saturated || hasNestedFunctions)
+            if (value.Saturated || losesTrack)
             {
-                uses.UsedElsewhere(value, everything: value.Saturated || !result.Converged);
+                uses.UsedElsewhere(value, everything: value.Saturated);
                 continue;
             }
 
@@ -84,6 +98,123 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
         }
 
         return uses;
+    }
+
+    /// <summary>True inside a catch clause, an exception filter or a finally block.</summary>
+    private static bool IsInHandler(IOperation operation)
+    {
+        for (var (child, parent) = (operation, operation.Parent); parent is not null; (child, parent) = (parent, parent.Parent))
+        {
+            if (parent is ICatchClauseOperation || (parent is ITryOperation @try && child == @try.Finally))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The layers whose output each local of <paramref name="body"/> is assigned, directly or from another local.</summary>
+    private static Dictionary<ILocalSymbol, LayerOutput> HeldLayers(IOperation body, ValueFlowResult<LayerOutput> result)
+    {
+        var held = new Dictionary<ILocalSymbol, LayerOutput>(SymbolEqualityComparer.Default);
+        var copies = new List<(ILocalSymbol To, ILocalSymbol From)>();
+        foreach (var operation in body.Descendants())
+        {
+            var (target, value) = operation switch
+            {
+                IVariableDeclaratorOperation { Initializer.Value: { } initial } declarator => (declarator.Symbol, initial),
+                ISimpleAssignmentOperation { Target: ILocalReferenceOperation assigned } assignment => (assigned.Local, assignment.Value),
+                _ => (null, null),
+            };
+
+            if (target is null || value is null)
+            {
+                continue;
+            }
+
+            var source = value.WithoutConversions();
+            if (source is ILocalReferenceOperation copied)
+            {
+                copies.Add((target, copied.Local));
+            }
+
+            var layers = result.ValueOf(source!.Syntax);
+            if (!layers.Layers.IsEmpty || layers.Saturated)
+            {
+                held[target] = held.TryGetValue(target, out var before) ? before.Join(layers) : layers;
+            }
+        }
+
+        for (var changed = copies.Count > 0; changed;)
+        {
+            changed = false;
+            foreach (var (to, from) in copies)
+            {
+                if (held.TryGetValue(from, out var layers))
+                {
+                    var joined = held.TryGetValue(to, out var before) ? before.Join(layers) : layers;
+                    if (!held.TryGetValue(to, out var old) || !old.Equals(joined))
+                    {
+                        held[to] = joined;
+                        changed = true;
+                    }
+                }
+            }
+        }
+
+        return held;
+    }
+
+    /// <summary>
+    /// Records as used elsewhere every layer whose module object <paramref name="blocks"/> hand on instead of calling it: an
+    /// argument (<c>Sequential(conv, ...)</c>, <c>new Wrapper(conv)</c>, <c>Run(conv, x)</c>), a value stored or returned
+    /// (<c>Conv =&gt; conv</c>), a method group (<c>conv.call</c>), a hook registration. Whoever receives it may run it and
+    /// use its output unnormalized. Calling it, assigning it and reading TorchSharp's own members (<c>conv.weight</c>) are not.
+    /// Needs no graph: every block of a class is scanned, constructors and initializers included.
+    /// </summary>
+    public static void ModulesHandedOn(AnalysisServices services, ImmutableArray<IOperation> blocks, LayerUses uses, CancellationToken cancellationToken)
+    {
+        var torch = services.Torch;
+        foreach (var block in blocks)
+        {
+            foreach (var operation in block.DescendantsAndSelf())
+            {
+                if (operation is not (IFieldReferenceOperation or IPropertyReferenceOperation { Arguments.Length: 0 } or ILocalReferenceOperation)
+                    || !torch.IsModule(operation.Type) || IsCalledOrWritten(torch, operation))
+                {
+                    continue;
+                }
+
+                var output = OutputLayer(torch, services.Modules.Describe(operation, cancellationToken));
+                if (!output.Layers.IsEmpty)
+                {
+                    uses.UsedElsewhere(output, everything: false);
+                }
+            }
+        }
+    }
+
+    private static bool IsCalledOrWritten(TorchSymbols torch, IOperation reference)
+    {
+        var parent = reference.Parent;
+        switch (parent)
+        {
+            case IArgumentOperation { Parent: IInvocationOperation { TargetMethod.IsExtensionMethod: true } extension } argument
+                when extension.Arguments[0] == argument && torch.IsInTorchSharp(extension.TargetMethod):
+                return true; // conv.to(device), conv.cuda(): the same module, moved
+            case IInvocationOperation call when call.Instance == reference:
+                return torch.IsModuleInvocation(call.TargetMethod)
+                       || (torch.IsInTorchSharp(call.TargetMethod) && call.TargetMethod.Name is not ("register_forward_hook" or "register_forward_pre_hook" or "apply"));
+            case IPropertyReferenceOperation property when property.Instance == reference:
+                return torch.IsInTorchSharp(property.Property); // conv.weight, conv.bias
+            case ISimpleAssignmentOperation assignment when assignment.Target == reference:
+                return true;
+            case IExpressionStatementOperation:
+                return true;
+            default:
+                return false;
+        }
     }
 
     /// <summary>False when the operation trees call no module: they have no layer output to follow, and need no graph.</summary>
@@ -144,26 +275,29 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
             ? OutputOf(_services.Modules.Describe(receiver, _cancellationToken))
             : LayerOutput.Other;
 
+    private LayerOutput OutputOf(ModuleModel? module)
+        => module is null || module.HasForwardHooks ? LayerOutput.Other : OutputLayer(Torch, module); // a forward hook may replace the output
+
     /// <summary>
     /// The layer whose untouched output a call of <paramref name="module"/> returns: the module itself for a layer with a
     /// bias (linear, convolution), or a <c>Sequential</c>'s last child when that is such a layer created in place.
     /// </summary>
-    private LayerOutput OutputOf(ModuleModel? module)
+    private static LayerOutput OutputLayer(TorchSymbols torch, ModuleModel? module)
     {
-        if (module is null || module.HasForwardHooks)
+        if (module is null)
         {
-            return LayerOutput.Other; // a forward hook may replace the output
+            return LayerOutput.Other;
         }
 
-        if (module.Creation is { } creation && LayerKinds.BiasFlag(Torch, module.Type) is not null)
+        if (module.Creation is { } creation && LayerKinds.BiasFlag(torch, module.Type) is not null)
         {
             return LayerOutput.Of(creation);
         }
 
-        if (Torch.Containers.NameOf(module.Type) == "Sequential" && !module.Children.IsDefaultOrEmpty
+        if (torch.Containers.NameOf(module.Type) == "Sequential" && !module.Children.IsDefaultOrEmpty
             && module.Children[module.Children.Length - 1] is { Model: { } last } child && LayerKinds.IsCreatedInPlace(child))
         {
-            return OutputOf(last);
+            return OutputLayer(torch, last);
         }
 
         return LayerOutput.Other;
