@@ -63,32 +63,47 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                     return; // a module class that names no BatchNorm or InstanceNorm has nothing to pair in its forward
                 }
 
-                var uses = new ConcurrentQueue<LayerUses>();
+                // Each member's blocks (and graph, when it calls modules) are collected as the driver hands them over, and
+                // analysed when the class is done: the fields the analysis reads are written in constructors and
+                // initializers, which by then are bound, whichever member came first.
+                var members = new ConcurrentQueue<(ImmutableArray<IOperation> Blocks, ControlFlowGraph? Graph)>();
                 start.RegisterOperationBlockAction(block =>
                 {
                     // Every block: methods, constructors, accessors, field and property initializers (a layer handed to a
                     // Sequential in a constructor, or called in a lambda a field holds, is used there too).
-                    var handedOn = new LayerUses();
-                    LayerGraphAnalysis.ModulesHandedOn(services, block.OperationBlocks, handedOn, block.CancellationToken);
-                    uses.Enqueue(handedOn);
-                    if (!LayerGraphAnalysis.MayCallModules(torch, block.OperationBlocks))
+                    ControlFlowGraph? graph = null;
+                    if (LayerGraphAnalysis.MayCallModules(torch, block.OperationBlocks))
                     {
-                        return; // no module call: no graph to build
-                    }
-
-                    // The body's blocks (a constructor has its initializer too) share one graph: analysed once.
-                    ControlFlowGraph? analysed = null;
-                    foreach (var operation in block.OperationBlocks)
-                    {
-                        var graph = block.GetControlFlowGraph(operation);
-                        if (graph != analysed)
+                        foreach (var operation in block.OperationBlocks)
                         {
-                            analysed = graph;
-                            uses.Enqueue(LayerGraphAnalysis.For(services, graph, block.CancellationToken));
+                            var built = block.GetControlFlowGraph(operation);
+                            if (graph is not null && built != graph)
+                            {
+                                members.Enqueue((ImmutableArray<IOperation>.Empty, graph)); // a second body in the same blocks
+                            }
+
+                            graph = built;
                         }
                     }
+
+                    members.Enqueue((block.OperationBlocks, graph));
                 });
-                start.RegisterSymbolEndAction(end => ReportNormalizedLayers(type, uses, services, reported, end));
+                start.RegisterSymbolEndAction(end =>
+                {
+                    var uses = new List<LayerUses>();
+                    foreach (var (blocks, graph) in members)
+                    {
+                        var handedOn = new LayerUses();
+                        LayerGraphAnalysis.ModulesHandedOn(services, blocks, handedOn, end.CancellationToken);
+                        uses.Add(handedOn);
+                        if (graph is not null)
+                        {
+                            uses.Add(LayerGraphAnalysis.For(services, graph, end.CancellationToken));
+                        }
+                    }
+
+                    ReportNormalizedLayers(type, uses, services, reported, end);
+                });
             },
             SymbolKind.NamedType);
     }
