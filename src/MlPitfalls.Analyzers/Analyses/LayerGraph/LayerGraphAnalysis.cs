@@ -180,8 +180,10 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
         {
             foreach (var operation in block.DescendantsAndSelf())
             {
+                // Cheapest first: most references are called, written or read for a member; only the rest need the type walk.
                 if (operation is not (IFieldReferenceOperation or IPropertyReferenceOperation { Arguments.Length: 0 } or ILocalReferenceOperation)
-                    || !torch.IsModule(operation.Type) || IsCalledOrWritten(torch, operation))
+                    || IsCalledOrWritten(torch, operation) || operation.Type is not INamedTypeSymbol { TypeKind: TypeKind.Class } type
+                    || torch.IsTensor(type) || !torch.IsModule(type))
                 {
                     continue;
                 }
