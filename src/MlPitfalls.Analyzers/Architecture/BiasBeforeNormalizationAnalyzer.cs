@@ -42,6 +42,13 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
             start =>
             {
                 var type = (INamedTypeSymbol)start.Symbol;
+                var namesNormalization = services.MentionsInItsText(type, "BatchNorm", start.CancellationToken)
+                                         || services.MentionsInItsText(type, "InstanceNorm", start.CancellationToken);
+                if (!namesNormalization)
+                {
+                    return; // nothing to pair a layer with
+                }
+
                 if (services.MentionsInItsText(type, "Sequential", start.CancellationToken))
                 {
                     start.RegisterOperationAction(
@@ -57,10 +64,9 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                         OperationKind.Invocation);
                 }
 
-                if (!torch.IsModule(type)
-                    || !(services.MentionsInItsText(type, "BatchNorm", start.CancellationToken) || services.MentionsInItsText(type, "InstanceNorm", start.CancellationToken)))
+                if (!torch.IsModule(type))
                 {
-                    return; // a module class that names no BatchNorm or InstanceNorm has nothing to pair in its forward
+                    return; // only a module class's own forward pairs its layers
                 }
 
                 // Each member's blocks (and graph, when it calls modules) are collected as the driver hands them over, and
