@@ -76,9 +76,11 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                 start.RegisterOperationBlockAction(block =>
                 {
                     // Every block: methods, constructors, accessors, field and property initializers (a layer handed to a
-                    // Sequential in a constructor, or called in a lambda a field holds, is used there too).
+                    // Sequential in a constructor, or called in a lambda a field holds, is used there too). A graph only
+                    // for a body whose values need the dataflow.
                     ControlFlowGraph? graph = null;
-                    if (LayerGraphAnalysis.MayCallModules(torch, block.OperationBlocks))
+                    if (LayerGraphAnalysis.MayCallModules(torch, block.OperationBlocks)
+                        && LayerGraphAnalysis.NeedsFlow(torch, block.OperationBlocks, block.CancellationToken))
                     {
                         foreach (var operation in block.OperationBlocks)
                         {
@@ -102,10 +104,9 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                         var handedOn = new LayerUses();
                         LayerGraphAnalysis.ModulesHandedOn(services, blocks, handedOn, end.CancellationToken);
                         uses.Add(handedOn);
-                        if (graph is not null)
-                        {
-                            uses.Add(LayerGraphAnalysis.For(services, graph, end.CancellationToken));
-                        }
+                        uses.Add(graph is not null
+                            ? LayerGraphAnalysis.For(services, graph, end.CancellationToken)
+                            : LayerGraphAnalysis.ForWithoutFlow(services, blocks, end.CancellationToken));
                     }
 
                     ReportNormalizedLayers(type, uses, services, reported, end);

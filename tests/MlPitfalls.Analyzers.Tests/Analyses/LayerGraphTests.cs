@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis;
@@ -97,5 +98,30 @@ public class LayerGraphTests
         var (uses, _) = Analyse("NoModules");
         Assert.Empty(uses.NormalizedOutputs);
         Assert.Empty(uses.UsedElsewhereLayers);
+    }
+
+    [Theory]
+    [InlineData("forward", false)]
+    [InlineData("ThroughLocals", false)]
+    [InlineData("Summed", false)]
+    [InlineData("Returned", false)]
+    [InlineData("SequentialLast", false)]
+    [InlineData("Merged", false)]
+    [InlineData("LoopCarried", true)]
+    public void A_body_of_locals_assigned_once_is_read_without_the_graph_and_agrees_with_the_dataflow(string method, bool needsFlow)
+    {
+        var compilation = TestCompilation.Create(sources: Source);
+        var tree = compilation.SyntaxTrees.Single();
+        var syntax = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == method);
+        var body = (IMethodBodyOperation)compilation.GetSemanticModel(tree).GetOperation(syntax)!;
+        var services = AnalysisServices.For(compilation)!;
+        Assert.Equal(needsFlow, LayerGraphAnalysis.NeedsFlow(services.Torch, ImmutableArray.Create<IOperation>(body), CancellationToken.None));
+        if (!needsFlow)
+        {
+            var direct = LayerGraphAnalysis.ForWithoutFlow(services, ImmutableArray.Create<IOperation>(body), CancellationToken.None);
+            var flow = LayerGraphAnalysis.For(services, ControlFlowGraph.Create(body), CancellationToken.None);
+            Assert.Equal(Normalized(flow), Normalized(direct));
+            Assert.Equal(Elsewhere(flow), Elsewhere(direct));
+        }
     }
 }

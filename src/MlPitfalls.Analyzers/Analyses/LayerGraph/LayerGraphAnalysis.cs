@@ -114,6 +114,70 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
         return false;
     }
 
+    /// <summary>
+    /// True when <paramref name="blocks"/> need the dataflow: a tensor local written more than once (or read in a lambda),
+    /// a <c>ref</c> local, a lambda or local function. Otherwise every value is read off the tree
+    /// (<see cref="ForWithoutFlow"/>): a forward written as a chain of locals each assigned once (<c>using var h1 =
+    /// conv1.call(x); using var h2 = bn1.call(h1); ...</c>) needs no graph, however many <c>using</c> regions it has.
+    /// </summary>
+    public static bool NeedsFlow(TorchSymbols torch, ImmutableArray<IOperation> blocks, CancellationToken cancellationToken)
+    {
+        foreach (var block in blocks)
+        {
+            foreach (var operation in block.DescendantsAndSelf())
+            {
+                switch (operation)
+                {
+                    case IAnonymousFunctionOperation or ILocalFunctionOperation or IVariableDeclaratorOperation { Symbol.IsRef: true }:
+                        return true;
+                    case ILocalReferenceOperation { IsDeclaration: false } local when torch.IsTensor(local.Type)
+                        && (local.Parent is ISimpleAssignmentOperation { Target: var target } && target == local
+                            ? false
+                            : MemberWrites.DefinitionOf(local, cancellationToken) is null):
+                        return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The uses of layer outputs in <paramref name="blocks"/>, for a body that needs no flow (see <see cref="NeedsFlow"/>).</summary>
+    public static LayerUses ForWithoutFlow(AnalysisServices services, ImmutableArray<IOperation> blocks, CancellationToken cancellationToken)
+    {
+        var uses = new LayerUses();
+        var analysis = new LayerGraphAnalysis(services, cancellationToken);
+        foreach (var block in blocks)
+        {
+            foreach (var operation in block.Descendants())
+            {
+                if (operation is IInvocationOperation or ILocalReferenceOperation { IsDeclaration: false }
+                    && analysis.DirectValue(operation, 0) is { Layers.IsEmpty: false } value)
+                {
+                    analysis.Classify(operation, value, uses);
+                }
+            }
+        }
+
+        return uses;
+    }
+
+    /// <summary>A value read off the tree: a module call's output, or a local's, through the one value it is assigned.</summary>
+    private LayerOutput DirectValue(IOperation operation, int depth)
+    {
+        switch (operation.WithoutConversions())
+        {
+            case IInvocationOperation call when Torch.IsModuleInvocation(call.TargetMethod) && call.Instance is { } receiver:
+                return OutputOf(_services.Modules.Describe(receiver, _cancellationToken));
+            case ILocalReferenceOperation local when depth < 8 && MemberWrites.DefinitionOf(local, _cancellationToken) is { Value: { } assigned }:
+                return DirectValue(assigned, depth + 1);
+            case IParenthesizedOperation parenthesized:
+                return DirectValue(parenthesized.Operand, depth);
+            default:
+                return LayerOutput.Other;
+        }
+    }
+
     /// <summary>The layers whose output each local of <paramref name="body"/> is assigned, directly or from another local.</summary>
     private static Dictionary<ILocalSymbol, LayerOutput> HeldLayers(IOperation body, ValueFlowResult<LayerOutput> result)
     {
