@@ -56,7 +56,8 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                         {
                             var invocation = (IInvocationOperation)operationContext.Operation;
                             if (invocation.TargetMethod is { Name: "Sequential", IsStatic: true } method
-                                && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Nn))
+                                && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Nn)
+                                && (IsListArgument(invocation) || CreatesBiasedLayerInPlace(torch, invocation)))
                             {
                                 ReportSequentialChildren(invocation, services, reported, operationContext);
                             }
@@ -113,6 +114,36 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                 });
             },
             SymbolKind.NamedType);
+    }
+
+    /// <summary><c>Sequential(modules)</c>: children added to a list elsewhere (see <see cref="ModuleComposition.ListedChildPairs"/>).</summary>
+    private static bool IsListArgument(IInvocationOperation sequential)
+        => sequential.Arguments.Length == 1 && sequential.Arguments[0].Value.WithoutConversions() is ILocalReferenceOperation;
+
+    /// <summary>
+    /// True when some child is a linear or convolution layer created right in the argument list, the only kind a
+    /// neighbour can be reported for: every other <c>Sequential</c> is passed over before its children (some of them
+    /// locals, each described from its whole method) are described.
+    /// </summary>
+    private static bool CreatesBiasedLayerInPlace(TorchSymbols torch, IInvocationOperation sequential)
+    {
+        foreach (var argument in sequential.Arguments)
+        {
+            if (argument.Value.WithoutConversions() is IArrayCreationOperation { Initializer: { } children })
+            {
+                foreach (var element in children.ElementValues)
+                {
+                    var child = element.WithoutConversions() is ITupleOperation { Elements.Length: 2 } named ? named.Elements[1] : element;
+                    if (child.WithoutConversions() is IInvocationOperation { TargetMethod: var factory } && torch.IsInTorchSharp(factory)
+                        && LayerKinds.BiasFlag(torch, factory.ReturnType) is not null)
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+
+        return false;
     }
 
     private static void ReportSequentialChildren(
