@@ -149,6 +149,8 @@ internal sealed class MemberWrites
         {
             switch (current)
             {
+                case GlobalStatementSyntax { Parent: { } unit }:
+                    return unit; // a top-level local is in scope in every later top-level statement
                 case BlockSyntax or SwitchStatementSyntax or AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax
                     or MemberDeclarationSyntax or CompilationUnitSyntax:
                     return current;

@@ -93,10 +93,25 @@ internal sealed class ModuleComposition
             {
                 // handed to Sequential: that is what builds the model
             }
-            else if (use is not IVariableDeclaratorOperation && !(use is ISimpleAssignmentOperation { Target: var target } && target == reference && reference.Parent?.Parent is IExpressionStatementOperation))
+            else
             {
-                return ImmutableArray<(ModuleChild, ModuleChild)>.Empty;
+                return ImmutableArray<(ModuleChild, ModuleChild)>.Empty; // aliased, assigned, changed or read another way
             }
+        }
+
+        // A list made right here (not an alias of one that other code may change).
+        var made = false;
+        foreach (var operation in root.Descendants())
+        {
+            if (operation is IVariableDeclaratorOperation declarator && SymbolEqualityComparer.Default.Equals(declarator.Symbol, list))
+            {
+                made = declarator.GetVariableInitializer()?.Value.WithoutConversions() is IObjectCreationOperation;
+            }
+        }
+
+        if (!made)
+        {
+            return ImmutableArray<(ModuleChild, ModuleChild)>.Empty;
         }
 
         var pairs = ImmutableArray.CreateBuilder<(ModuleChild, ModuleChild)>();

@@ -73,7 +73,8 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
             }
 
             var value = result.ValueOf(operation.Syntax);
-            if (operation is ILocalReferenceOperation { IsDeclaration: false } local && held.TryGetValue(local.Local, out var layers) && IsInHandler(operation))
+            if (operation is ILocalReferenceOperation { IsDeclaration: false } or IParameterReferenceOperation
+                && held.TryGetValue(operation.ReferencedSymbol()!, out var layers) && IsInHandler(operation))
             {
                 value = value.Join(layers);
             }
@@ -130,11 +131,13 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
                 {
                     case IAnonymousFunctionOperation or ILocalFunctionOperation or IVariableDeclaratorOperation { Symbol.IsRef: true }:
                         return true;
-                    case ILocalReferenceOperation { IsDeclaration: false } local when torch.IsTensor(local.Type)
+                    case ISimpleAssignmentOperation { Target: IParameterReferenceOperation } or ISimpleAssignmentOperation { Parent: not IExpressionStatementOperation }:
+                        return true; // `x = conv.call(x)` on a parameter, `return h = ...`: values the tree alone does not carry
+                    case ILocalReferenceOperation { IsDeclaration: false } local when local.Type is not { IsValueType: true }
                         && (local.Parent is ISimpleAssignmentOperation { Target: var target } && target == local
                             ? false
                             : MemberWrites.DefinitionOf(local, cancellationToken) is null):
-                        return true;
+                        return true; // any local that may hold a tensor (object, dynamic, IDisposable too) written more than once
                 }
             }
         }
@@ -179,16 +182,17 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
     }
 
     /// <summary>The layers whose output each local of <paramref name="body"/> is assigned, directly or from another local.</summary>
-    private static Dictionary<ILocalSymbol, LayerOutput> HeldLayers(IOperation body, ValueFlowResult<LayerOutput> result)
+    private static Dictionary<ISymbol, LayerOutput> HeldLayers(IOperation body, ValueFlowResult<LayerOutput> result)
     {
-        var held = new Dictionary<ILocalSymbol, LayerOutput>(SymbolEqualityComparer.Default);
-        var copies = new List<(ILocalSymbol To, ILocalSymbol From)>();
+        var held = new Dictionary<ISymbol, LayerOutput>(SymbolEqualityComparer.Default);
+        var copies = new List<(ISymbol To, ISymbol From)>();
         foreach (var operation in body.Descendants())
         {
             var (target, value) = operation switch
             {
-                IVariableDeclaratorOperation { Initializer.Value: { } initial } declarator => (declarator.Symbol, initial),
+                IVariableDeclaratorOperation { Initializer.Value: { } initial } declarator => ((ISymbol?)declarator.Symbol, initial),
                 ISimpleAssignmentOperation { Target: ILocalReferenceOperation assigned } assignment => (assigned.Local, assignment.Value),
+                ISimpleAssignmentOperation { Target: IParameterReferenceOperation assigned } assignment => (assigned.Parameter, assignment.Value),
                 _ => (null, null),
             };
 
@@ -198,9 +202,9 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
             }
 
             var source = value.WithoutConversions();
-            if (source is ILocalReferenceOperation copied)
+            if (source is ILocalReferenceOperation or IParameterReferenceOperation)
             {
-                copies.Add((target, copied.Local));
+                copies.Add((target, source.ReferencedSymbol()!));
             }
 
             var layers = result.ValueOf(source!.Syntax);
@@ -314,9 +318,10 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
         switch (consumer)
         {
             case IVariableInitializerOperation:
-            case ISimpleAssignmentOperation { Target: ILocalReferenceOperation { Local.IsRef: false } } assignment when assignment.Value == child:
+            case ISimpleAssignmentOperation { Target: ILocalReferenceOperation { Local.IsRef: false } or IParameterReferenceOperation { Parameter.RefKind: RefKind.None },
+                                              Parent: IExpressionStatementOperation } assignment when assignment.Value == child:
             case IExpressionStatementOperation:
-                return; // held in a local (its reads are uses of their own) or dropped
+                return; // held in a local or parameter (its reads are uses of their own) or dropped; `return h = ...` uses it
             case IArgumentOperation { Parent: IInvocationOperation call } argument
                 when call.Arguments.Length == 1 && argument == call.Arguments[0] && Torch.IsModuleInvocation(call.TargetMethod) && call.Instance is { } receiver
                      && value.OnlyLayer is { } layer && NormalizationOf(receiver) is { } normalization:
