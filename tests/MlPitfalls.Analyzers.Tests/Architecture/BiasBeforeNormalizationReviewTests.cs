@@ -14,7 +14,7 @@ public class BiasBeforeNormalizationReviewTests
     private static DiagnosticResult MLP005(int marker = 0) => Verifier.DiagnosticAnyMessage(Descriptors.MLP005_BiasBeforeNormalization).WithLocation(marker);
 
     /// <summary>Broken code: whatever MLP005 reports there is acceptable; an analyzer exception (AD0001) is not.</summary>
-    private static async Task Broken(string source)
+    internal static async Task Broken(string source)
     {
         var test = Verifier.Create();
         test.TestCode = Verifier.Usings + source;
