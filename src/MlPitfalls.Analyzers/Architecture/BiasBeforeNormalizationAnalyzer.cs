@@ -127,19 +127,13 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
     /// </summary>
     private static bool CreatesBiasedLayerInPlace(TorchSymbols torch, IInvocationOperation sequential)
     {
-        foreach (var argument in sequential.Arguments)
+        var children = ModuleComposition.WrittenChildren(sequential);
+        foreach (var (_, module) in children.IsDefault ? ImmutableArray<(string?, IOperation)>.Empty : children)
         {
-            if (argument.Value.WithoutConversions() is IArrayCreationOperation { Initializer: { } children })
+            if (module.WithoutConversions() is IInvocationOperation { TargetMethod: var factory } && torch.IsInTorchSharp(factory)
+                && LayerKinds.BiasFlag(torch, factory.ReturnType) is not null)
             {
-                foreach (var element in children.ElementValues)
-                {
-                    var child = element.WithoutConversions() is ITupleOperation { Elements.Length: 2 } named ? named.Elements[1] : element;
-                    if (child.WithoutConversions() is IInvocationOperation { TargetMethod: var factory } && torch.IsInTorchSharp(factory)
-                        && LayerKinds.BiasFlag(torch, factory.ReturnType) is not null)
-                    {
-                        return true;
-                    }
-                }
+                return true;
             }
         }
 
@@ -238,7 +232,7 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
             declaredHere |= declaration is not null && reference.SyntaxTree == declaration.SyntaxTree && reference.Span == declaration.Span;
         }
 
-        if (!declaredHere || HolderName(SequentialAround(creation) ?? creation) is not { } name)
+        if (!declaredHere || HolderName(ModuleComposition.SequentialCallAround(creation) ?? creation) is not { } name)
         {
             return false;
         }
@@ -264,16 +258,6 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         }
 
         return true;
-    }
-
-    /// <summary>The <c>Sequential(...)</c> call a layer is created in as a child (bare or in a named tuple), or null.</summary>
-    private static SyntaxNode? SequentialAround(SyntaxNode creation)
-    {
-        var node = creation.Parent is ArgumentSyntax { Parent: TupleExpressionSyntax tuple } ? tuple : creation;
-        return node.Parent is ArgumentSyntax { Parent: ArgumentListSyntax { Parent: InvocationExpressionSyntax call } }
-               && call.Expression is IdentifierNameSyntax { Identifier.ValueText: "Sequential" } or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "Sequential" }
-            ? call
-            : null;
     }
 
     private static string Named(ITypeSymbol type, string? name) => name is null ? type.Name : $"{type.Name} '{name}'";

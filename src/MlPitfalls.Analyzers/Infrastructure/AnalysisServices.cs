@@ -91,12 +91,6 @@ internal sealed class AnalysisServices
     public ControlFlowGraph? GetGraph(IMethodSymbol method, CancellationToken cancellationToken)
     {
         var definition = SourceMethodBodies.DefinitionWithBody(method);
-        if (definition.MethodKind == MethodKind.LocalFunction || definition.IsAbstract || definition.IsExtern
-            || definition.DeclaringSyntaxReferences.Length == 0)
-        {
-            return null;
-        }
-
         if (_graphs.TryGetValue(definition, out var cached))
         {
             return cached;
@@ -225,12 +219,12 @@ internal sealed class AnalysisServices
     }
 
     /// <summary>
-    /// The bound body a graph of <paramref name="method"/> is (or would be) built from, without building the graph:
-    /// the method, constructor or accessor body, or null when it has none. <paramref name="method"/> is a definition
-    /// with a body (see <see cref="GetGraph"/>).
+    /// The bound body of a source method (method, constructor or accessor body) that its graph is, or would be, built
+    /// from, without building the graph; null when it has none the compiler can see (see <see cref="GetGraph"/>).
     /// </summary>
-    private IOperation? GetBody(IMethodSymbol method, CancellationToken cancellationToken)
+    public IOperation? GetBody(IMethodSymbol method, CancellationToken cancellationToken)
     {
+        method = SourceMethodBodies.DefinitionWithBody(method);
         if (method.MethodKind == MethodKind.LocalFunction || method.IsAbstract || method.IsExtern || method.DeclaringSyntaxReferences.Length == 0)
         {
             return null;

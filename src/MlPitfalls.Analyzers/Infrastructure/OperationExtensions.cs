@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -46,6 +47,40 @@ internal static class OperationExtensions
         }
 
         return instance;
+    }
+
+    /// <summary>
+    /// The <c>bool</c> argument <paramref name="call"/> gives the parameter named <paramref name="parameterName"/>: the
+    /// parameter's default when the argument is omitted, or a constant; null when it is computed or there is no such parameter.
+    /// </summary>
+    public static bool? BooleanArgument(this IInvocationOperation call, string parameterName)
+    {
+        foreach (var argument in call.Arguments)
+        {
+            if (argument.Parameter is { } parameter && parameter.Name == parameterName)
+            {
+                if (argument.ArgumentKind == ArgumentKind.DefaultValue)
+                {
+                    return parameter.HasExplicitDefaultValue && parameter.ExplicitDefaultValue is bool byDefault ? byDefault : null;
+                }
+
+                return argument.Value.ConstantValue is { HasValue: true, Value: bool given } ? given : null;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The <c>return</c> (and <c>yield</c>) operations of <paramref name="body"/> itself, not those of its lambdas and local functions.</summary>
+    public static IEnumerable<IReturnOperation> OwnReturns(this IOperation body)
+    {
+        foreach (var operation in body.DescendantsAndSelf())
+        {
+            if (operation is IReturnOperation @return && operation.ContainingFunction() is null)
+            {
+                yield return @return;
+            }
+        }
     }
 
     /// <summary>

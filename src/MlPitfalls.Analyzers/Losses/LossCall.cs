@@ -166,21 +166,5 @@ internal sealed class LossCall
     }
 
     /// <summary><c>log_target</c> as the call gives it: a constant, the parameter's default when omitted, or null when computed.</summary>
-    private static bool? LogTargetOf(IInvocationOperation call)
-    {
-        foreach (var argument in call.Arguments)
-        {
-            if (argument.Parameter is { Name: "log_target" } parameter)
-            {
-                if (argument.ArgumentKind == ArgumentKind.DefaultValue)
-                {
-                    return parameter.HasExplicitDefaultValue && parameter.ExplicitDefaultValue is bool byDefault ? byDefault : null;
-                }
-
-                return argument.Value.ConstantValue is { HasValue: true, Value: bool given } ? given : null;
-            }
-        }
-
-        return null;
-    }
+    private static bool? LogTargetOf(IInvocationOperation call) => call.BooleanArgument("log_target");
 }

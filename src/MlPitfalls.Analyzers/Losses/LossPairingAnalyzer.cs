@@ -217,12 +217,7 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
     }
 
     /// <summary>True when <paramref name="origin"/> is an argument of <c>nn.Sequential(...)</c> (bare or in a named tuple).</summary>
-    private protected static bool IsSequentialChild(SyntaxNode origin)
-    {
-        var node = origin.Parent is ArgumentSyntax { Parent: TupleExpressionSyntax } element ? element.Parent : origin;
-        return node?.Parent is ArgumentSyntax { Parent: ArgumentListSyntax { Parent: InvocationExpressionSyntax call } }
-               && call.Expression is IdentifierNameSyntax { Identifier.ValueText: "Sequential" } or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "Sequential" };
-    }
+    private protected static bool IsSequentialChild(SyntaxNode origin) => Analyses.Composition.ModuleComposition.SequentialCallAround(origin) is not null;
 
     /// <summary>
     /// True when the activation call <paramref name="origin"/> produces the loss input and nothing else reads its result:

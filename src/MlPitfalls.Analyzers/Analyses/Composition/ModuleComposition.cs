@@ -52,6 +52,19 @@ internal sealed class ModuleComposition
     public void RememberBody(IOperation body) => _boundBodies.TryAdd(body.Syntax, body);
 
     /// <summary>
+    /// The <c>Sequential(...)</c> call <paramref name="child"/> is written in as a child (bare or in a named tuple), read
+    /// from syntax (for fixes and placement, where the child is a syntax node), or null.
+    /// </summary>
+    public static InvocationExpressionSyntax? SequentialCallAround(SyntaxNode child)
+    {
+        var node = child.Parent is ArgumentSyntax { Parent: TupleExpressionSyntax tuple } ? tuple : child;
+        return node.Parent is ArgumentSyntax { Parent: ArgumentListSyntax { Parent: InvocationExpressionSyntax call } }
+               && call.Expression is IdentifierNameSyntax { Identifier.ValueText: "Sequential" } or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "Sequential" }
+            ? call
+            : null;
+    }
+
+    /// <summary>
     /// For <c>nn.Sequential(list)</c> built from a local list filled by <c>list.Add(...)</c> statements (the way TorchSharp's
     /// own VGG and ResNet examples build their layers, often in a loop): each pair of children added by two consecutive
     /// statements of one block, which are therefore adjacent in the <c>Sequential</c> whatever the loop around them does.
@@ -72,8 +85,14 @@ internal sealed class ModuleComposition
         }
 
         var adds = new Dictionary<SyntaxNode, IInvocationOperation>();
+        var made = false; // a list made right here, not an alias of one that other code may change
         foreach (var operation in root.Descendants())
         {
+            if (operation is IVariableDeclaratorOperation declarator && SymbolEqualityComparer.Default.Equals(declarator.Symbol, list))
+            {
+                made = declarator.GetVariableInitializer()?.Value.WithoutConversions() is IObjectCreationOperation;
+            }
+
             if (operation is not ILocalReferenceOperation reference || !SymbolEqualityComparer.Default.Equals(reference.Local, list) || reference.IsDeclaration)
             {
                 continue;
@@ -99,16 +118,6 @@ internal sealed class ModuleComposition
             }
         }
 
-        // A list made right here (not an alias of one that other code may change).
-        var made = false;
-        foreach (var operation in root.Descendants())
-        {
-            if (operation is IVariableDeclaratorOperation declarator && SymbolEqualityComparer.Default.Equals(declarator.Symbol, list))
-            {
-                made = declarator.GetVariableInitializer()?.Value.WithoutConversions() is IObjectCreationOperation;
-            }
-        }
-
         if (!made)
         {
             return ImmutableArray<(ModuleChild, ModuleChild)>.Empty;
@@ -124,7 +133,7 @@ internal sealed class ModuleComposition
 
             var index = block.Statements.IndexOf((Microsoft.CodeAnalysis.CSharp.Syntax.StatementSyntax)pair.Key);
             if (index + 1 < block.Statements.Count && adds.TryGetValue(block.Statements[index + 1], out var next)
-                && Child(pair.Value.Arguments[0].Value, 0, cancellationToken) is { } first && Child(next.Arguments[0].Value, 0, cancellationToken) is { } second)
+                && Child(pair.Value.Arguments[0].Value, 0, cancellationToken) is var first && Child(next.Arguments[0].Value, 0, cancellationToken) is var second)
             {
                 pairs.Add((first, second));
             }
@@ -271,16 +280,16 @@ internal sealed class ModuleComposition
     /// <summary>A helper that builds and returns a module: the module of its returned expression, when all its returns agree.</summary>
     private ModuleModel? DescribeFactory(IMethodSymbol method, int depth, CancellationToken cancellationToken)
     {
-        var graph = _services.GetGraph(method, cancellationToken);
-        if (graph is null)
+        // The bound body is enough to read its returns: no graph is built for this.
+        if (_services.GetBody(method, cancellationToken) is not { } body)
         {
             return null;
         }
 
         ModuleModel? result = null;
-        foreach (var operation in graph.OriginalOperation.DescendantsAndSelf())
+        foreach (var @return in body.OwnReturns())
         {
-            if (operation is IReturnOperation { ReturnedValue: { } value } && operation.ContainingFunction() is null)
+            if (@return.ReturnedValue is { } value)
             {
                 var model = Describe(value, depth + 1, cancellationToken);
                 if (model is null || (result is not null && !SymbolEqualityComparer.Default.Equals(model.Type, result.Type)))
@@ -297,20 +306,37 @@ internal sealed class ModuleComposition
 
     private ImmutableArray<ModuleChild> SequentialChildren(IInvocationOperation invocation, int depth, CancellationToken cancellationToken)
     {
-        var children = ImmutableArray.CreateBuilder<ModuleChild>();
-        foreach (var argument in invocation.Arguments)
+        var written = WrittenChildren(invocation);
+        if (written.IsDefault)
+        {
+            return default;
+        }
+
+        var children = ImmutableArray.CreateBuilder<ModuleChild>(written.Length);
+        foreach (var (name, module) in written)
+        {
+            children.Add(new ModuleChild(name, module, Describe(module, depth + 1, cancellationToken)));
+        }
+
+        return children.MoveToImmutable();
+    }
+
+    /// <summary>
+    /// The children written in a <c>Sequential(...)</c> call's argument list, with their names, before any is described
+    /// (a rule can look at them first to skip the description); default when the children come from an
+    /// <c>IEnumerable</c> or a tuple built elsewhere, which is not read.
+    /// </summary>
+    public static ImmutableArray<(string? Name, IOperation Module)> WrittenChildren(IInvocationOperation sequential)
+    {
+        var children = ImmutableArray.CreateBuilder<(string?, IOperation)>();
+        foreach (var argument in sequential.Arguments)
         {
             var value = argument.Value.WithoutConversions();
             if (value is IArrayCreationOperation { Initializer: { } initializer })
             {
                 foreach (var element in initializer.ElementValues)
                 {
-                    if (Child(element, depth, cancellationToken) is not { } child)
-                    {
-                        return default;
-                    }
-
-                    children.Add(child);
+                    children.Add(NameAndModule(element));
                 }
             }
             else if (argument.ArgumentKind == ArgumentKind.ParamArray && value is IArrayCreationOperation { Initializer: null })
@@ -326,6 +352,15 @@ internal sealed class ModuleComposition
         return children.ToImmutable();
     }
 
+    /// <summary>A child as written: <c>("fc", nn.Linear(...))</c> is named, <c>nn.Linear(...)</c> is not.</summary>
+    private static (string? Name, IOperation Module) NameAndModule(IOperation element)
+    {
+        element = element.WithoutConversions()!;
+        return element is ITupleOperation { Elements.Length: 2 } tuple
+            ? (tuple.Elements[0].WithoutConversions()?.ConstantValue.Value as string, tuple.Elements[1])
+            : (null, element);
+    }
+
     private ImmutableArray<ModuleChild> Append(ImmutableArray<ModuleChild> children, IInvocationOperation append, int depth, CancellationToken cancellationToken)
     {
         if (children.IsDefault)
@@ -339,16 +374,10 @@ internal sealed class ModuleComposition
         return children.Add(new ModuleChild(name, module, Describe(module, depth + 1, cancellationToken)));
     }
 
-    private ModuleChild? Child(IOperation element, int depth, CancellationToken cancellationToken)
+    private ModuleChild Child(IOperation element, int depth, CancellationToken cancellationToken)
     {
-        element = element.WithoutConversions()!;
-        if (element is ITupleOperation { Elements.Length: 2 } tuple)
-        {
-            var module = tuple.Elements[1];
-            return new ModuleChild(tuple.Elements[0].WithoutConversions()?.ConstantValue.Value as string, module, Describe(module, depth + 1, cancellationToken));
-        }
-
-        return new ModuleChild(null, element, Describe(element, depth + 1, cancellationToken));
+        var (name, module) = NameAndModule(element);
+        return new ModuleChild(name, module, Describe(module, depth + 1, cancellationToken));
     }
 
     /// <summary>

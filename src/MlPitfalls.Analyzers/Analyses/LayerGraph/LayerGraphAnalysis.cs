@@ -36,11 +36,6 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
         var body = graph.OriginalOperation;
         services.Modules.RememberBody(body);
         var uses = new LayerUses();
-        if (!MayCallModules(services.Torch, ImmutableArray.Create(body)))
-        {
-            return uses;
-        }
-
         var analysis = new LayerGraphAnalysis(services, cancellationToken);
         var result = analysis.AnalyzeBody(graph, cancellationToken);
         if (!result.Converged)

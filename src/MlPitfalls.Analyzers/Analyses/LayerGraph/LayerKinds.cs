@@ -56,22 +56,7 @@ internal static class LayerKinds
             return null;
         }
 
-        foreach (var argument in call.Arguments)
-        {
-            if (argument.Parameter?.Name != flag)
-            {
-                continue;
-            }
-
-            if (argument.ArgumentKind == ArgumentKind.DefaultValue)
-            {
-                return argument.Parameter.HasExplicitDefaultValue && argument.Parameter.ExplicitDefaultValue is bool byDefault ? byDefault : null;
-            }
-
-            return argument.Value.ConstantValue is { HasValue: true, Value: bool given } ? given : null;
-        }
-
-        return null;
+        return call.BooleanArgument(flag);
     }
 
     /// <summary>True when a <c>Sequential</c> child is created right in the argument list (so nothing else holds that module).</summary>

@@ -213,13 +213,8 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
         returned = Provenance.Bottom;
         var analysis = new ProvenanceAnalysis(services, cancellationToken);
         var any = false;
-        foreach (var operation in body.Descendants())
+        foreach (var @return in body.OwnReturns())
         {
-            if (operation is not IReturnOperation @return || operation.ContainingFunction() is not null)
-            {
-                continue;
-            }
-
             if (@return.Kind != OperationKind.Return || @return.ReturnedValue is not { } value)
             {
                 returned = Provenance.Unknown;
