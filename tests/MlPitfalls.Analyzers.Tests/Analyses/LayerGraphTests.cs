@@ -38,9 +38,7 @@ public class LayerGraphTests
     private static (LayerUses Uses, Compilation Compilation) Analyse(string method)
     {
         var compilation = TestCompilation.Create(sources: Source);
-        var tree = compilation.SyntaxTrees.Single();
-        var syntax = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == method);
-        var graph = ControlFlowGraph.Create((IMethodBodyOperation)compilation.GetSemanticModel(tree).GetOperation(syntax)!);
+        var graph = ControlFlowGraph.Create(TestCompilation.MethodBodyOperation(compilation, method));
         return (LayerGraphAnalysis.For(AnalysisServices.For(compilation)!, graph, CancellationToken.None), compilation);
     }
 
@@ -111,9 +109,7 @@ public class LayerGraphTests
     public void A_body_of_locals_assigned_once_is_read_without_the_graph_and_agrees_with_the_dataflow(string method, bool needsFlow)
     {
         var compilation = TestCompilation.Create(sources: Source);
-        var tree = compilation.SyntaxTrees.Single();
-        var syntax = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == method);
-        var body = (IMethodBodyOperation)compilation.GetSemanticModel(tree).GetOperation(syntax)!;
+        var body = TestCompilation.MethodBodyOperation(compilation, method);
         var services = AnalysisServices.For(compilation)!;
         Assert.Equal(needsFlow, LayerGraphAnalysis.NeedsFlow(services.Torch, ImmutableArray.Create<IOperation>(body), CancellationToken.None));
         if (!needsFlow)

@@ -44,9 +44,7 @@ public class ProvenanceAndCompositionTests
     private static (Compilation Compilation, AnalysisServices Services, ControlFlowGraph Graph) Analyse(string method)
     {
         var compilation = TestCompilation.Create(sources: Source);
-        var tree = compilation.SyntaxTrees.Single();
-        var syntax = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == method);
-        var graph = ControlFlowGraph.Create((IMethodBodyOperation)compilation.GetSemanticModel(tree).GetOperation(syntax)!);
+        var graph = ControlFlowGraph.Create(TestCompilation.MethodBodyOperation(compilation, method));
         return (compilation, AnalysisServices.For(compilation)!, graph);
     }
 

@@ -4,6 +4,7 @@ using System.Linq;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers.Tests.Verifiers;
 
 namespace MlPitfalls.Analyzers.Tests.Infrastructure;
@@ -59,6 +60,21 @@ internal static class TestCompilation
             if (method is not null)
             {
                 return compilation.GetSemanticModel(tree).GetOperation(method.Body!)!;
+            }
+        }
+
+        throw new InvalidOperationException($"No method '{methodName}' in the test source.");
+    }
+
+    /// <summary>The whole bound body of method <paramref name="methodName"/> (block or expression body), the root a control-flow graph is built from.</summary>
+    public static IMethodBodyOperation MethodBodyOperation(Compilation compilation, string methodName)
+    {
+        foreach (var tree in compilation.SyntaxTrees)
+        {
+            var method = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().FirstOrDefault(m => m.Identifier.ValueText == methodName);
+            if (method is not null)
+            {
+                return (IMethodBodyOperation)compilation.GetSemanticModel(tree).GetOperation(method)!;
             }
         }
 
