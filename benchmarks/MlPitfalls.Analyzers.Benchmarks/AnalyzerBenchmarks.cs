@@ -53,6 +53,9 @@ public class AnalyzerBenchmarks
     public Task<int> MLP005_BiasBeforeNormalization() => RunAsync(MlPitfallsAnalyzers.For("MLP005"));
 
     [Benchmark]
+    public Task<int> MLP006_OutputLayerWithoutBias() => RunAsync(MlPitfallsAnalyzers.For("MLP006"));
+
+    [Benchmark]
     public Task<int> LossRules_MLP002_to_MLP004() => RunAsync(MlPitfallsAnalyzers.LossRules());
 
     [Benchmark]

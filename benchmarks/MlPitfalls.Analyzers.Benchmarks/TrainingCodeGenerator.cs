@@ -14,7 +14,8 @@ namespace MlPitfalls.Analyzers.Benchmarks;
 /// <c>nll_loss</c>, BCE losses, <c>kl_div</c> distillation, a helper returning softmax, branches, and for every planted
 /// loss bug the correct look-alike real code uses next to it.</item>
 /// <item><c>ConvBlock{i}</c> (MLP005): a convolution with its default bias before BatchNorm in a module's forward and in a
-/// Sequential stem, next to the correct <c>bias: false</c>, pre-activation and residual look-alikes.</item>
+/// Sequential stem, next to the correct <c>bias: false</c>, pre-activation and residual look-alikes; <c>HeadTrainer{i}</c>
+/// (MLP006): a classifier whose last layer has no bias feeding cross_entropy, next to one with a LayerNorm before it.</item>
 /// </list>
 /// Each planted bug is marked <c>// MLPnnn</c> on the line where it is reported; <see cref="ExpectedPerClass"/> counts them.
 /// </summary>
@@ -39,6 +40,8 @@ internal static class TrainingCodeGenerator
         Pair("MLP004", 2),
         // ConvBlock{i}'s conv1 (its forward) and the stem's first convolution (a Sequential), each before BatchNorm2d
         Pair("MLP005", 2),
+        // HeadTrainer{i}'s classifier, whose bias-free last layer feeds cross_entropy (reported at the loss input)
+        Pair("MLP006", 1),
     });
 
     public const string Usings = """
@@ -150,6 +153,16 @@ internal static class TrainingCodeGenerator
                     h = bn2.call(conv2.call(h));
                     return functional.relu(h + project.call(x));
                 }
+            }
+
+            public sealed class HeadTrainer{{i}}
+            {
+                private readonly Module<Tensor, Tensor> classifier = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4, hasBias: false));
+                private readonly Module<Tensor, Tensor> normalized = nn.Sequential(nn.Linear(16, 32), nn.LayerNorm(32), nn.Linear(32, 4, hasBias: false));
+
+                public Tensor Loss(Tensor x, Tensor y)
+                    => functional.cross_entropy(classifier.call(x), y) // MLP006
+                       + functional.cross_entropy(normalized.call(x), y);
             }
 
             """);

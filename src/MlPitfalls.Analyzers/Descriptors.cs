@@ -76,6 +76,20 @@ public static class Descriptors
             "it wastes parameters, optimizer state and compute in every such pair. Create the layer without a bias " +
             "(bias: false for convolutions, hasBias: false for Linear); the normalization's own shift (affine) takes its place.");
 
+    /// <summary>MLP006: the layer whose output a loss takes as logits was created without a bias.</summary>
+    public static readonly DiagnosticDescriptor MLP006_OutputLayerWithoutBias = Create(
+        id: "MLP006",
+        title: "The output layer has no bias",
+        messageFormat: "{0} is the model's output layer (its output feeds {1} as logits), but it is created with {2}: false: the outputs cannot shift as a whole, so the model cannot learn the class prior with a per-class offset; remove '{2}: false' unless a normalization or bias follows it",
+        category: Categories.Architecture,
+        severity: DiagnosticSeverity.Info,
+        description:
+            "The last layer of a classifier produces the logits a loss reads. Its bias is what lets each output shift on its " +
+            "own: a class that is rare starts with a low logit and the model learns that offset in a few steps. Without it " +
+            "the offset must come from the weights and the inputs, which trains slower and can cost accuracy. Disabling the " +
+            "bias is right before a normalization (MLP005), and language-model heads whose weights are shared with the " +
+            "embedding are conventionally bias-free; neither is reported.");
+
     private static DiagnosticDescriptor Create(
         string id, string title, string messageFormat, string category, DiagnosticSeverity severity, string description)
         => new(id, title, messageFormat, category, severity, isEnabledByDefault: true, description, HelpLinkBase + id + ".md");

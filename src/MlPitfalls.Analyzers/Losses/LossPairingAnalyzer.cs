@@ -64,7 +64,7 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
                     var invocation = (IInvocationOperation)operationContext.Operation;
                     if (EvidenceFor(invocation, services, operationContext) is { } evidence)
                     {
-                        pending.Judged(Judge(new LossPairing(evidence, pending.IsInMember)));
+                        pending.Judged(Judge(new LossPairing(evidence, services, pending.IsInMember)));
                     }
                 },
                 InvocationKind);
@@ -307,11 +307,15 @@ internal sealed class LossPairing
     private readonly LossEvidence _evidence;
     private readonly System.Func<SyntaxNode, bool> _isInMember;
 
-    public LossPairing(LossEvidence evidence, System.Func<SyntaxNode, bool> isInMember)
+    public LossPairing(LossEvidence evidence, AnalysisServices services, System.Func<SyntaxNode, bool> isInMember)
     {
         _evidence = evidence;
+        Services = services;
         _isInMember = isInMember;
     }
+
+    /// <summary>The compilation's shared analyses, for a rule that asks more about an origin than its kind.</summary>
+    public AnalysisServices Services { get; }
 
     /// <summary>True when <paramref name="node"/> lies in the member being analysed (a diagnostic there is local to it).</summary>
     public bool IsInMember(SyntaxNode node) => _isInMember(node);

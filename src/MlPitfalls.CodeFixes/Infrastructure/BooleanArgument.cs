@@ -41,4 +41,44 @@ internal static class BooleanArgument
         var moved = arguments.Replace(last, last.WithoutTrailingTrivia()).Add(added.WithTrailingTrivia(last.GetTrailingTrivia()));
         return call.WithArgumentList(call.ArgumentList.WithArguments(moved));
     }
+
+    /// <summary>
+    /// <paramref name="call"/> back on the default of the argument for <paramref name="parameterName"/>: a named argument,
+    /// or a positional one that is the last, is removed with its comma; a positional one with others after it (whose
+    /// places it holds) is set to <c>true</c> instead. Unchanged when the argument is not written.
+    /// </summary>
+    public static InvocationExpressionSyntax Remove(InvocationExpressionSyntax call, IMethodSymbol method, string parameterName)
+    {
+        var arguments = call.ArgumentList.Arguments;
+        for (var i = 0; i < arguments.Count; i++)
+        {
+            var argument = arguments[i];
+            var parameter = argument.NameColon is { } named
+                ? method.Parameters.FirstOrDefault(p => p.Name == named.Name.Identifier.ValueText)
+                : i < method.Parameters.Length ? method.Parameters[i] : null;
+            if (parameter?.Name != parameterName)
+            {
+                continue;
+            }
+
+            if (argument.NameColon is null && i < arguments.Count - 1 && arguments.Skip(i + 1).Any(a => a.NameColon is null))
+            {
+                var trueLiteral = SyntaxFactory.LiteralExpression(SyntaxKind.TrueLiteralExpression);
+                return call.ReplaceNode(argument.Expression, trueLiteral.WithTriviaFrom(argument.Expression));
+            }
+
+            // Removing the separator before the argument (or after it, for the first) keeps the remaining list well formed;
+            // trivia that ended the removed argument's line (a ')' on a line of its own) moves to the argument before it.
+            var remaining = arguments.RemoveAt(i);
+            if (i > 0 && i == arguments.Count - 1 && argument.GetTrailingTrivia().Any(t => t.IsKind(SyntaxKind.EndOfLineTrivia)))
+            {
+                var before = remaining[i - 1];
+                remaining = remaining.Replace(before, before.WithTrailingTrivia(argument.GetTrailingTrivia()));
+            }
+
+            return call.WithArgumentList(call.ArgumentList.WithArguments(remaining));
+        }
+
+        return call;
+    }
 }

@@ -66,7 +66,7 @@ public class CorrectProgramsTests
         }
         """;
 
-    /// <summary>Correct architectures: biases off before BatchNorm, normalization first, LayerNorm after biased layers.</summary>
+    /// <summary>Correct architectures: biases off before BatchNorm, normalization first, LayerNorm after biased layers, bias-free heads by design.</summary>
     private const string Architectures = """
         sealed class ResidualBlock : Module<Tensor, Tensor>
         {
@@ -112,6 +112,28 @@ public class CorrectProgramsTests
             public static Module<Tensor, Tensor> Mlp() => nn.Sequential(
                 nn.Linear(784, 256, hasBias: false), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 128), nn.LayerNorm(128), nn.ReLU(),
                 nn.Conv1d(1, 8, 3), nn.ReLU(), nn.BatchNorm1d(8), nn.Conv2d(3, 8, 3), nn.GroupNorm(2, 8), nn.Linear(128, 10));
+        }
+
+        // Bias-free output layers by design: a language-model head, and a head right after a normalization.
+        sealed class TinyLanguageModel : Module<Tensor, Tensor>
+        {
+            private readonly Embedding embed = nn.Embedding(1000, 64);
+            private readonly LayerNorm norm = nn.LayerNorm(64);
+            private readonly Linear head = nn.Linear(64, 1000, hasBias: false);
+            public TinyLanguageModel() : base(nameof(TinyLanguageModel)) { RegisterComponents(); }
+            public override Tensor forward(Tensor tokens) => head.call(norm.call(embed.call(tokens)));
+        }
+
+        static class HeadLosses
+        {
+            public static Tensor LanguageModelLoss(TinyLanguageModel model, Tensor tokens, Tensor targets)
+                => functional.cross_entropy(model.call(tokens).view(-1, 1000), targets.view(-1));
+
+            public static Tensor NormalizedHeadLoss(Tensor x, Tensor y)
+            {
+                var model = nn.Sequential(nn.Linear(784, 128), nn.LayerNorm(128), nn.Linear(128, 10, hasBias: false));
+                return functional.cross_entropy(model.call(x), y);
+            }
         }
         """;
 
