@@ -61,6 +61,12 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                             {
                                 ReportSequentialChildren(invocation, services, reported, operationContext);
                             }
+                            else if (invocation.TargetMethod is { Name: "append", IsStatic: false } && invocation.Instance is { } receiver
+                                     && torch.Containers.NameOf(receiver.Type) == "Sequential" && invocation.Arguments.Length > 0
+                                     && IsBiasedLayerCreation(torch, invocation.Arguments[invocation.Arguments.Length - 1].Value))
+                            {
+                                ReportAppendedChild(invocation, services, reported, operationContext);
+                            }
                         },
                         OperationKind.Invocation);
                 }
@@ -130,14 +136,52 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         var children = ModuleComposition.WrittenChildren(sequential);
         foreach (var (_, module) in children.IsDefault ? ImmutableArray<(string?, IOperation)>.Empty : children)
         {
-            if (module.WithoutConversions() is IInvocationOperation { TargetMethod: var factory } && torch.IsInTorchSharp(factory)
-                && LayerKinds.BiasFlag(torch, factory.ReturnType) is not null)
+            if (IsBiasedLayerCreation(torch, module))
             {
                 return true;
             }
         }
 
         return false;
+    }
+
+    /// <summary>True when <paramref name="module"/> is a call of TorchSharp's factory for a layer that has a bias flag.</summary>
+    private static bool IsBiasedLayerCreation(TorchSymbols torch, IOperation module)
+        => module.WithoutConversions() is IInvocationOperation { TargetMethod: var factory } && torch.IsInTorchSharp(factory)
+           && LayerKinds.BiasFlag(torch, factory.ReturnType) is not null;
+
+    /// <summary>
+    /// <c>seq.append(conv)</c> with the layer created in place: its neighbour is the child appended next, read from the whole
+    /// <c>Sequential</c> as the composition model sees it — the top of an <c>append(...).append(...)</c> chain, or the local
+    /// whose <c>append</c> statements in its declaring block add its children.
+    /// </summary>
+    private static void ReportAppendedChild(
+        IInvocationOperation append, AnalysisServices services, ConcurrentDictionary<SyntaxNode, bool> reported, OperationAnalysisContext context)
+    {
+        var whole = (IOperation)append;
+        while (whole.Parent is IInvocationOperation { TargetMethod.Name: "append" } next && next.Instance == whole)
+        {
+            whole = next;
+        }
+
+        if (whole == append && append.Instance.WithoutConversions() is ILocalReferenceOperation local)
+        {
+            whole = local; // append statements on a local: its model holds every child they add
+        }
+
+        var layer = append.Arguments[append.Arguments.Length - 1].Value.WithoutConversions()!;
+        if (services.Modules.Describe(whole, context.CancellationToken) is not { Children: { IsDefault: false } children })
+        {
+            return;
+        }
+
+        for (var i = 0; i + 1 < children.Length; i++)
+        {
+            if (children[i].Expression.WithoutConversions()?.Syntax == layer.Syntax)
+            {
+                ReportPair(children[i], children[i + 1], services, reported, context);
+            }
+        }
     }
 
     private static void ReportSequentialChildren(
@@ -158,14 +202,21 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
 
         foreach (var (child, next) in pairs)
         {
-            if (child is { Model: { Creation: { } creation } layer } && LayerKinds.IsCreatedInPlace(child)
-                && next.Model is { HasForwardHooks: false } normalization
-                && LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type)
-                && LayerKinds.BiasEnabled(services.Torch, creation) == true
-                && reported.TryAdd(creation.Syntax, true))
-            {
-                context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, next.Name)));
-            }
+            ReportPair(child, next, services, reported, context);
+        }
+    }
+
+    /// <summary>Reports <paramref name="child"/> when it is a layer created in place whose bias <paramref name="next"/> cancels.</summary>
+    private static void ReportPair(
+        ModuleChild child, ModuleChild next, AnalysisServices services, ConcurrentDictionary<SyntaxNode, bool> reported, OperationAnalysisContext context)
+    {
+        if (child is { Model: { Creation: { } creation } layer } && LayerKinds.IsCreatedInPlace(child)
+            && next.Model is { HasForwardHooks: false } normalization
+            && LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type)
+            && LayerKinds.BiasEnabled(services.Torch, creation) == true
+            && reported.TryAdd(creation.Syntax, true))
+        {
+            context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, next.Name)));
         }
     }
 

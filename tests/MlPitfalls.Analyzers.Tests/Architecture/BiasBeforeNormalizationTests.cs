@@ -75,6 +75,40 @@ public class BiasBeforeNormalizationTests
         => Verifier.AnalyzerAsync(Sequential(children));
 
     [Fact]
+    public Task Children_added_with_append_are_paired_in_chains_and_in_statements()
+        => Verifier.AnalyzerAsync("""
+            class Models
+            {
+                Module<Tensor, Tensor> Chain() => Sequential().append({|#0:Conv2d(3, 16, 3)|}).append(BatchNorm2d(16)).append(ReLU());
+                Module<Tensor, Tensor> Statements()
+                {
+                    var s = Sequential(ReLU());
+                    s.append("conv", {|#1:Conv2d(3, 16, 3)|});
+                    s.append("bn", BatchNorm2d(16));
+                    return s;
+                }
+                Module<Tensor, Tensor> Correct()
+                {
+                    var s = Sequential();
+                    s.append(Conv2d(3, 16, 3, bias: false));
+                    s.append(BatchNorm2d(16));
+                    s.append(Conv2d(16, 16, 3));
+                    s.append(ReLU());
+                    s.append(BatchNorm2d(16));
+                    return Sequential().append(Linear(4, 8)).append(LayerNorm(8)).append(s);
+                }
+                Module<Tensor, Tensor> Unknown(bool deep)
+                {
+                    var s = Sequential();
+                    s.append(Conv2d(3, 16, 3));
+                    if (deep) s.append(ReLU());
+                    s.append(BatchNorm2d(16));
+                    return s;
+                }
+            }
+            """, MLP005(0), MLP005(1));
+
+    [Fact]
     public Task A_computed_bias_flag_is_not_reported_and_a_constant_one_is()
         => Verifier.AnalyzerAsync("""
             class Models
