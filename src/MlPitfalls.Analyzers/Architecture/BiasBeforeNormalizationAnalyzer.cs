@@ -213,10 +213,10 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         if (child is { Model: { Creation: { } creation } layer } && LayerKinds.IsCreatedInPlace(child)
             && next.Model is { HasForwardHooks: false } normalization
             && LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type)
-            && LayerKinds.BiasEnabled(services.Torch, creation) == true
+            && LayerKinds.BiasEnabled(services, creation, out var fromParameter, context.CancellationToken) == true
             && reported.TryAdd(creation.Syntax, true))
         {
-            context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, next.Name)));
+            context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, next.Name), fromParameter));
         }
     }
 
@@ -249,20 +249,25 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         foreach (var (layer, normalization, call) in candidates)
         {
             if (!usedElsewhere.Contains(layer.Syntax) && IsOnlyUsedBy(type, layer.Syntax, services, context.CancellationToken)
-                && LayerKinds.BiasEnabled(torch, layer) == true && reported.TryAdd(layer.Syntax, true))
+                && LayerKinds.BiasEnabled(services, layer, out var fromParameter, context.CancellationToken) == true && reported.TryAdd(layer.Syntax, true))
             {
-                context.ReportDiagnostic(Create(torch, layer, Named(layer.Type!, HolderName(layer.Syntax)), Named(normalization.Type, ReceiverName(call))));
+                context.ReportDiagnostic(Create(torch, layer, Named(layer.Type!, HolderName(layer.Syntax)), Named(normalization.Type, ReceiverName(call)), fromParameter));
             }
         }
     }
 
-    private static Diagnostic Create(TorchSymbols torch, IOperation creation, string layer, string normalization)
+    /// <summary>
+    /// The diagnostic on <paramref name="creation"/>. When the flag is a parameter that is true at every call
+    /// (<paramref name="fromParameter"/>), the fix is not offered: setting the argument to false would silently ignore the
+    /// parameter, and what to change (the callers, the default, the parameter itself) is the author's call.
+    /// </summary>
+    private static Diagnostic Create(TorchSymbols torch, IOperation creation, string layer, string normalization, bool fromParameter)
     {
         var flag = LayerKinds.BiasFlag(torch, creation.Type)!;
         return Diagnostic.Create(
             Descriptors.MLP005_BiasBeforeNormalization,
             creation.Syntax.GetLocation(),
-            ImmutableDictionary<string, string?>.Empty.Add(FlagProperty, flag),
+            fromParameter ? ImmutableDictionary<string, string?>.Empty : ImmutableDictionary<string, string?>.Empty.Add(FlagProperty, flag),
             layer,
             normalization,
             flag);

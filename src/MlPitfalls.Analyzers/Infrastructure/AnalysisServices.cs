@@ -45,6 +45,7 @@ internal sealed class AnalysisServices
         Compilation = compilation;
         Torch = torch;
         Modules = new ModuleComposition(this);
+        CallSites = new CallSiteArguments(this);
     }
 
     public Compilation Compilation { get; }
@@ -53,6 +54,9 @@ internal sealed class AnalysisServices
 
     /// <summary>What module-typed expressions and fields are: created type, <c>Sequential</c> children, <c>forward</c>.</summary>
     public ModuleComposition Modules { get; }
+
+    /// <summary>What a <c>bool</c> parameter is at every call the compilation shows (<c>bias = true</c>, never passed).</summary>
+    public CallSiteArguments CallSites { get; }
 
     /// <summary>The services of <paramref name="compilation"/>, or null when it does not reference TorchSharp.</summary>
     public static AnalysisServices? For(Compilation compilation)

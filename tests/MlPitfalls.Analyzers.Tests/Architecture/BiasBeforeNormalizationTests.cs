@@ -109,6 +109,86 @@ public class BiasBeforeNormalizationTests
             """, MLP005(0), MLP005(1));
 
     [Fact]
+    public Task A_bias_parameter_that_is_true_at_every_call_is_reported_without_a_fix()
+        => Verifier.NoCodeFixAsync("""
+            class Models
+            {
+                static Module<Tensor, Tensor> Stem(long channels, bool bias = true)
+                    => Sequential({|#0:Conv2d(3, channels, 3, bias: bias)|}, BatchNorm2d(channels), ReLU());
+                Module<Tensor, Tensor> Build() => Sequential(Stem(16), Stem(32, true), Models.Stem(channels: 64));
+            }
+
+            sealed class Block : Module<Tensor, Tensor>
+            {
+                private readonly Module<Tensor, Tensor> conv, bn;
+                public Block(long channels, bool useBias = true) : base("block")
+                {
+                    conv = {|#1:Conv2d(channels, channels, 3, padding: 1, bias: useBias)|};
+                    bn = BatchNorm2d(channels);
+                    RegisterComponents();
+                }
+                public override Tensor forward(Tensor x) => bn.call(conv.call(x));
+                public static Block Make() => new(16);
+            }
+
+            sealed class Deeper : Module<Tensor, Tensor>
+            {
+                private readonly Block block = new Block(8);
+                public Deeper() : base("deeper") => RegisterComponents();
+                public override Tensor forward(Tensor x) => block.call(x);
+            }
+            """, MLP005(0), MLP005(1));
+
+    [Theory]
+    // Some call passes false, or a computed value; no call at all; the method may be reached as a method group.
+    [InlineData("Module<Tensor, Tensor> Build(bool b) => Sequential(Stem(16), Stem(32, false));")]
+    [InlineData("Module<Tensor, Tensor> Build(bool b) => Sequential(Stem(16), Stem(32, b));")]
+    [InlineData("")]
+    [InlineData("Module<Tensor, Tensor> Build() => Sequential(Stem(16)); System.Func<long, bool, Module<Tensor, Tensor>> f = Stem;")]
+    public Task A_bias_parameter_not_true_at_every_call_is_not_reported(string callers)
+        => Verifier.AnalyzerAsync($$"""
+            class Models
+            {
+                static Module<Tensor, Tensor> Stem(long channels, bool bias = true)
+                    => Sequential(Conv2d(3, channels, 3, bias: bias), BatchNorm2d(channels), ReLU());
+                {{callers}}
+            }
+            """);
+
+    [Fact]
+    public Task A_bias_parameter_its_method_changes_or_a_constructor_called_with_false_is_not_reported()
+        => Verifier.AnalyzerAsync("""
+            class Models
+            {
+                static Module<Tensor, Tensor> Stem(long channels, bool bias = true)
+                {
+                    bias = channels > 8;
+                    return Sequential(Conv2d(3, channels, 3, bias: bias), BatchNorm2d(channels), ReLU());
+                }
+                Module<Tensor, Tensor> Build() => Stem(16);
+            }
+
+            sealed class Block : Module<Tensor, Tensor>
+            {
+                private readonly Module<Tensor, Tensor> conv, bn;
+                public Block(long channels, bool useBias = true) : base("block")
+                {
+                    conv = Conv2d(channels, channels, 3, padding: 1, bias: useBias);
+                    bn = BatchNorm2d(channels);
+                    RegisterComponents();
+                }
+                public override Tensor forward(Tensor x) => bn.call(conv.call(x));
+            }
+
+            sealed class Deeper : Module<Tensor, Tensor>
+            {
+                private readonly Block a = new Block(8), b = new(8, false);
+                public Deeper() : base("deeper") => RegisterComponents();
+                public override Tensor forward(Tensor x) => b.call(a.call(x));
+            }
+            """);
+
+    [Fact]
     public Task A_computed_bias_flag_is_not_reported_and_a_constant_one_is()
         => Verifier.AnalyzerAsync("""
             class Models

@@ -59,6 +59,38 @@ internal static class LayerKinds
         return call.BooleanArgument(flag);
     }
 
+    /// <summary>
+    /// <see cref="BiasEnabled(TorchSymbols, IOperation)"/>, and when the flag is a <c>bool</c> parameter of the method or
+    /// constructor that creates the layer (<c>bias: useBias</c>), what that parameter is at every call the compilation
+    /// shows (<paramref name="fromParameter"/> is then true: the flag is not the creation's to change).
+    /// </summary>
+    public static bool? BiasEnabled(AnalysisServices services, IOperation creation, out bool fromParameter, System.Threading.CancellationToken cancellationToken)
+    {
+        fromParameter = false;
+        if (BiasEnabled(services.Torch, creation) is { } known)
+        {
+            return known;
+        }
+
+        if (creation is not IInvocationOperation call || BiasFlag(services.Torch, call.TargetMethod.ReturnType) is not { } flag)
+        {
+            return null;
+        }
+
+        foreach (var argument in call.Arguments)
+        {
+            if (argument.Parameter?.Name == flag && argument.Value.WithoutConversions() is IParameterReferenceOperation { Parameter: var parameter }
+                && parameter.ContainingSymbol is IMethodSymbol
+                && services.CallSites.ConstantAtEveryCall(parameter, cancellationToken) is { } atEveryCall)
+            {
+                fromParameter = true;
+                return atEveryCall;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>True when a <c>Sequential</c> child is created right in the argument list (so nothing else holds that module).</summary>
     public static bool IsCreatedInPlace(ModuleChild child)
         => child.Model?.Creation is { } creation && child.Expression.WithoutConversions()?.Syntax == creation.Syntax;

@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MlPitfalls.Analyzers.Infrastructure;
+
+/// <summary>
+/// What a <c>bool</c> parameter of a source method or constructor is at every call the compilation shows: a factory
+/// <c>ConvBlock(int channels, bool bias = true)</c> called only as <c>ConvBlock(16)</c> always has <c>bias</c> true. Calls are
+/// found by a text search of every tree for the method's name (for a constructor also <c>new(</c>, <c>base(</c> and
+/// <c>this(</c>, which do not name it), each occurrence bound; one that is no call with a constant or omitted argument (a
+/// method group, a computed argument) makes the answer unknown. Computed once per parameter, and asked only where a
+/// rule has already found everything else it needs.
+/// </summary>
+internal sealed class CallSiteArguments
+{
+    private readonly AnalysisServices _services;
+    private readonly ConcurrentDictionary<IParameterSymbol, bool?> _constants = new(SymbolEqualityComparer.Default);
+
+    public CallSiteArguments(AnalysisServices services) => _services = services;
+
+    /// <summary>
+    /// The value <paramref name="parameter"/> has at every call, when all calls agree and there is at least one; null
+    /// otherwise, and for a parameter its own method may change (assigned, passed by reference) or a method that an
+    /// override, an interface or a delegate may reach another way.
+    /// </summary>
+    public bool? ConstantAtEveryCall(IParameterSymbol parameter, CancellationToken cancellationToken)
+        => _constants.GetOrAdd(parameter, p => Compute(p, cancellationToken));
+
+    private bool? Compute(IParameterSymbol parameter, CancellationToken cancellationToken)
+    {
+        if (parameter.RefKind != RefKind.None || parameter.Type.SpecialType != SpecialType.System_Boolean
+            || parameter.ContainingSymbol is not IMethodSymbol method
+            || method.MethodKind is not (MethodKind.Ordinary or MethodKind.Constructor)
+            || method.IsVirtual || method.IsOverride || method.IsAbstract || method.ExplicitInterfaceImplementations.Length > 0
+            || method.IsGenericMethod || method.ContainingType.IsGenericType // a generic name is spelled with its type arguments
+            || method.DeclaringSyntaxReferences.Length != 1 || IsWritten(parameter, method, cancellationToken))
+        {
+            return null;
+        }
+
+        var names = method.MethodKind == MethodKind.Constructor
+            ? new[] { method.ContainingType.Name, "new", "base", "this" }
+            : new[] { method.Name };
+        bool? agreed = null;
+        foreach (var tree in _services.Compilation.SyntaxTrees)
+        {
+            var text = _services.TextOf(tree, cancellationToken);
+            foreach (var name in names)
+            {
+                for (var at = text.IndexOf(name, System.StringComparison.Ordinal); at >= 0; at = text.IndexOf(name, at + name.Length, System.StringComparison.Ordinal))
+                {
+                    var token = tree.GetRoot(cancellationToken).FindToken(at);
+                    if (token.SpanStart != at || token.Text != name)
+                    {
+                        continue; // part of a longer name, or in a comment or a string
+                    }
+
+                    switch (ArgumentAt(token, tree, method, parameter, cancellationToken))
+                    {
+                        case Site.NotThisMethod:
+                            continue;
+                        case Site.Unknown:
+                            return null;
+                        case var site:
+                            var value = site == Site.True;
+                            if (agreed is { } earlier && earlier != value)
+                            {
+                                return null;
+                            }
+
+                            agreed = value;
+                            break;
+                    }
+                }
+            }
+        }
+
+        return agreed;
+    }
+
+    private enum Site
+    {
+        NotThisMethod,
+        Unknown,
+        True,
+        False,
+    }
+
+    /// <summary>What the occurrence of a name at <paramref name="token"/> passes for <paramref name="parameter"/>.</summary>
+    private Site ArgumentAt(SyntaxToken token, SyntaxTree tree, IMethodSymbol method, IParameterSymbol parameter, CancellationToken cancellationToken)
+    {
+        var node = token.Parent;
+        var call = node switch
+        {
+            IdentifierNameSyntax { Parent: MemberAccessExpressionSyntax { Parent: InvocationExpressionSyntax invocation } access } when access.Name == node => invocation,
+            IdentifierNameSyntax { Parent: InvocationExpressionSyntax invocation } => invocation,
+            IdentifierNameSyntax { Parent: ObjectCreationExpressionSyntax creation } => creation,
+            IdentifierNameSyntax { Parent: QualifiedNameSyntax { Parent: ObjectCreationExpressionSyntax creation } qualified } when qualified.Right == node => creation,
+            ImplicitObjectCreationExpressionSyntax creation => creation,
+            ConstructorInitializerSyntax initializer => initializer,
+            _ => (SyntaxNode?)null,
+        };
+
+        var model = _services.SemanticModel(tree);
+        if (call is null)
+        {
+            // Any other mention that refers to the method (a method group, a delegate) may call it with anything.
+            return node is not null && token.IsKind(SyntaxKind.IdentifierToken)
+                   && model.GetSymbolInfo(node, cancellationToken).Symbol is IMethodSymbol named && Same(named, method)
+                ? Site.Unknown
+                : Site.NotThisMethod;
+        }
+
+        var (target, arguments) = model.GetOperation(call, cancellationToken) switch
+        {
+            IInvocationOperation invocation => (invocation.TargetMethod, invocation.Arguments),
+            IObjectCreationOperation { Constructor: { } constructor } creation => (constructor, creation.Arguments),
+            IExpressionStatementOperation { Operation: IInvocationOperation chained } => (chained.TargetMethod, chained.Arguments),
+            _ => (null, default),
+        };
+
+        if (target is null || !Same(target, method))
+        {
+            return Site.NotThisMethod;
+        }
+
+        foreach (var argument in arguments)
+        {
+            if (SymbolEqualityComparer.Default.Equals(argument.Parameter?.OriginalDefinition, parameter.OriginalDefinition))
+            {
+                var value = argument.ArgumentKind == ArgumentKind.DefaultValue
+                    ? parameter.HasExplicitDefaultValue ? parameter.ExplicitDefaultValue : null
+                    : argument.Value.ConstantValue is { HasValue: true } constant ? constant.Value : null;
+                return value is bool given ? given ? Site.True : Site.False : Site.Unknown;
+            }
+        }
+
+        return Site.Unknown;
+    }
+
+    private static bool Same(IMethodSymbol a, IMethodSymbol b)
+        => SymbolEqualityComparer.Default.Equals((a.ReducedFrom ?? a).OriginalDefinition, (b.ReducedFrom ?? b).OriginalDefinition);
+
+    /// <summary>True when <paramref name="method"/>'s own body assigns <paramref name="parameter"/> or hands it on by reference.</summary>
+    private bool IsWritten(IParameterSymbol parameter, IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        if (_services.GetBody(method, cancellationToken) is not { } body)
+        {
+            return true;
+        }
+
+        foreach (var operation in body.Descendants())
+        {
+            if (operation is IParameterReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Parameter, parameter)
+                && (reference.Parent is IAssignmentOperation assignment && assignment.Target == reference
+                    || reference.Parent is IArgumentOperation { Parameter.RefKind: not RefKind.None }
+                    || reference.Parent is IIncrementOrDecrementOperation or IDeconstructionAssignmentOperation or ITupleOperation))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
