@@ -189,6 +189,18 @@ public class BiasBeforeNormalizationTests
             """);
 
     [Fact]
+    public Task Children_in_a_collection_expression_are_paired()
+        => Verifier.AnalyzerAsync("""
+            class Models
+            {
+                Module<Tensor, Tensor> Bare() => Sequential([{|#0:Conv2d(3, 16, 3)|}, BatchNorm2d(16), ReLU()]);
+                Module<Tensor, Tensor> Named() => Sequential([("conv", {|#1:Conv2d(3, 16, 3)|}), ("bn", BatchNorm2d(16))]);
+                Module<Tensor, Tensor> Correct() => Sequential([Conv2d(3, 16, 3, bias: false), BatchNorm2d(16), Conv2d(16, 16, 3), ReLU()]);
+                Module<Tensor, Tensor> Spread(Module<Tensor, Tensor>[] more) => Sequential([Conv2d(3, 16, 3), .. more, BatchNorm2d(16)]);
+            }
+            """, MLP005(0), MLP005(1));
+
+    [Fact]
     public Task A_computed_bias_flag_is_not_reported_and_a_constant_one_is()
         => Verifier.AnalyzerAsync("""
             class Models

@@ -91,7 +91,13 @@ public class Mlp006ReviewTests
                 var g = functional.cross_entropy(nn.Sequential(("a", nn.Linear(8, 2, hasBias: false)), ("b")).call(x), y);
                 var h = functional.cross_entropy(nn.Sequential(new Missing(), nn.Linear(8, 2, hasBias: false)).call(x), y);
                 var i = functional.cross_entropy(nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 2, hasBias: false), x).call(x), y);
-                return a + b + c + d + e + f + g + h + i;
+                var j = functional.cross_entropy(nn.Sequential(null, nn.Linear(8, 2, hasBias: false)).call(x), y);
+                var k = functional.cross_entropy(nn.Sequential(("a", null), ("b", nn.Linear(8, 2, hasBias: false))).call(x), y);
+                var l = functional.cross_entropy(nn.Sequential(default(Module<Tensor, Tensor>)!, nn.Linear(8, 2, hasBias: default)).call(x), y);
+                var m = functional.cross_entropy(nn.Sequential(new Module<Tensor, Tensor>[] { nn.LayerNorm(8), nn.Linear(8, 2, hasBias: false) }).call(x), y);
+                var n = functional.cross_entropy(nn.Sequential(x is null ? nn.LayerNorm(8) : nn.ReLU(), nn.Linear(8, 2, hasBias: false)).call(x), y);
+                var o = functional.cross_entropy(nn.Sequential(nn.Linear(8, 2, hasBias: false)).to(x.device).call(x), y);
+                return a + b + c + d + e + f + g + h + i + j + k + l + m + n + o;
             }
         }
         """;
@@ -441,6 +447,83 @@ public class Mlp006ReviewTests
                 }
             }
             """);
+
+    [Fact]
+    public Task OK06_a_head_whose_output_is_shifted_in_place_before_the_loss_is_not_reported()
+        => Verifier.AnalyzerAsync("""
+            sealed class Classifier : Module<Tensor, Tensor>
+            {
+                private readonly Linear head = nn.Linear(128, 10, hasBias: false);
+                private readonly Parameter prior = nn.Parameter(torch.zeros(10));
+                public Classifier() : base("c") => RegisterComponents();
+                public override Tensor forward(Tensor x)
+                {
+                    var logits = head.call(x);
+                    logits.add_(prior);
+                    return logits;
+                }
+            }
+
+            class Trainer
+            {
+                Tensor Train(Classifier model, Tensor x, Tensor y)
+                {
+                    var o = model.call(x);
+                    return functional.cross_entropy(o, y);
+                }
+            }
+            """);
+
+    [Fact]
+    public Task OK07_an_array_built_Sequential_with_a_normalization_before_the_head_is_not_reported()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                Tensor Train(Tensor x, Tensor y)
+                {
+                    var model = nn.Sequential(new Module<Tensor, Tensor>[] { nn.Linear(784, 128), nn.BatchNorm1d(128), nn.Linear(128, 10, hasBias: false) });
+                    return functional.cross_entropy(model.call(x), y);
+                }
+            }
+            """);
+
+    [Fact]
+    public Task OK08_a_moved_Sequential_a_lambda_and_a_local_function_are_reported()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                Tensor Train(Tensor x, Tensor y)
+                {
+                    var model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), {|#0:nn.Linear(128, 10, hasBias: false)|}).to(x.device);
+                    Func<Tensor> closure = () => functional.cross_entropy(model.call(x), y);
+                    Tensor Local() => nn.CrossEntropyLoss().call(model.call(x), y);
+                    return closure() + Local();
+                }
+            }
+            """, MLP006());
+
+    [Fact]
+    public Task OK09_a_generic_module_and_a_primary_constructor_module_are_reported_at_the_loss_input()
+        => Verifier.AnalyzerAsync("""
+            sealed class Gen<T> : Module<Tensor, Tensor>
+            {
+                private readonly Linear head = nn.Linear(8, 2, hasBias: false);
+                public Gen() : base("g") => RegisterComponents();
+                public override Tensor forward(Tensor x) => head.call(x);
+            }
+
+            sealed class Prim(long classes) : Module<Tensor, Tensor>("prim")
+            {
+                private readonly Linear head = nn.Linear(8, classes, hasBias: false);
+                public override Tensor forward(Tensor x) => head.call(x);
+            }
+
+            class Trainer
+            {
+                Tensor Train(Gen<int> g, Prim p, Tensor x, Tensor y)
+                    => functional.cross_entropy({|#0:g.call(x)|}, y) + functional.binary_cross_entropy_with_logits({|#1:p.call(x)|}, y);
+            }
+            """, MLP006(0), MLP006(1));
 
     // ================================================================ N: false negatives (cheap ones)
 

@@ -343,6 +343,13 @@ internal sealed class ModuleComposition
             {
                 // Sequential() with no children: nothing to add.
             }
+            else if (value?.Syntax is CollectionExpressionSyntax collection && CollectionElements(value, collection) is { IsDefault: false } elements)
+            {
+                foreach (var element in elements)
+                {
+                    children.Add(NameAndModule(element));
+                }
+            }
             else
             {
                 return default; // an IEnumerable or a tuple built elsewhere: its children are not read
@@ -350,6 +357,39 @@ internal sealed class ModuleComposition
         }
 
         return children.ToImmutable();
+    }
+
+    /// <summary>
+    /// The elements of a C# 12 collection expression (<c>Sequential([conv, bn])</c>), in order; default when it spreads
+    /// another collection (<c>..layers</c>). Read from the operation's children, which Roslyn 4.8 (no collection expression
+    /// operation yet) and later versions (<c>ICollectionExpressionOperation</c>) both give one per element.
+    /// </summary>
+    private static ImmutableArray<IOperation> CollectionElements(IOperation collection, CollectionExpressionSyntax syntax)
+    {
+        foreach (var element in syntax.Elements)
+        {
+            if (element is not ExpressionElementSyntax)
+            {
+                return default;
+            }
+        }
+
+        var elements = ImmutableArray.CreateRange(collection.ChildOperations);
+        if (elements.Length != syntax.Elements.Count)
+        {
+            return default;
+        }
+
+        for (var i = 0; i < elements.Length; i++)
+        {
+            if (elements[i].Syntax != ((ExpressionElementSyntax)syntax.Elements[i]).Expression
+                && elements[i].WithoutConversions()?.Syntax != ((ExpressionElementSyntax)syntax.Elements[i]).Expression)
+            {
+                return default;
+            }
+        }
+
+        return elements;
     }
 
     /// <summary>A child as written: <c>("fc", nn.Linear(...))</c> is named, <c>nn.Linear(...)</c> is not.</summary>
