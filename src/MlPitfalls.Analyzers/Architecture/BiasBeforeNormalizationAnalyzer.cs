@@ -145,10 +145,15 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         return false;
     }
 
-    /// <summary>True when <paramref name="module"/> is a call of TorchSharp's factory for a layer that has a bias flag.</summary>
+    /// <summary>
+    /// True when <paramref name="module"/> is a call of TorchSharp's factory for a layer that has a bias flag, or of a
+    /// plain method in the compilation that may make one (a factory helper, followed by <see cref="FactoryBias"/>).
+    /// </summary>
     private static bool IsBiasedLayerCreation(TorchSymbols torch, IOperation module)
-        => module.WithoutConversions() is IInvocationOperation { TargetMethod: var factory } && torch.IsInTorchSharp(factory)
-           && LayerKinds.BiasFlag(torch, factory.ReturnType) is not null;
+        => module.WithoutConversions() is IInvocationOperation { TargetMethod: var factory }
+           && (torch.IsInTorchSharp(factory)
+               ? LayerKinds.BiasFlag(torch, factory.ReturnType) is not null
+               : factory.MethodKind == MethodKind.Ordinary && factory.DeclaringSyntaxReferences.Length > 0 && torch.IsModule(factory.ReturnType));
 
     /// <summary>
     /// <c>seq.append(conv)</c> with the layer created in place: its neighbour is the child appended next, read from the whole
@@ -206,18 +211,132 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         }
     }
 
-    /// <summary>Reports <paramref name="child"/> when it is a layer created in place whose bias <paramref name="next"/> cancels.</summary>
+    /// <summary>
+    /// Reports <paramref name="child"/> when it is a layer whose bias <paramref name="next"/> cancels: created in place (on
+    /// its creation), or made by a call of a factory in the compilation that creates and returns one layer (on that call).
+    /// </summary>
     private static void ReportPair(
         ModuleChild child, ModuleChild next, AnalysisServices services, ConcurrentDictionary<SyntaxNode, bool> reported, OperationAnalysisContext context)
     {
-        if (child is { Model: { Creation: { } creation } layer } && LayerKinds.IsCreatedInPlace(child)
-            && next.Model is { HasForwardHooks: false } normalization
-            && LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type)
-            && LayerKinds.BiasEnabled(services, creation, out var fromParameter, context.CancellationToken) == true
-            && reported.TryAdd(creation.Syntax, true))
+        if (child is not { Model: { Creation: { } creation } layer } || next.Model is not { HasForwardHooks: false } normalization
+            || !LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type))
         {
-            context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, next.Name), fromParameter));
+            return;
         }
+
+        if (LayerKinds.IsCreatedInPlace(child))
+        {
+            if (LayerKinds.BiasEnabled(services, creation, out var fromParameter, context.CancellationToken) == true && reported.TryAdd(creation.Syntax, true))
+            {
+                context.ReportDiagnostic(Create(services.Torch, creation, Named(layer.Type, child.Name), Named(normalization.Type, next.Name), fromParameter));
+            }
+        }
+        else if (child.Expression.WithoutConversions() is IInvocationOperation factoryCall
+                 && FactoryBias(services, factoryCall, creation, context.CancellationToken) is (true, var parameter)
+                 && reported.TryAdd(factoryCall.Syntax, true))
+        {
+            var flag = parameter?.Name ?? LayerKinds.BiasFlag(services.Torch, layer.Type)!;
+            context.ReportDiagnostic(Diagnostic.Create(
+                Descriptors.MLP005_BiasBeforeNormalization,
+                factoryCall.Syntax.GetLocation(),
+                parameter is null ? ImmutableDictionary<string, string?>.Empty : ImmutableDictionary<string, string?>.Empty.Add(FlagProperty, flag),
+                $"{Named(layer.Type, child.Name)} (made by '{factoryCall.TargetMethod.Name}')",
+                Named(normalization.Type, next.Name),
+                flag));
+        }
+    }
+
+    /// <summary>
+    /// Whether the layer a call of a source factory makes (<c>_get_conv1d_layer(...)</c>, which creates <paramref name="creation"/>
+    /// and returns it) has its bias on, and the factory's parameter that decides it, when one does (<c>bias: bias</c> with
+    /// <c>bool bias = true</c>): that parameter's argument at this call, its default when omitted. Null unless the factory
+    /// is a plain method whose one <c>return</c> gives the layer it creates, used there for nothing but its own members
+    /// (<c>conv.weight</c> initialised in place): then every call makes a new layer that only its caller holds.
+    /// </summary>
+    private static (bool Enabled, IParameterSymbol? Parameter)? FactoryBias(
+        AnalysisServices services, IInvocationOperation call, IOperation creation, System.Threading.CancellationToken cancellationToken)
+    {
+        var factory = call.TargetMethod;
+        if (factory.MethodKind != MethodKind.Ordinary || factory.IsVirtual || factory.IsAbstract || factory.IsOverride
+            || services.GetBody(factory, cancellationToken) is not { } body || !body.Syntax.Span.Contains(creation.Syntax.Span)
+            || body.Syntax.SyntaxTree != creation.Syntax.SyntaxTree)
+        {
+            return null;
+        }
+
+        IReturnOperation? only = null;
+        foreach (var @return in body.OwnReturns())
+        {
+            if (only is not null)
+            {
+                return null;
+            }
+
+            only = @return;
+        }
+
+        var returned = only?.ReturnedValue?.WithoutConversions();
+        if (returned is ILocalReferenceOperation { Local: var local })
+        {
+            foreach (var operation in body.Descendants())
+            {
+                if (operation is IVariableDeclaratorOperation declarator && SymbolEqualityComparer.Default.Equals(declarator.Symbol, local)
+                    && declarator.GetVariableInitializer()?.Value.WithoutConversions() != creation)
+                {
+                    return null;
+                }
+
+                if (operation is ILocalReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Local, local) && reference != returned
+                    && !(reference.Parent is IPropertyReferenceOperation { Instance: var instance } property && instance == reference && services.Torch.IsInTorchSharp(property.Property)))
+                {
+                    return null; // handed on, reassigned or hooked: not only the caller's
+                }
+            }
+        }
+        else if (returned != creation)
+        {
+            return null;
+        }
+
+        if (LayerKinds.BiasEnabled(services.Torch, creation) is { } known)
+        {
+            return (known, null);
+        }
+
+        var flag = LayerKinds.BiasFlag(services.Torch, creation.Type);
+        foreach (var argument in ((IInvocationOperation)creation).Arguments)
+        {
+            if (argument.Parameter?.Name != flag || argument.Value.WithoutConversions() is not IParameterReferenceOperation { Parameter: var parameter }
+                || !SymbolEqualityComparer.Default.Equals(parameter.ContainingSymbol, factory.OriginalDefinition) || Assigns(body, parameter))
+            {
+                continue;
+            }
+
+            foreach (var given in call.Arguments)
+            {
+                if (SymbolEqualityComparer.Default.Equals(given.Parameter?.OriginalDefinition, parameter))
+                {
+                    var value = given.ArgumentKind == ArgumentKind.DefaultValue ? parameter.ExplicitDefaultValue : given.Value.ConstantValue.Value;
+                    return value is bool enabled ? (enabled, parameter) : null;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static bool Assigns(IOperation body, IParameterSymbol parameter)
+    {
+        foreach (var operation in body.Descendants())
+        {
+            if (operation is IParameterReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Parameter, parameter)
+                && reference.Parent is IAssignmentOperation or IIncrementOrDecrementOperation or IArgumentOperation { Parameter.RefKind: not RefKind.None })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static void ReportNormalizedLayers(

@@ -502,14 +502,14 @@ public class BiasBeforeNormalizationReviewTests
             """, MLP005());
 
     [Fact]
-    public Task TP_array_children_and_not_yet_collection_expressions()
+    public Task TP_array_children_and_collection_expressions()
         => Verifier.AnalyzerAsync("""
             class M
             {
                 Module<Tensor, Tensor> A() => Sequential(new Module<Tensor, Tensor>[] { {|#0:Conv2d(3, 16, 3)|}, BatchNorm2d(16) });
-                Module<Tensor, Tensor> B() => Sequential([Conv2d(3, 16, 3), BatchNorm2d(16)]); // known limit: not read yet
+                Module<Tensor, Tensor> B() => Sequential([{|#1:Conv2d(3, 16, 3)|}, BatchNorm2d(16)]);
             }
-            """, MLP005(0));
+            """, MLP005(0), MLP005(1));
 
     [Fact]
     public Task TP_list_of_named_tuples_and_local_bn()

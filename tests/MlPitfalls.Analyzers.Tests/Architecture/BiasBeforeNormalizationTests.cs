@@ -200,6 +200,68 @@ public class BiasBeforeNormalizationTests
             }
             """, MLP005(0), MLP005(1));
 
+    /// <summary>TorchAudio's Tacotron2: a factory with a bias parameter, its layers put before BatchNorm1d in Sequentials.</summary>
+    private const string Factory = """
+        static Conv1d ConvLayer(long inChannels, long outChannels, long kernelSize = 1, bool bias = true)
+        {
+            var conv1d = nn.Conv1d(inChannels, outChannels, kernelSize, padding: (kernelSize - 1) / 2, bias: bias);
+            nn.init.xavier_uniform_(conv1d.weight);
+            return conv1d;
+        }
+        """;
+
+    [Fact]
+    public Task A_layer_made_by_a_factory_is_reported_on_the_call_when_its_bias_argument_is_on_there()
+        => Verifier.CodeFixAsync($$"""
+            class Postnet
+            {
+                {{Factory}}
+                Module<Tensor, Tensor> Build(long channels) => nn.Sequential(
+                    {|#0:ConvLayer(80, channels, kernelSize: 5)|}, nn.BatchNorm1d(channels), nn.Tanh(),
+                    ConvLayer(channels, channels, 5, bias: false), nn.BatchNorm1d(channels),
+                    {|#1:ConvLayer(channels, 80, 5, true)|}, nn.BatchNorm1d(80),
+                    ConvLayer(80, 80, 1), nn.ReLU());
+            }
+            """, $$"""
+            class Postnet
+            {
+                {{Factory}}
+                Module<Tensor, Tensor> Build(long channels) => nn.Sequential(
+                    ConvLayer(80, channels, kernelSize: 5, bias: false), nn.BatchNorm1d(channels), nn.Tanh(),
+                    ConvLayer(channels, channels, 5, bias: false), nn.BatchNorm1d(channels),
+                    ConvLayer(channels, 80, 5, false), nn.BatchNorm1d(80),
+                    ConvLayer(80, 80, 1), nn.ReLU());
+            }
+            """, Verifier.Diagnostic(Descriptors.MLP005_BiasBeforeNormalization).WithLocation(0)
+                .WithArguments("Conv1d (made by 'ConvLayer')", "BatchNorm1d", "bias"), MLP005(1));
+
+    [Fact]
+    public Task A_factory_that_always_makes_a_bias_is_reported_without_a_fix()
+        => Verifier.NoCodeFixAsync("""
+            class Models
+            {
+                static Module<Tensor, Tensor> Conv3x3(long i, long o) => nn.Conv2d(i, o, 3, padding: 1);
+                Module<Tensor, Tensor> Build() => nn.Sequential({|#0:Conv3x3(3, 16)|}, nn.BatchNorm2d(16), nn.ReLU());
+            }
+            """, MLP005());
+
+    [Theory]
+    // The layer is kept or handed on by the factory, or it may return another one; or the argument is computed.
+    [InlineData("static readonly List<Module<Tensor, Tensor>> made = new(); static Module<Tensor, Tensor> Conv3x3(long i, long o) { var c = nn.Conv2d(i, o, 3); made.Add(c); return c; }", "Conv3x3(3, 16)")]
+    [InlineData("static Module<Tensor, Tensor> Conv3x3(long i, long o) { var c = nn.Conv2d(i, o, 3); c.register_forward_hook((m, x, y) => y * 2); return c; }", "Conv3x3(3, 16)")]
+    [InlineData("static Module<Tensor, Tensor> Conv3x3(long i, long o) { if (i > 3) return nn.Conv2d(i, o, 1); return nn.Conv2d(i, o, 3); }", "Conv3x3(3, 16)")]
+    [InlineData("static Module<Tensor, Tensor> Conv3x3(long i, long o, bool bias = true) => nn.Conv2d(i, o, 3, bias: bias);", "Conv3x3(3, 16, bias: System.Environment.ProcessorCount > 2)")]
+    [InlineData("static Module<Tensor, Tensor> Conv3x3(long i, long o, bool bias = true) { bias = i > 3; return nn.Conv2d(i, o, 3, bias: bias); }", "Conv3x3(3, 16)")]
+    [InlineData("static Module<Tensor, Tensor> Conv3x3(long i, long o) => nn.Conv2d(i, o, 3, bias: false);", "Conv3x3(3, 16)")]
+    public Task A_factory_layer_that_may_be_held_elsewhere_or_has_no_known_bias_is_not_reported(string factory, string call)
+        => Verifier.AnalyzerAsync($$"""
+            class Models
+            {
+                {{factory}}
+                Module<Tensor, Tensor> Build() => nn.Sequential({{call}}, nn.BatchNorm2d(16), nn.ReLU());
+            }
+            """);
+
     [Fact]
     public Task A_computed_bias_flag_is_not_reported_and_a_constant_one_is()
         => Verifier.AnalyzerAsync("""
