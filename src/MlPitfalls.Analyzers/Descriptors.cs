@@ -80,7 +80,7 @@ public static class Descriptors
     public static readonly DiagnosticDescriptor MLP006_OutputLayerWithoutBias = Create(
         id: "MLP006",
         title: "The output layer has no bias",
-        messageFormat: "{0} is the model's output layer (its output feeds {1} as logits), but it is created with {2}: false: the outputs cannot shift as a whole, so the model cannot learn the class prior with a per-class offset; remove '{2}: false' unless a normalization or bias follows it",
+        messageFormat: "{0} is the model's output layer (its output feeds {1} as logits), but it is created with {2}: false: the outputs cannot shift as a whole, so the model cannot learn the class prior with a per-class offset; remove '{2}: false'",
         category: Categories.Architecture,
         severity: DiagnosticSeverity.Info,
         description:

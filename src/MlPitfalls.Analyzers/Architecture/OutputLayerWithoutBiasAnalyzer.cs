@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
+using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
@@ -37,17 +39,16 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
             return ImmutableArray<Diagnostic>.Empty;
         }
 
-        // Every layer the logits may come from must be a bias-free one: then whichever path runs, the output layer has no bias.
+        // Each layer the logits may come from is an output layer on the paths that bring it (as MLP002 reports each
+        // activation): every bias-free one is reported, so fixing one leaves the others reported.
         var services = pairing.Services;
         var layers = ImmutableArray.CreateBuilder<(SyntaxNode Origin, string Flag)>();
         foreach (var origin in pairing.Input.Origins)
         {
-            if (BiasFreeLayer(services, origin) is not { } flag || MayBeDeliberate(services, origin))
+            if (BiasFreeLayer(services, origin) is { } flag && !MayBeDeliberate(services, origin, default))
             {
-                return ImmutableArray<Diagnostic>.Empty;
+                layers.Add((origin, flag));
             }
-
-            layers.Add((origin, flag));
         }
 
         var diagnostics = ImmutableArray.CreateBuilder<Diagnostic>(layers.Count);
@@ -60,7 +61,7 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
                 Named(pairing, origin), loss.Display, flag));
         }
 
-        return diagnostics.MoveToImmutable();
+        return diagnostics.ToImmutable();
     }
 
     /// <summary>
@@ -79,60 +80,119 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
     }
 
     /// <summary>
-    /// True where a bias-free output layer is a known, deliberate design: a language model (the class that creates the
-    /// head names an <c>Embedding</c>: heads are bias-free by convention, and often share the embedding's weights), or a
-    /// normalization right before the layer, whose own shift already offsets every output. A <c>Sequential</c> child is
-    /// judged by the child before it; a layer created anywhere else by whether its class names a normalization at all.
+    /// True where a bias-free output layer may be a deliberate design, or where what runs before it is not seen:
+    /// <list type="bullet">
+    /// <item>a language model: the code around the layer (its class, every part, or a top-level program's file) names an
+    /// <c>Embedding</c> (heads are bias-free by convention, and often share the embedding's weights);</item>
+    /// <item>a module class that another module class names: it may be a head module whose parent runs a normalization
+    /// right before it, or ties its weights;</item>
+    /// <item>a layer made by a factory method (one creation for many layers: its call sites are not known here);</item>
+    /// <item>a normalization right before the layer, whose shift reaches every output: for a <c>Sequential</c> child, the
+    /// child before it (past dropout, flatten and the like); otherwise, or for a first child, any normalization the code
+    /// around it names (<c>Norm</c>, <c>layer_norm</c>, <c>normalize</c>, ...).</item>
+    /// </list>
     /// </summary>
-    private static bool MayBeDeliberate(AnalysisServices services, SyntaxNode origin)
+    private static bool MayBeDeliberate(AnalysisServices services, SyntaxNode origin, CancellationToken cancellationToken)
     {
-        if (origin.FirstAncestorOrSelf<TypeDeclarationSyntax>() is not { } declaration)
-        {
-            return true; // a top-level program's layer: judged only inside a class
-        }
+        var model = services.SemanticModel(origin.SyntaxTree);
+        var type = origin.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } declaration
+            ? model.GetDeclaredSymbol(declaration, cancellationToken)
+            : null;
+        bool Mentions(string text) => type is not null
+            ? services.MentionsInItsText(type, text, cancellationToken)
+            : services.TextOf(origin.SyntaxTree, cancellationToken).IndexOf(text, System.StringComparison.Ordinal) >= 0;
 
-        var text = services.TextOf(origin.SyntaxTree, default);
-        if (Mentions(text, declaration, "Embedding"))
+        if (Mentions("Embedding") || (type is not null && IsNamedByAnotherModule(services, type, cancellationToken)))
         {
             return true;
         }
 
-        if (ModuleComposition.SequentialCallAround(origin) is not { } sequentialSyntax)
+        if (ModuleComposition.SequentialCallAround(origin) is { } sequentialSyntax)
         {
-            return Mentions(text, declaration, "Norm");
-        }
-
-        if (services.SemanticModel(origin.SyntaxTree).GetOperation(sequentialSyntax) is not IInvocationOperation sequential
-            || ModuleComposition.WrittenChildren(sequential) is not { IsDefault: false } children)
-        {
-            return true;
-        }
-
-        for (var i = 0; i < children.Length; i++)
-        {
-            if (children[i].Module.WithoutConversions()?.Syntax == origin)
+            if (model.GetOperation(sequentialSyntax, cancellationToken) is not IInvocationOperation sequential
+                || ModuleComposition.WrittenChildren(sequential) is not { IsDefault: false } children)
             {
-                return i > 0 && MayNormalize(services, children[i - 1].Module);
+                return true;
+            }
+
+            var at = -1;
+            for (var i = 0; i < children.Length && at < 0; i++)
+            {
+                at = children[i].Module.WithoutConversions()?.Syntax == origin ? i : -1;
+            }
+
+            for (var before = at - 1; before >= 0; before--)
+            {
+                if (!PassesValuesOn(services, children[before].Module, cancellationToken))
+                {
+                    return MayNormalize(services, children[before].Module, cancellationToken);
+                }
+            }
+        }
+        else if (origin.FirstAncestorOrSelf<MethodDeclarationSyntax>() is { } method
+                 && model.GetDeclaredSymbol(method, cancellationToken) is { } factory && services.Torch.IsModule(factory.ReturnType))
+        {
+            return true;
+        }
+
+        return Mentions("Norm") || Mentions("norm");
+    }
+
+    /// <summary>True when another module class in the compilation names <paramref name="type"/> (a field, a child, a creation).</summary>
+    private static bool IsNamedByAnotherModule(AnalysisServices services, INamedTypeSymbol type, CancellationToken cancellationToken)
+    {
+        if (!services.Torch.IsModule(type))
+        {
+            return false;
+        }
+
+        foreach (var tree in services.Compilation.SyntaxTrees)
+        {
+            var text = services.TextOf(tree, cancellationToken);
+            for (var at = text.IndexOf(type.Name, System.StringComparison.Ordinal); at >= 0; at = text.IndexOf(type.Name, at + type.Name.Length, System.StringComparison.Ordinal))
+            {
+                var token = tree.GetRoot(cancellationToken).FindToken(at);
+                if (token.SpanStart == at && token.ValueText == type.Name && token.Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } user
+                    && services.SemanticModel(tree).GetDeclaredSymbol(user, cancellationToken) is { } other
+                    && !SymbolEqualityComparer.Default.Equals(other, type) && services.Torch.IsModule(other))
+                {
+                    return true;
+                }
             }
         }
 
-        return true;
+        return false;
     }
 
-    /// <summary>True unless <paramref name="module"/> is known to be a TorchSharp module that is no normalization.</summary>
-    private static bool MayNormalize(AnalysisServices services, IOperation module)
+    /// <summary>True for a TorchSharp module that passes its input's values on (dropout, flatten, identity, reshapes).</summary>
+    private static bool PassesValuesOn(AnalysisServices services, IOperation module, CancellationToken cancellationToken)
+        => ModuleType(services, module, cancellationToken) is { } type && services.Torch.ShapeOnlyModules.NameOf(type) is not null;
+
+    /// <summary>
+    /// True unless <paramref name="module"/> is known to be a TorchSharp module that is no normalization; a
+    /// <c>Sequential</c> is judged by its last child.
+    /// </summary>
+    private static bool MayNormalize(AnalysisServices services, IOperation module, CancellationToken cancellationToken)
     {
-        var type = module.WithoutConversions()?.Type;
-        if (type is null || !services.Torch.IsInTorchSharp(type) || type.IsAbstract)
+        var described = services.Modules.Describe(module, cancellationToken);
+        if (described is { Children: { IsDefault: false } children } && services.Torch.Containers.NameOf(described.Type) == "Sequential")
         {
-            type = services.Modules.Describe(module, default)?.Type; // a local or field: what it holds
+            return children.IsEmpty || MayNormalize(services, children[children.Length - 1].Expression, cancellationToken);
         }
 
-        return type is null || !services.Torch.IsInTorchSharp(type) || type.IsAbstract || type.Name.Contains("Norm");
+        var type = ModuleType(services, module, cancellationToken);
+        return type is null || !services.Torch.IsInTorchSharp(type) || type.IsAbstract || type.Name.Contains("Norm")
+               || services.Torch.Containers.NameOf(type) is not null;
     }
 
-    private static bool Mentions(string text, SyntaxNode declaration, string name)
-        => text.IndexOf(name, declaration.SpanStart, declaration.Span.Length, System.StringComparison.Ordinal) >= 0;
+    /// <summary>The concrete type of a module expression: its own, or what the composition model says it holds.</summary>
+    private static ITypeSymbol? ModuleType(AnalysisServices services, IOperation module, CancellationToken cancellationToken)
+    {
+        var type = module.WithoutConversions()?.Type;
+        return type is null || !services.Torch.IsInTorchSharp(type) || type.IsAbstract
+            ? services.Modules.Describe(module, cancellationToken)?.Type
+            : type;
+    }
 
     /// <summary>How the message names the layer: its code, and where it is when that is outside the member computing the loss.</summary>
     private static string Named(LossPairing pairing, SyntaxNode origin)

@@ -48,8 +48,9 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
             return;
         }
 
-        // One report per origin: a softmax feeding two loss calls (train and validation) is one mistake.
-        var reported = new ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool>();
+        // One report per origin: a softmax feeding two loss calls (train and validation) is one mistake. Keyed by where the
+        // diagnostic is and, for one placed at a loss input, by the origin it names: two origins of one input are two reports.
+        var reported = new ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan, Microsoft.CodeAnalysis.Text.TextSpan), bool>();
         context.RegisterOperationBlockStartAction(block =>
         {
             // Judged per member and reported when the member is done, so that a diagnostic at an activation elsewhere in
@@ -104,7 +105,8 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
             }
         }
 
-        public System.Action<OperationBlockAnalysisContext> ReportOnce(ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan), bool> reported)
+        public System.Action<OperationBlockAnalysisContext> ReportOnce(
+            ConcurrentDictionary<(SyntaxTree, Microsoft.CodeAnalysis.Text.TextSpan, Microsoft.CodeAnalysis.Text.TextSpan), bool> reported)
             => end =>
             {
                 if (_diagnostics is null)
@@ -114,7 +116,8 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
 
                 foreach (var diagnostic in _diagnostics)
                 {
-                    if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan), true))
+                    var origin = diagnostic.AdditionalLocations.Count > 1 ? diagnostic.AdditionalLocations[1].SourceSpan : default;
+                    if (reported.TryAdd((diagnostic.Location.SourceTree!, diagnostic.Location.SourceSpan, origin), true))
                     {
                         end.ReportDiagnostic(diagnostic);
                     }

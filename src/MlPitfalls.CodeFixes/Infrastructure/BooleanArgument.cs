@@ -43,9 +43,9 @@ internal static class BooleanArgument
     }
 
     /// <summary>
-    /// <paramref name="call"/> back on the default of the argument for <paramref name="parameterName"/>: a named argument,
-    /// or a positional one that is the last, is removed with its comma; a positional one with others after it (whose
-    /// places it holds) is set to <c>true</c> instead. Unchanged when the argument is not written.
+    /// <paramref name="call"/> back on the default of the argument for <paramref name="parameterName"/>: the argument is
+    /// removed with its comma, unless a positional argument follows it (whose place it holds): then it is set to
+    /// <c>true</c> instead. Unchanged when the argument is not written.
     /// </summary>
     public static InvocationExpressionSyntax Remove(InvocationExpressionSyntax call, IMethodSymbol method, string parameterName)
     {
@@ -61,7 +61,8 @@ internal static class BooleanArgument
                 continue;
             }
 
-            if (argument.NameColon is null && i < arguments.Count - 1 && arguments.Skip(i + 1).Any(a => a.NameColon is null))
+            // A positional argument after it (after a named one too, C# 7.2's non-trailing named arguments) would take its place.
+            if (arguments.Skip(i + 1).Any(a => a.NameColon is null))
             {
                 var trueLiteral = SyntaxFactory.LiteralExpression(SyntaxKind.TrueLiteralExpression);
                 return call.ReplaceNode(argument.Expression, trueLiteral.WithTriviaFrom(argument.Expression));

@@ -108,6 +108,30 @@ public class LogitsLossGivenProbabilitiesTests
                     var loss = criterion.call(probs * 2, y) + criterion.call(probs.log(), y);
             """));
 
+    [Fact]
+    public Task A_model_built_in_a_top_level_program_is_followed_through_its_local()
+    {
+        // A console program or notebook-style script: the Sequential is a top-level local, the loss a later statement.
+        var test = new Verifier.Test(referenceTorchSharp: true, Microsoft.CodeAnalysis.CSharp.LanguageVersion.Latest)
+        {
+            TestCode = """
+                using TorchSharp;
+                using static TorchSharp.torch;
+                using static TorchSharp.torch.nn;
+                var x = torch.zeros(4, 784);
+                var y = torch.zeros(new long[] { 4 }, ScalarType.Int64);
+                var model = nn.Sequential(nn.Linear(784, 10), {|#0:nn.Softmax(1)|});
+                for (int epoch = 0; epoch < 3; epoch++)
+                {
+                    var loss = functional.cross_entropy(model.call(x), y);
+                }
+                """,
+        };
+        test.TestState.OutputKind = Microsoft.CodeAnalysis.OutputKind.ConsoleApplication;
+        test.ExpectedDiagnostics.Add(MLP002());
+        return test.RunAsync();
+    }
+
     // ---------------------------------------------------------------- models and helpers
 
     [Fact]

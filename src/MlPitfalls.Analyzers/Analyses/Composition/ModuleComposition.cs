@@ -828,8 +828,8 @@ internal sealed class ModuleComposition
             {
                 case BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax:
                     return node;
-                case GlobalStatementSyntax:
-                    return null; // top-level statements: each is its own operation tree; not followed
+                case GlobalStatementSyntax { Parent: CompilationUnitSyntax program }:
+                    return program; // top-level statements: the program is one body (its operation is the entry point's)
             }
         }
 
