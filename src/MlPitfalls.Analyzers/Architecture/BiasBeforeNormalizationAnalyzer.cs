@@ -445,6 +445,14 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
             EqualsValueClauseSyntax { Parent: PropertyDeclarationSyntax property } => property.Identifier.ValueText,
             AssignmentExpressionSyntax { Left: IdentifierNameSyntax name } => name.Identifier.ValueText,
             AssignmentExpressionSyntax { Left: MemberAccessExpressionSyntax access } => access.Name.Identifier.ValueText,
+            // convs.Add(nn.Conv1d(...)): an element of the ModuleList field convs
+            ArgumentSyntax { Parent: ArgumentListSyntax { Parent: InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: "Add" or "append" } add } } }
+                => add.Expression switch
+                {
+                    IdentifierNameSyntax list => list.Identifier.ValueText,
+                    MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax, Name: var list } => list.Identifier.ValueText,
+                    _ => null,
+                },
             _ => null,
         };
 

@@ -262,6 +262,59 @@ public class BiasBeforeNormalizationTests
             }
             """);
 
+    /// <summary>A module whose layers live in two ModuleLists filled in a loop, paired by index in forward.</summary>
+    private static string Lists(string fill, string forward, string more = "") => $$"""
+        sealed class Stack : Module<Tensor, Tensor>
+        {
+            private readonly ModuleList<Module<Tensor, Tensor>> convs = nn.ModuleList<Module<Tensor, Tensor>>();
+            private readonly ModuleList<Module<Tensor, Tensor>> bns = nn.ModuleList<Module<Tensor, Tensor>>();
+            public Stack(int layers) : base("stack")
+            {
+                for (int i = 0; i < layers; i++)
+                {
+        {{fill}}
+                }
+                RegisterComponents();
+            }
+            public override Tensor forward(Tensor x)
+            {
+        {{forward}}
+            }
+        {{more}}
+        }
+        """;
+
+    [Theory]
+    [InlineData("for (int i = 0; i < convs.Count; i++) x = functional.relu(bns[i].call(convs[i].call(x)));\n return x;")]
+    [InlineData("for (int i = 0; i < convs.Count; i++) { var h = convs[i].call(x); x = functional.relu(bns[i].call(h)); }\n return x;")]
+    public Task ModuleLists_paired_by_index_are_reported_on_the_layer_added(string forward)
+        => Verifier.AnalyzerAsync(Lists(
+            """
+                        convs.Add({|#0:nn.Conv1d(16, 16, 3, padding: 1)|});
+                        bns.Add(nn.BatchNorm1d(16));
+            """,
+            forward), MLP005());
+
+    [Theory]
+    // The bias is off, or an element's output is used another way too.
+    [InlineData("convs.Add(nn.Conv1d(16, 16, 3, padding: 1, bias: false)); bns.Add(nn.BatchNorm1d(16));",
+        "for (int i = 0; i < convs.Count; i++) x = bns[i].call(convs[i].call(x)); return x;", "")]
+    [InlineData("convs.Add(nn.Conv1d(16, 16, 3, padding: 1)); bns.Add(nn.BatchNorm1d(16));",
+        "for (int i = 0; i < convs.Count; i++) x = bns[i].call(convs[i].call(x)) + convs[i].call(x); return x;", "")]
+    [InlineData("convs.Add(nn.Conv1d(16, 16, 3, padding: 1)); bns.Add(nn.BatchNorm1d(16));",
+        "foreach (var conv in convs) x = conv.call(x); return bns[0].call(convs[0].call(x));", "")]
+    // The lists may hold something else: a layer added elsewhere, a list handed on, an element replaced, a layer of another kind.
+    [InlineData("convs.Add(nn.Conv1d(16, 16, 3, padding: 1)); bns.Add(nn.BatchNorm1d(16));",
+        "for (int i = 0; i < convs.Count; i++) x = bns[i].call(convs[i].call(x)); return x;", "void Extend() => Fill(bns); static void Fill(ModuleList<Module<Tensor, Tensor>> l) => l.Add(nn.ReLU());")]
+    [InlineData("convs.Add(nn.Conv1d(16, 16, 3, padding: 1)); bns.Add(nn.BatchNorm1d(16));",
+        "for (int i = 0; i < convs.Count; i++) x = bns[i].call(convs[i].call(x)); return x;", "void Swap() => bns[0] = nn.Identity();")]
+    [InlineData("convs.Add(nn.Conv1d(16, 16, 3, padding: 1)); bns.Add(nn.BatchNorm1d(16)); bns.Add(nn.LayerNorm(16));",
+        "for (int i = 0; i < convs.Count; i++) x = bns[i].call(convs[i].call(x)); return x;", "")]
+    [InlineData("convs.Add(nn.Conv1d(16, 16, 3, padding: 1)); bns.Add(nn.BatchNorm1d(16));",
+        "for (int i = 0; i < convs.Count; i++) x = bns[i].call(convs[i].call(x)); return x;", "public ModuleList<Module<Tensor, Tensor>> Layers => convs;")]
+    public Task ModuleLists_whose_elements_may_be_used_otherwise_or_are_not_all_known_are_not_reported(string fill, string forward, string more)
+        => Verifier.AnalyzerAsync(Lists(fill, forward, more));
+
     [Fact]
     public Task A_computed_bias_flag_is_not_reported_and_a_constant_one_is()
         => Verifier.AnalyzerAsync("""

@@ -183,6 +183,8 @@ internal sealed class ModuleComposition
                 return depth == 0
                     ? _locals.GetOrAdd(local.Local, l => DescribeLocal((ILocalSymbol)l, 0, cancellationToken) ?? FromStaticType(expression.Type))
                     : DescribeLocal(local.Local, depth, cancellationToken) ?? FromStaticType(expression.Type);
+            case IPropertyReferenceOperation { Property.IsIndexer: true, Instance: { } list } when Torch.Containers.NameOf(list.Type) == "ModuleList`1":
+                return OneOf(Describe(list, depth + 1, cancellationToken)); // convs[i]: one of the list's elements
             case IFieldReferenceOperation or IPropertyReferenceOperation { Arguments.Length: 0 }:
                 // Likewise once per field or property: every call on 'model' in every method asks the same question.
                 var member = expression.ReferencedSymbol()!;
@@ -193,6 +195,126 @@ internal sealed class ModuleComposition
                 return FromStaticType(expression.Type);
         }
     }
+
+    /// <summary>
+    /// A model for "one of these modules" (an element of a list read by index), when every element is known and all are
+    /// of one type; null otherwise.
+    /// </summary>
+    private static ModuleModel? OneOf(ModuleModel? list)
+    {
+        if (list is not { Elements: { IsDefaultOrEmpty: false } elements })
+        {
+            return null;
+        }
+
+        foreach (var element in elements)
+        {
+            if (element.Creation is null || element.HasForwardHooks || !SymbolEqualityComparer.Default.Equals(element.Type, elements[0].Type))
+            {
+                return null;
+            }
+        }
+
+        return new ModuleModel(elements[0].Type, null, default).WithAlternatives(elements);
+    }
+
+    /// <summary>
+    /// The elements of a <c>ModuleList</c> held by <paramref name="member"/> (private or read-only: only its class writes it),
+    /// created by <paramref name="creation"/> and filled by <c>Add</c>/<c>append</c> statements anywhere in its class, often in
+    /// a loop: <c>convs.Add(nn.Conv1d(...))</c>. Default (not known) when the class uses the list any way that could change
+    /// what it holds (handed to a method, an element assigned, inserted or removed, a second list assigned) or when an
+    /// element is not known; reads by index, <c>Count</c> and <c>foreach</c> are fine.
+    /// </summary>
+    private ImmutableArray<ModuleModel> ListElements(ISymbol member, IOperation creation, int depth, CancellationToken cancellationToken)
+    {
+        if (member.ContainingType is not { } type)
+        {
+            return default;
+        }
+
+        var elements = ImmutableArray.CreateBuilder<ModuleModel>();
+        var values = new List<IOperation>();
+        if (creation is IInvocationOperation { Arguments: var initial })
+        {
+            foreach (var argument in initial)
+            {
+                if (argument.Value.WithoutConversions() is IArrayCreationOperation { Initializer: { } items })
+                {
+                    values.AddRange(items.ElementValues);
+                }
+                else if (argument.ArgumentKind != ArgumentKind.DefaultValue)
+                {
+                    return default;
+                }
+            }
+        }
+        else if (creation is not IObjectCreationOperation { Arguments.Length: 0, Initializer: null })
+        {
+            return default;
+        }
+
+        var writes = 0;
+        foreach (var token in TokensNaming(type, member.Name, cancellationToken))
+        {
+            if (token.Parent is VariableDeclaratorSyntax or PropertyDeclarationSyntax)
+            {
+                writes++;
+                continue;
+            }
+
+            if (token.Parent is not SimpleNameSyntax name)
+            {
+                continue;
+            }
+
+            ExpressionSyntax named = name.Parent is MemberAccessExpressionSyntax access && access.Name == name ? access : name;
+            var reference = _services.SemanticModel(name.SyntaxTree).GetOperation(named, cancellationToken);
+            if (!SymbolEqualityComparer.Default.Equals(reference.ReferencedSymbol(), member))
+            {
+                continue; // another symbol of the same name (a local, a parameter, another object's member)
+            }
+
+            switch (reference!.Parent)
+            {
+                case ISimpleAssignmentOperation assignment when assignment.Target == reference:
+                    writes++;
+                    break;
+                case IInvocationOperation { TargetMethod.Name: "Add" or "append", Arguments.Length: 1, Parent: IExpressionStatementOperation } add
+                    when add.Instance == reference && Torch.IsInTorchSharp(add.TargetMethod):
+                    values.Add(add.Arguments[0].Value);
+                    break;
+                case IPropertyReferenceOperation { Property.IsIndexer: true } read when read.Instance == reference && !IsWrittenTo(read)
+                                                                                        && read.Parent is not IInvocationOperation { TargetMethod.Name: "register_forward_hook" or "register_forward_pre_hook" }:
+                case IPropertyReferenceOperation { Property.Name: "Count" } count when count.Instance == reference:
+                case IForEachLoopOperation loop when loop.Collection.WithoutConversions() == reference:
+                case IConversionOperation { Parent: IForEachLoopOperation }:
+                    break;
+                default:
+                    return default;
+            }
+        }
+
+        if (writes != 1)
+        {
+            return default;
+        }
+
+        foreach (var value in values)
+        {
+            if (Describe(value, depth + 1, cancellationToken) is not { } element)
+            {
+                return default;
+            }
+
+            elements.Add(element);
+        }
+
+        return elements.ToImmutable();
+    }
+
+    private static bool IsWrittenTo(IOperation operation)
+        => operation.Parent is IAssignmentOperation assignment && assignment.Target == operation
+           || operation.Parent is IArgumentOperation { Parameter.RefKind: not RefKind.None };
 
     private static ITypeSymbol? MemberType(ISymbol member) => member switch
     {
@@ -600,6 +722,11 @@ internal sealed class ModuleComposition
             result = result.WithChildren(default); // children appended elsewhere (a constructor's layers.append(...))
         }
 
+        if (result is { Creation: { } listCreation } && Torch.Containers.NameOf(result.Type) == "ModuleList`1")
+        {
+            result = result.WithElements(ListElements(member, listCreation, depth, cancellationToken));
+        }
+
         return result is not null && memberWrites.Hooked ? result.WithForwardHooks() : result;
     }
 
@@ -692,42 +819,56 @@ internal sealed class ModuleComposition
         => _namedNodes.GetOrAdd((type, name), key =>
         {
             var found = new List<SyntaxNode>();
-            foreach (var reference in key.Type.DeclaringSyntaxReferences)
+            foreach (var token in TokensNaming(key.Type, key.Name, cancellationToken))
             {
-                var declaration = reference.GetSyntax(cancellationToken);
-                var text = _services.TextOf(declaration.SyntaxTree, cancellationToken);
-                int start = declaration.SpanStart, end = declaration.Span.End;
-                void Consider(SyntaxToken token)
+                if (WriteNaming(token) is { } node && !found.Contains(node))
                 {
-                    if (token.ValueText == key.Name && WriteNaming(token) is { } node && !found.Contains(node))
-                    {
-                        found.Add(node);
-                    }
-                }
-
-                if (text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
-                {
-                    foreach (var token in declaration.DescendantTokens())
-                    {
-                        Consider(token);
-                    }
-
-                    continue;
-                }
-
-                for (var at = text.IndexOf(key.Name, start, end - start, StringComparison.Ordinal); at >= 0;
-                     at = at + key.Name.Length < end ? text.IndexOf(key.Name, at + key.Name.Length, end - at - key.Name.Length, StringComparison.Ordinal) : -1)
-                {
-                    var token = declaration.FindToken(at);
-                    if (token.Span.Contains(at))
-                    {
-                        Consider(token);
-                    }
+                    found.Add(node);
                 }
             }
 
             return found.Count > 0 ? found : null;
         });
+
+    /// <summary>
+    /// The tokens of <paramref name="type"/> (every part) whose value is <paramref name="name"/>, found from the places the
+    /// name occurs in the type's text; a type whose text has a Unicode escape, which could spell the name another way, has
+    /// its tokens walked.
+    /// </summary>
+    private List<SyntaxToken> TokensNaming(INamedTypeSymbol type, string name, CancellationToken cancellationToken)
+    {
+        var found = new List<SyntaxToken>();
+        foreach (var reference in type.DeclaringSyntaxReferences)
+        {
+            var declaration = reference.GetSyntax(cancellationToken);
+            var text = _services.TextOf(declaration.SyntaxTree, cancellationToken);
+            int start = declaration.SpanStart, end = declaration.Span.End;
+            if (text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
+            {
+                foreach (var token in declaration.DescendantTokens())
+                {
+                    if (token.ValueText == name)
+                    {
+                        found.Add(token);
+                    }
+                }
+
+                continue;
+            }
+
+            for (var at = text.IndexOf(name, start, end - start, StringComparison.Ordinal); at >= 0;
+                 at = at + name.Length < end ? text.IndexOf(name, at + name.Length, end - at - name.Length, StringComparison.Ordinal) : -1)
+            {
+                var token = declaration.FindToken(at);
+                if (token.Span.Contains(at) && token.ValueText == name && !found.Contains(token))
+                {
+                    found.Add(token);
+                }
+            }
+        }
+
+        return found;
+    }
 
     /// <summary>
     /// The node that makes <paramref name="identifier"/> a candidate write of the member it names, or null: a field

@@ -32,9 +32,41 @@ internal sealed class ModuleModel
     /// </summary>
     public ImmutableArray<ModuleChild> Children { get; }
 
-    public ModuleModel WithChildren(ImmutableArray<ModuleChild> children) => new(Type, Creation, children, HasForwardHooks);
+    /// <summary>
+    /// For a <c>ModuleList</c>: the modules it holds, in no particular order (added in loops, often). Default when not all
+    /// are known.
+    /// </summary>
+    public ImmutableArray<ModuleModel> Elements { get; private set; }
 
-    public ModuleModel WithForwardHooks() => new(Type, Creation, Children, hasForwardHooks: true);
+    /// <summary>
+    /// For an element read by index (<c>convs[i]</c>): the modules it may be, all of <see cref="Type"/>; default otherwise.
+    /// </summary>
+    public ImmutableArray<ModuleModel> Alternatives { get; private set; }
+
+    public ModuleModel WithChildren(ImmutableArray<ModuleChild> children) => Copy(new(Type, Creation, children, HasForwardHooks));
+
+    public ModuleModel WithForwardHooks() => Copy(new(Type, Creation, Children, hasForwardHooks: true));
+
+    public ModuleModel WithElements(ImmutableArray<ModuleModel> elements)
+    {
+        var copy = Copy(new(Type, Creation, Children, HasForwardHooks));
+        copy.Elements = elements;
+        return copy;
+    }
+
+    public ModuleModel WithAlternatives(ImmutableArray<ModuleModel> alternatives)
+    {
+        var copy = Copy(new(Type, Creation, Children, HasForwardHooks));
+        copy.Alternatives = alternatives;
+        return copy;
+    }
+
+    private ModuleModel Copy(ModuleModel to)
+    {
+        to.Elements = Elements;
+        to.Alternatives = Alternatives;
+        return to;
+    }
 }
 
 /// <summary>One child of a <c>Sequential</c>: its name when it was given one, the expression that supplies it, and its model.</summary>

@@ -320,6 +320,8 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
             case IArgumentOperation { Parent: IInvocationOperation call } argument
                 when call.Arguments.Length == 1 && argument == call.Arguments[0] && Torch.IsModuleInvocation(call.TargetMethod) && call.Instance is { } receiver
                      && value.OnlyLayer is { } layer && NormalizationOf(receiver) is { } normalization:
+                // One layer only: the output of one of several (a merge of paths, a list of differently created layers)
+                // is no edge, and counts as used elsewhere. A ModuleList filled in a loop holds one creation.
                 uses.Normalized(layer, normalization, call);
                 return;
             default:
@@ -358,6 +360,19 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
         if (module.Creation is { } creation && LayerKinds.BiasFlag(torch, module.Type) is not null)
         {
             return LayerOutput.Of(creation);
+        }
+
+        // A ModuleList, or one of its elements read by index: the output of any element that is such a layer.
+        var members = !module.Alternatives.IsDefault ? module.Alternatives : module.Elements;
+        if (!members.IsDefaultOrEmpty)
+        {
+            var output = LayerOutput.Bottom;
+            foreach (var member in members)
+            {
+                output = output.Join(OutputLayer(torch, member));
+            }
+
+            return output;
         }
 
         if (torch.Containers.NameOf(module.Type) == "Sequential" && !module.Children.IsDefaultOrEmpty
