@@ -56,7 +56,7 @@ public class AnalyzerBenchmarks
     public Task<int> MLP006_OutputLayerWithoutBias() => RunAsync(MlPitfallsAnalyzers.For("MLP006"));
 
     [Benchmark]
-    public Task<int> LossRules_MLP002_to_MLP004() => RunAsync(MlPitfallsAnalyzers.LossRules());
+    public Task<int> LossCallRules_MLP002_to_MLP004_and_MLP006() => RunAsync(MlPitfallsAnalyzers.LossRules());
 
     [Benchmark]
     public Task<int> AllMlPitfalls() => RunAsync(MlPitfallsAnalyzers.All());

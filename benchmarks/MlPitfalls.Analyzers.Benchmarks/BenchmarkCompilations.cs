@@ -137,8 +137,11 @@ internal static class BenchmarkCompilations
 /// <summary>MlPitfalls' analyzers, found in the analyzer assembly so a new rule is measured as soon as it exists.</summary>
 internal static class MlPitfallsAnalyzers
 {
-    /// <summary>The loss-pairing rules, which share one provenance analysis per method.</summary>
-    public static readonly ImmutableArray<string> LossRuleIds = ImmutableArray.Create("MLP002", "MLP003", "MLP004");
+    /// <summary>
+    /// The rules judging loss calls, which share one analysis of each loss call's provenance (charged to whichever asks
+    /// first): the loss-pairing rules and MLP006, which reads the same evidence for the output layer.
+    /// </summary>
+    public static readonly ImmutableArray<string> LossRuleIds = ImmutableArray.Create("MLP002", "MLP003", "MLP004", "MLP006");
 
     private static readonly ImmutableArray<Type> Types = typeof(TorchSharpAnalyzer).Assembly.GetTypes()
         .Where(t => !t.IsAbstract && typeof(DiagnosticAnalyzer).IsAssignableFrom(t) && t.IsDefined(typeof(DiagnosticAnalyzerAttribute), inherit: false))

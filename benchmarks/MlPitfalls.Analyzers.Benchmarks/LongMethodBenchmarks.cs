@@ -30,7 +30,7 @@ public class LongMethodBenchmarks
     public Task<int> EmptyAnalyzer() => RunAsync(ImmutableArray.Create<DiagnosticAnalyzer>(new EmptyAnalyzer()));
 
     [Benchmark]
-    public Task<int> LossRules_MLP002_to_MLP004() => RunAsync(MlPitfallsAnalyzers.LossRules());
+    public Task<int> LossCallRules_MLP002_to_MLP004_and_MLP006() => RunAsync(MlPitfallsAnalyzers.LossRules());
 
     [Benchmark]
     public Task<int> AllMlPitfalls() => RunAsync(MlPitfallsAnalyzers.All());

@@ -25,7 +25,7 @@ internal static class RealProjects
     {
         Console.WriteLine($"Driver times on real projects, medians of {rounds} rounds after 2 warm-up rounds each.");
         Console.WriteLine();
-        Console.WriteLine("| Project | Lines | Compile | MLP001 | MLP002+003+004 | MLP005 | All MlPitfalls |");
+        Console.WriteLine("| Project | Lines | Compile | MLP001 | MLP002-004+006 | MLP005 | All MlPitfalls |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         double compileTotal = 0, mlp001Total = 0, lossTotal = 0, mlp005Total = 0, allTotal = 0;
         var lines = 0;

@@ -287,9 +287,10 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
                 }
 
                 if (operation is ILocalReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Local, local) && reference != returned
-                    && !(reference.Parent is IPropertyReferenceOperation { Instance: var instance } property && instance == reference && services.Torch.IsInTorchSharp(property.Property)))
+                    && !(reference.Parent is IPropertyReferenceOperation { Instance: var instance } property && instance == reference && services.Torch.IsInTorchSharp(property.Property)
+                         && !(property.Parent is IAssignmentOperation assignment && assignment.Target == property)))
                 {
-                    return null; // handed on, reassigned or hooked: not only the caller's
+                    return null; // handed on, reassigned, hooked or changed (c.bias = null): not only the caller's
                 }
             }
         }

@@ -8,12 +8,12 @@ using Microsoft.CodeAnalysis.Operations;
 namespace MlPitfalls.Analyzers.Infrastructure;
 
 /// <summary>
-/// What a <c>bool</c> parameter of a source method or constructor is at every call the compilation shows: a factory
+/// What a <c>bool</c> parameter of a private source method or constructor is at every call: a factory
 /// <c>ConvBlock(int channels, bool bias = true)</c> called only as <c>ConvBlock(16)</c> always has <c>bias</c> true. Calls are
-/// found by a text search of every tree for the method's name (for a constructor also <c>new(</c>, <c>base(</c> and
-/// <c>this(</c>, which do not name it), each occurrence bound; one that is no call with a constant or omitted argument (a
-/// method group, a computed argument) makes the answer unknown. Computed once per parameter, and asked only where a
-/// rule has already found everything else it needs.
+/// found by a text search of the outermost type that contains it (every part) for the method's name (for a constructor also <c>new(</c>, <c>base(</c> and
+/// <c>this(</c>, which do not name it); only occurrences that are calls by their syntax are bound. A mention of a method's
+/// name that is no call (a method group, a delegate) and a call with a computed argument make the answer unknown.
+/// Computed once per parameter, and asked only where a rule has already found everything else it needs.
 /// </summary>
 internal sealed class CallSiteArguments
 {
@@ -32,9 +32,12 @@ internal sealed class CallSiteArguments
 
     private bool? Compute(IParameterSymbol parameter, CancellationToken cancellationToken)
     {
+        // Only a private method or constructor: its calls can only be written in its own type, where they are searched
+        // for. A more visible one may be called by code the search does not read as a call of it (an alias, a primary
+        // constructor's base call, an interface it implements, another project).
         if (parameter.RefKind != RefKind.None || parameter.Type.SpecialType != SpecialType.System_Boolean
             || parameter.ContainingSymbol is not IMethodSymbol method
-            || method.MethodKind is not (MethodKind.Ordinary or MethodKind.Constructor)
+            || method.MethodKind is not (MethodKind.Ordinary or MethodKind.Constructor) || method.DeclaredAccessibility != Accessibility.Private
             || method.IsVirtual || method.IsOverride || method.IsAbstract || method.ExplicitInterfaceImplementations.Length > 0
             || method.IsGenericMethod || method.ContainingType.IsGenericType // a generic name is spelled with its type arguments
             || method.DeclaringSyntaxReferences.Length != 1 || IsWritten(parameter, method, cancellationToken))
@@ -46,17 +49,26 @@ internal sealed class CallSiteArguments
             ? new[] { method.ContainingType.Name, "new", "base", "this" }
             : new[] { method.Name };
         bool? agreed = null;
-        foreach (var tree in _services.Compilation.SyntaxTrees)
+        foreach (var reference in OutermostType(method.ContainingType).DeclaringSyntaxReferences)
         {
+            var declaration = reference.GetSyntax(cancellationToken);
+            var tree = declaration.SyntaxTree;
             var text = _services.TextOf(tree, cancellationToken);
+            if (text.IndexOf("\\u", declaration.SpanStart, declaration.Span.Length, System.StringComparison.OrdinalIgnoreCase) >= 0)
+            {
+                return null; // a Unicode escape could spell a call's name another way
+            }
+
             foreach (var name in names)
             {
-                for (var at = text.IndexOf(name, System.StringComparison.Ordinal); at >= 0; at = text.IndexOf(name, at + name.Length, System.StringComparison.Ordinal))
+                int start = declaration.SpanStart, end = declaration.Span.End;
+                for (var at = text.IndexOf(name, start, end - start, System.StringComparison.Ordinal); at >= 0;
+                     at = at + name.Length < end ? text.IndexOf(name, at + name.Length, end - at - name.Length, System.StringComparison.Ordinal) : -1)
                 {
-                    var token = tree.GetRoot(cancellationToken).FindToken(at);
-                    if (token.SpanStart != at || token.Text != name)
+                    var token = declaration.FindToken(at);
+                    if (!token.Span.Contains(at) || token.ValueText != name)
                     {
-                        continue; // part of a longer name, or in a comment or a string
+                        continue; // part of a longer name, or in a comment or a string (@name is the name)
                     }
 
                     switch (ArgumentAt(token, tree, method, parameter, cancellationToken))
@@ -105,17 +117,26 @@ internal sealed class CallSiteArguments
             _ => (SyntaxNode?)null,
         };
 
-        var model = _services.SemanticModel(tree);
         if (call is null)
         {
-            // Any other mention that refers to the method (a method group, a delegate) may call it with anything.
-            return node is not null && token.IsKind(SyntaxKind.IdentifierToken)
-                   && model.GetSymbolInfo(node, cancellationToken).Symbol is IMethodSymbol named && Same(named, method)
+            // Decided from syntax, without binding (binding a mention binds its whole member, the cost of this search): a
+            // type's name outside a creation is no call of its constructor; any other mention of a method's name may be
+            // a method group or a delegate that calls it with anything, so the answer is unknown (a same-named other
+            // symbol only makes the rule quieter).
+            return method.MethodKind != MethodKind.Constructor && token.IsKind(SyntaxKind.IdentifierToken) && node is SimpleNameSyntax
                 ? Site.Unknown
                 : Site.NotThisMethod;
         }
 
-        var (target, arguments) = model.GetOperation(call, cancellationToken) switch
+        var model = _services.SemanticModel(tree);
+        var bound = model.GetOperation(call, cancellationToken);
+        if (bound is IDynamicInvocationOperation or IDynamicObjectCreationOperation or IInvalidOperation
+            || bound is IExpressionStatementOperation { Operation: IDynamicInvocationOperation or IInvalidOperation })
+        {
+            return Site.Unknown; // bound at run time, or not at all: it may call this method with anything
+        }
+
+        var (target, arguments) = bound switch
         {
             IInvocationOperation invocation => (invocation.TargetMethod, invocation.Arguments),
             IObjectCreationOperation { Constructor: { } constructor } creation => (constructor, creation.Arguments),
@@ -140,6 +161,17 @@ internal sealed class CallSiteArguments
         }
 
         return Site.Unknown;
+    }
+
+    /// <summary>The type that contains <paramref name="type"/>, outermost: a private member's calls can be anywhere in it.</summary>
+    private static INamedTypeSymbol OutermostType(INamedTypeSymbol type)
+    {
+        while (type.ContainingType is { } outer)
+        {
+            type = outer;
+        }
+
+        return type;
     }
 
     private static bool Same(IMethodSymbol a, IMethodSymbol b)

@@ -121,7 +121,7 @@ public class BiasBeforeNormalizationTests
             sealed class Block : Module<Tensor, Tensor>
             {
                 private readonly Module<Tensor, Tensor> conv, bn;
-                public Block(long channels, bool useBias = true) : base("block")
+                private Block(long channels, bool useBias = true) : base("block")
                 {
                     conv = {|#1:Conv2d(channels, channels, 3, padding: 1, bias: useBias)|};
                     bn = BatchNorm2d(channels);
@@ -129,15 +129,33 @@ public class BiasBeforeNormalizationTests
                 }
                 public override Tensor forward(Tensor x) => bn.call(conv.call(x));
                 public static Block Make() => new(16);
-            }
-
-            sealed class Deeper : Module<Tensor, Tensor>
-            {
-                private readonly Block block = new Block(8);
-                public Deeper() : base("deeper") => RegisterComponents();
-                public override Tensor forward(Tensor x) => block.call(x);
+                public static Block Wide() => new Block(32, true);
             }
             """, MLP005(0), MLP005(1));
+
+    [Fact]
+    public Task A_bias_parameter_of_a_method_others_can_call_is_not_judged()
+        => Verifier.AnalyzerAsync("""
+            class Models
+            {
+                public static Module<Tensor, Tensor> Stem(long channels, bool bias = true)
+                    => Sequential(Conv2d(3, channels, 3, bias: bias), BatchNorm2d(channels), ReLU());
+                Module<Tensor, Tensor> Build() => Stem(16);
+            }
+
+            sealed class Block : Module<Tensor, Tensor>
+            {
+                private readonly Module<Tensor, Tensor> conv, bn;
+                public Block(long channels, bool useBias = true) : base("block")
+                {
+                    conv = Conv2d(channels, channels, 3, padding: 1, bias: useBias);
+                    bn = BatchNorm2d(channels);
+                    RegisterComponents();
+                }
+                public override Tensor forward(Tensor x) => bn.call(conv.call(x));
+                public static Block Make() => new(16);
+            }
+            """);
 
     [Theory]
     // Some call passes false, or a computed value; no call at all; the method may be reached as a method group.

@@ -219,7 +219,7 @@ internal sealed class ModuleComposition
     }
 
     /// <summary>
-    /// The elements of a <c>ModuleList</c> held by <paramref name="member"/> (private or read-only: only its class writes it),
+    /// The elements of a <c>ModuleList</c> held by <paramref name="member"/> (private: only its class changes it),
     /// created by <paramref name="creation"/> and filled by <c>Add</c>/<c>append</c> statements anywhere in its class, often in
     /// a loop: <c>convs.Add(nn.Conv1d(...))</c>. Default (not known) when the class uses the list any way that could change
     /// what it holds (handed to a method, an element assigned, inserted or removed, a second list assigned) or when an
@@ -227,7 +227,11 @@ internal sealed class ModuleComposition
     /// </summary>
     private ImmutableArray<ModuleModel> ListElements(ISymbol member, IOperation creation, int depth, CancellationToken cancellationToken)
     {
-        if (member.ContainingType is not { } type)
+        // Private (or protected in a sealed class): read-only only stops the field being reassigned, not its contents changed
+        // by other classes, so only then are this class's statements all the changes there are.
+        if (member.ContainingType is not { } type
+            || !(member.DeclaredAccessibility == Accessibility.Private
+                 || (type.IsSealed && member.DeclaredAccessibility is Accessibility.Protected or Accessibility.ProtectedAndInternal)))
         {
             return default;
         }
@@ -256,7 +260,7 @@ internal sealed class ModuleComposition
         var writes = 0;
         foreach (var token in TokensNaming(type, member.Name, cancellationToken))
         {
-            if (token.Parent is VariableDeclaratorSyntax or PropertyDeclarationSyntax)
+            if (token.Parent is VariableDeclaratorSyntax { Initializer: not null } or PropertyDeclarationSyntax { Initializer: not null })
             {
                 writes++;
                 continue;

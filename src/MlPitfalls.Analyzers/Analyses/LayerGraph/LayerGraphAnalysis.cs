@@ -244,7 +244,9 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
             foreach (var operation in block.DescendantsAndSelf())
             {
                 // Cheapest first: most references are called, written or read for a member; only the rest need the type walk.
-                if (operation is not (IFieldReferenceOperation or IPropertyReferenceOperation { Arguments.Length: 0 } or ILocalReferenceOperation)
+                // convs[i] of a ModuleList is one of its layers: handed on like the layer itself.
+                if (operation is not (IFieldReferenceOperation or IPropertyReferenceOperation { Arguments.Length: 0 } or ILocalReferenceOperation
+                                      or IPropertyReferenceOperation { Property.IsIndexer: true, Arguments.Length: 1 })
                     || IsCalledOrWritten(torch, operation) || operation.Type is not INamedTypeSymbol { TypeKind: TypeKind.Class } type
                     || torch.IsTensor(type) || !torch.IsModule(type))
                 {
@@ -272,7 +274,9 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
                 return torch.IsModuleInvocation(call.TargetMethod)
                        || (torch.IsInTorchSharp(call.TargetMethod) && call.TargetMethod.Name is not ("register_forward_hook" or "register_forward_pre_hook" or "apply"));
             case IPropertyReferenceOperation property when property.Instance == reference:
-                return torch.IsInTorchSharp(property.Property); // conv.weight, conv.bias
+                // conv.weight, conv.bias read; a write (conv.bias = null) changes the layer: counted as handed on.
+                return torch.IsInTorchSharp(property.Property)
+                       && !(property.Parent is IAssignmentOperation write && write.Target == property);
             case ISimpleAssignmentOperation assignment when assignment.Target == reference:
                 return true;
             case IExpressionStatementOperation:
