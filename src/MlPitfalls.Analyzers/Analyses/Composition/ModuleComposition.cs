@@ -30,6 +30,8 @@ internal sealed class ModuleComposition
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _locals = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _members = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
+    // Whether a tree's text has a "\u" anywhere, searched once per tree instead of once per type and member name.
+    private readonly ConcurrentDictionary<SyntaxTree, bool> _unicodeEscapes = new();
 
     private readonly Lazy<HashSet<INamedTypeSymbol>> _derivedFrom;
 
@@ -834,6 +836,9 @@ internal sealed class ModuleComposition
             return found.Count > 0 ? found : null;
         });
 
+    private bool HasUnicodeEscape(SyntaxTree tree, string text)
+        => _unicodeEscapes.GetOrAdd(tree, _ => text.IndexOf("\\u", StringComparison.OrdinalIgnoreCase) >= 0);
+
     /// <summary>
     /// The tokens of <paramref name="type"/> (every part) whose value is <paramref name="name"/>, found from the places the
     /// name occurs in the type's text; a type whose text has a Unicode escape, which could spell the name another way, has
@@ -847,7 +852,7 @@ internal sealed class ModuleComposition
             var declaration = reference.GetSyntax(cancellationToken);
             var text = _services.TextOf(declaration.SyntaxTree, cancellationToken);
             int start = declaration.SpanStart, end = declaration.Span.End;
-            if (text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
+            if (HasUnicodeEscape(declaration.SyntaxTree, text) && text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
             {
                 foreach (var token in declaration.DescendantTokens())
                 {
