@@ -146,14 +146,20 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
     }
 
     /// <summary>
-    /// True when <paramref name="module"/> is a call of TorchSharp's factory for a layer that has a bias flag, or of a
-    /// plain method in the compilation that may make one (a factory helper, followed by <see cref="FactoryBias"/>).
+    /// True when <paramref name="module"/> is a call of TorchSharp's factory for a layer that has a bias flag, of a plain
+    /// method in the compilation that may make one (a factory helper, followed by <see cref="FactoryBias"/>), or the
+    /// creation of a user module that may wrap one (<see cref="WrappedLayer"/>).
     /// </summary>
     private static bool IsBiasedLayerCreation(TorchSymbols torch, IOperation module)
-        => module.WithoutConversions() is IInvocationOperation { TargetMethod: var factory }
-           && (torch.IsInTorchSharp(factory)
-               ? LayerKinds.BiasFlag(torch, factory.ReturnType) is not null
-               : factory.MethodKind == MethodKind.Ordinary && factory.DeclaringSyntaxReferences.Length > 0 && torch.IsModule(factory.ReturnType));
+        => module.WithoutConversions() switch
+        {
+            IInvocationOperation { TargetMethod: var factory } => torch.IsInTorchSharp(factory)
+                ? LayerKinds.BiasFlag(torch, factory.ReturnType) is not null
+                : factory.MethodKind == MethodKind.Ordinary && factory.DeclaringSyntaxReferences.Length > 0 && torch.IsModule(factory.ReturnType),
+            // new ConvWrapper(...): a user module that may wrap one layer (WrappedLayer)
+            IObjectCreationOperation { Type: INamedTypeSymbol created } => created.DeclaringSyntaxReferences.Length > 0 && torch.IsModule(created),
+            _ => false,
+        };
 
     /// <summary>
     /// <c>seq.append(conv)</c> with the layer created in place: its neighbour is the child appended next, read from the whole
@@ -218,8 +224,28 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
     private static void ReportPair(
         ModuleChild child, ModuleChild next, AnalysisServices services, ConcurrentDictionary<SyntaxNode, bool> reported, OperationAnalysisContext context)
     {
-        if (child is not { Model: { Creation: { } creation } layer } || next.Model is not { HasForwardHooks: false } normalization
-            || !LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type))
+        if (child is not { Model: { Creation: { } creation, HasForwardHooks: false } layer } || next.Model is not { HasForwardHooks: false } normalization)
+        {
+            return;
+        }
+
+        if (creation is IObjectCreationOperation { Type: INamedTypeSymbol wrapperType } wrapper && LayerKinds.IsCreatedInPlace(child)
+            && WrappedLayer(services, wrapperType, context.CancellationToken) is ({ } inner, var field)
+            && LayerKinds.CancelsBias(services.Torch, inner.Type!, normalization.Type)
+            && LayerKinds.BiasEnabled(services, inner, out _, context.CancellationToken) == true
+            && reported.TryAdd(wrapper.Syntax, true))
+        {
+            // new ConvWrapper(...) before BatchNorm: the wrapper's one layer, reported on this use (no fix: the wrapper decides its bias).
+            context.ReportDiagnostic(Diagnostic.Create(
+                Descriptors.MLP005_BiasBeforeNormalization,
+                wrapper.Syntax.GetLocation(),
+                $"{Named(inner.Type!, field.Name)} (in '{wrapperType.Name}')",
+                Named(normalization.Type, next.Name),
+                LayerKinds.BiasFlag(services.Torch, inner.Type)!));
+            return;
+        }
+
+        if (!LayerKinds.CancelsBias(services.Torch, layer.Type, normalization.Type))
         {
             return;
         }
@@ -324,6 +350,73 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// For a user module that only wraps one layer (its <c>forward</c> is <c>return conv.call(x);</c> on a private field
+    /// that holds a Linear or convolution created in the class): that layer's creation and the field. Null when the class
+    /// names the field anywhere else (another call, a hook, a second assignment, a nested class): the layer might then be
+    /// run or changed another way. Each <c>new Wrapper(...)</c> then makes one layer whose output the wrapper returns untouched.
+    /// </summary>
+    private static (IOperation Layer, IFieldSymbol Field)? WrappedLayer(AnalysisServices services, INamedTypeSymbol wrapper, System.Threading.CancellationToken cancellationToken)
+    {
+        if (wrapper.DeclaringSyntaxReferences.Length != 1 || services.Modules.SourceForward(wrapper, 1) is not { } forward
+            || !SymbolEqualityComparer.Default.Equals(forward.ContainingType, wrapper) || services.GetBody(forward, cancellationToken) is not { } body)
+        {
+            return null;
+        }
+
+        IReturnOperation? only = null;
+        var statements = 0;
+        foreach (var operation in body.ChildOperations)
+        {
+            if (operation is IBlockOperation block)
+            {
+                foreach (var statement in block.Operations)
+                {
+                    statements++;
+                    only = statement as IReturnOperation;
+                }
+            }
+        }
+
+        if (statements != 1 || only?.ReturnedValue?.WithoutConversions() is not IInvocationOperation { Instance: IFieldReferenceOperation { Field: var field, Instance: IInstanceReferenceOperation } receiver } call
+            || !services.Torch.IsModuleInvocation(call.TargetMethod) || call.Arguments.Length != 1
+            || call.Arguments[0].Value.WithoutConversions() is not IParameterReferenceOperation { Parameter: var input } || !SymbolEqualityComparer.Default.Equals(input.ContainingSymbol, forward)
+            || field.DeclaredAccessibility != Accessibility.Private
+            || services.Modules.Describe(receiver, cancellationToken) is not { Creation: IInvocationOperation layer, HasForwardHooks: false } model
+            || LayerKinds.BiasFlag(services.Torch, model.Type) is null)
+        {
+            return null;
+        }
+
+        // The field is named only where it is declared, assigned that one layer, and called in forward.
+        var declaration = wrapper.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken);
+        if (!declaration.Span.Contains(layer.Syntax.Span) || declaration.SyntaxTree != layer.Syntax.SyntaxTree)
+        {
+            return null;
+        }
+
+        var text = services.TextOf(declaration.SyntaxTree, cancellationToken);
+        if (text.IndexOf("\\u", declaration.SpanStart, declaration.Span.Length, System.StringComparison.OrdinalIgnoreCase) >= 0)
+        {
+            return null;
+        }
+
+        var mentions = 0;
+        for (var at = text.IndexOf(field.Name, declaration.SpanStart, declaration.Span.Length, System.StringComparison.Ordinal); at >= 0;
+             at = at + field.Name.Length < declaration.Span.End ? text.IndexOf(field.Name, at + field.Name.Length, declaration.Span.End - at - field.Name.Length, System.StringComparison.Ordinal) : -1)
+        {
+            var token = declaration.FindToken(at);
+            if (token.Span.Contains(at) && token.ValueText == field.Name && ++mentions > 3)
+            {
+                return null;
+            }
+        }
+
+        // Declaration, assignment (or initializer) and the call: three, or two when the field is initialized where declared.
+        var initialized = layer.Syntax.Parent is EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax };
+        return mentions == (initialized ? 2 : 3) ? (layer, field) : null;
     }
 
     private static bool Assigns(IOperation body, IParameterSymbol parameter)

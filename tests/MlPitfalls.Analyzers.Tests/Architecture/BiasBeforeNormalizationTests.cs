@@ -333,6 +333,44 @@ public class BiasBeforeNormalizationTests
     public Task ModuleLists_whose_elements_may_be_used_otherwise_or_are_not_all_known_are_not_reported(string fill, string forward, string more)
         => Verifier.AnalyzerAsync(Lists(fill, forward, more));
 
+    private static string Wrapper(string body) => $$"""
+        class ConvWrapper : Module<Tensor, Tensor>
+        {
+        {{body}}
+        }
+        """;
+
+    [Fact]
+    public Task A_wrapper_module_around_one_biased_convolution_is_reported_where_it_is_put_before_the_normalization()
+        => Verifier.NoCodeFixAsync(Wrapper("""
+                private readonly Conv2d conv;
+                public ConvWrapper(long i, long o) : base("wrapper") { conv = Conv2d(i, o, 3, padding: 1); RegisterComponents(); }
+                public override Tensor forward(Tensor x) => conv.call(x);
+            """) + """
+
+            class Models
+            {
+                Module<Tensor, Tensor> Build() => Sequential({|#0:new ConvWrapper(3, 16)|}, BatchNorm2d(16), ReLU(), new ConvWrapper(16, 16), ReLU());
+            }
+            """, Verifier.Diagnostic(Descriptors.MLP005_BiasBeforeNormalization).WithLocation(0)
+                .WithArguments("Conv2d 'conv' (in 'ConvWrapper')", "BatchNorm2d", "bias"));
+
+    [Theory]
+    [InlineData("private readonly Conv2d conv = Conv2d(3, 16, 3, bias: false); public ConvWrapper() : base(\"w\") => RegisterComponents(); public override Tensor forward(Tensor x) => conv.call(x);")]
+    [InlineData("private readonly Conv2d conv = Conv2d(3, 16, 3); public ConvWrapper() : base(\"w\") => RegisterComponents(); public override Tensor forward(Tensor x) => functional.relu(conv.call(x));")]
+    [InlineData("private readonly Conv2d conv = Conv2d(3, 16, 3); public ConvWrapper() : base(\"w\") => RegisterComponents(); public override Tensor forward(Tensor x) => conv.call(x); public Tensor Raw(Tensor x) => conv.call(x);")]
+    [InlineData("public readonly Conv2d conv = Conv2d(3, 16, 3); public ConvWrapper() : base(\"w\") => RegisterComponents(); public override Tensor forward(Tensor x) => conv.call(x);")]
+    [InlineData("private readonly Conv2d conv = Conv2d(3, 16, 3); public ConvWrapper() : base(\"w\") { conv.register_forward_hook((m, i, o) => o * 2); RegisterComponents(); } public override Tensor forward(Tensor x) => conv.call(x);")]
+    [InlineData("private readonly Module<Tensor, Tensor> conv = Sequential(Conv2d(3, 16, 3), ReLU()); public ConvWrapper() : base(\"w\") => RegisterComponents(); public override Tensor forward(Tensor x) => conv.call(x);")]
+    public Task A_wrapper_that_changes_exposes_or_has_no_bias_on_its_layer_is_not_reported(string body)
+        => Verifier.AnalyzerAsync(Wrapper(body) + """
+
+            class Models
+            {
+                Module<Tensor, Tensor> Build() => Sequential(new ConvWrapper(), BatchNorm2d(16), ReLU());
+            }
+            """);
+
     [Fact]
     public Task A_computed_bias_flag_is_not_reported_and_a_constant_one_is()
         => Verifier.AnalyzerAsync("""
