@@ -397,22 +397,7 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
             return null;
         }
 
-        var text = services.TextOf(declaration.SyntaxTree, cancellationToken);
-        if (text.IndexOf("\\u", declaration.SpanStart, declaration.Span.Length, System.StringComparison.OrdinalIgnoreCase) >= 0)
-        {
-            return null;
-        }
-
-        var mentions = 0;
-        for (var at = text.IndexOf(field.Name, declaration.SpanStart, declaration.Span.Length, System.StringComparison.Ordinal); at >= 0;
-             at = at + field.Name.Length < declaration.Span.End ? text.IndexOf(field.Name, at + field.Name.Length, declaration.Span.End - at - field.Name.Length, System.StringComparison.Ordinal) : -1)
-        {
-            var token = declaration.FindToken(at);
-            if (token.Span.Contains(at) && token.ValueText == field.Name && ++mentions > 3)
-            {
-                return null;
-            }
-        }
+        var mentions = services.TokensNaming(declaration, field.Name, cancellationToken).Count;
 
         // Declaration, assignment (or initializer) and the call: three, or two when the field is initialized where declared.
         var initialized = layer.Syntax.Parent is EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax };

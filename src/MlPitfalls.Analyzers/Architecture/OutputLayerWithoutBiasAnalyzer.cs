@@ -148,11 +148,9 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
 
         foreach (var tree in services.Compilation.SyntaxTrees)
         {
-            var text = services.TextOf(tree, cancellationToken);
-            for (var at = text.IndexOf(type.Name, System.StringComparison.Ordinal); at >= 0; at = text.IndexOf(type.Name, at + type.Name.Length, System.StringComparison.Ordinal))
+            foreach (var token in services.TokensNaming(tree.GetRoot(cancellationToken), type.Name, cancellationToken))
             {
-                var token = tree.GetRoot(cancellationToken).FindToken(at);
-                if (token.SpanStart == at && token.ValueText == type.Name && token.Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } user
+                if (token.Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } user
                     && services.SemanticModel(tree).GetDeclaredSymbol(user, cancellationToken) is { } other
                     && !SymbolEqualityComparer.Default.Equals(other, type) && services.Torch.IsModule(other))
                 {

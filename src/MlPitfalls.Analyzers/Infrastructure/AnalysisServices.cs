@@ -34,6 +34,8 @@ internal sealed class AnalysisServices
 
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
     private readonly ConcurrentDictionary<SyntaxTree, string> _treeTexts = new();
+    // Whether a tree's text has a "\u" anywhere, searched once per tree instead of once per scope and name.
+    private readonly ConcurrentDictionary<SyntaxTree, bool> _unicodeEscapes = new();
     private readonly ConcurrentDictionary<IMethodSymbol, ControlFlowGraph?> _graphs = new(SymbolEqualityComparer.Default);
     // Each summary is cached with its height: how many summaries deep its computation went. Read from a depth where that
     // height would cross the cap, it counts as cut, exactly as if it were computed there, so that what a rule sees never
@@ -65,6 +67,44 @@ internal sealed class AnalysisServices
     /// <summary>The text of <paramref name="tree"/> as one string, made once per tree, for the text searches that spare syntax walks.</summary>
     public string TextOf(SyntaxTree tree, CancellationToken cancellationToken)
         => _treeTexts.GetOrAdd(tree, t => t.GetText(cancellationToken).ToString());
+
+    /// <summary>
+    /// The tokens inside <paramref name="scope"/> whose value is <paramref name="name"/> (identifiers, <c>@name</c> included),
+    /// found from where the name occurs in the tree's text: a search and a token lookup per occurrence instead of a walk
+    /// over every node. A scope whose text has a Unicode escape, which could spell the name another way, has its tokens
+    /// walked. Occurrences in comments, strings and longer names are not tokens of that value, and are skipped.
+    /// </summary>
+    public List<SyntaxToken> TokensNaming(SyntaxNode scope, string name, CancellationToken cancellationToken)
+    {
+        var found = new List<SyntaxToken>();
+        var text = TextOf(scope.SyntaxTree, cancellationToken);
+        int start = scope.SpanStart, end = scope.Span.End;
+        if (_unicodeEscapes.GetOrAdd(scope.SyntaxTree, _ => text.IndexOf("\\u", StringComparison.OrdinalIgnoreCase) >= 0)
+            && text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
+        {
+            foreach (var token in scope.DescendantTokens())
+            {
+                if (token.ValueText == name)
+                {
+                    found.Add(token);
+                }
+            }
+
+            return found;
+        }
+
+        for (var at = text.IndexOf(name, start, end - start, StringComparison.Ordinal); at >= 0;
+             at = at + name.Length < end ? text.IndexOf(name, at + name.Length, end - at - name.Length, StringComparison.Ordinal) : -1)
+        {
+            var token = scope.FindToken(at);
+            if (token.Span.Contains(at) && token.ValueText == name && (found.Count == 0 || found[found.Count - 1] != token))
+            {
+                found.Add(token);
+            }
+        }
+
+        return found;
+    }
 
     /// <summary>
     /// True when <paramref name="text"/> occurs in the source of <paramref name="type"/> (every part of it): a filter that

@@ -53,24 +53,10 @@ internal sealed class CallSiteArguments
         {
             var declaration = reference.GetSyntax(cancellationToken);
             var tree = declaration.SyntaxTree;
-            var text = _services.TextOf(tree, cancellationToken);
-            if (text.IndexOf("\\u", declaration.SpanStart, declaration.Span.Length, System.StringComparison.OrdinalIgnoreCase) >= 0)
-            {
-                return null; // a Unicode escape could spell a call's name another way
-            }
-
             foreach (var name in names)
             {
-                int start = declaration.SpanStart, end = declaration.Span.End;
-                for (var at = text.IndexOf(name, start, end - start, System.StringComparison.Ordinal); at >= 0;
-                     at = at + name.Length < end ? text.IndexOf(name, at + name.Length, end - at - name.Length, System.StringComparison.Ordinal) : -1)
+                foreach (var token in _services.TokensNaming(declaration, name, cancellationToken))
                 {
-                    var token = declaration.FindToken(at);
-                    if (!token.Span.Contains(at) || token.ValueText != name)
-                    {
-                        continue; // part of a longer name, or in a comment or a string (@name is the name)
-                    }
-
                     switch (ArgumentAt(token, tree, method, parameter, cancellationToken))
                     {
                         case Site.NotThisMethod:

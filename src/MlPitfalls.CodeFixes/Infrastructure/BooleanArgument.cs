@@ -20,10 +20,7 @@ internal static class BooleanArgument
         for (var i = 0; i < arguments.Count; i++)
         {
             var argument = arguments[i];
-            var parameter = argument.NameColon is { } named
-                ? method.Parameters.FirstOrDefault(p => p.Name == named.Name.Identifier.ValueText)
-                : i < method.Parameters.Length ? method.Parameters[i] : null;
-            if (parameter?.Name == parameterName)
+            if (ParameterOf(argument, i, method)?.Name == parameterName)
             {
                 return call.ReplaceNode(argument.Expression, falseLiteral.WithTriviaFrom(argument.Expression));
             }
@@ -53,10 +50,7 @@ internal static class BooleanArgument
         for (var i = 0; i < arguments.Count; i++)
         {
             var argument = arguments[i];
-            var parameter = argument.NameColon is { } named
-                ? method.Parameters.FirstOrDefault(p => p.Name == named.Name.Identifier.ValueText)
-                : i < method.Parameters.Length ? method.Parameters[i] : null;
-            if (parameter?.Name != parameterName)
+            if (ParameterOf(argument, i, method)?.Name != parameterName)
             {
                 continue;
             }
@@ -82,4 +76,10 @@ internal static class BooleanArgument
 
         return call;
     }
+
+    /// <summary>The parameter the argument at <paramref name="index"/> binds to: by its name, or by its place.</summary>
+    private static IParameterSymbol? ParameterOf(ArgumentSyntax argument, int index, IMethodSymbol method)
+        => argument.NameColon is { } named
+            ? method.Parameters.FirstOrDefault(p => p.Name == named.Name.Identifier.ValueText)
+            : index < method.Parameters.Length ? method.Parameters[index] : null;
 }

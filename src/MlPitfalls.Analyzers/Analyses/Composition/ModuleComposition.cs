@@ -30,8 +30,6 @@ internal sealed class ModuleComposition
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _locals = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<ISymbol, ModuleModel?> _members = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxNode, IOperation> _boundBodies = new();
-    // Whether a tree's text has a "\u" anywhere, searched once per tree instead of once per type and member name.
-    private readonly ConcurrentDictionary<SyntaxTree, bool> _unicodeEscapes = new();
 
     private readonly Lazy<HashSet<INamedTypeSymbol>> _derivedFrom;
 
@@ -836,44 +834,13 @@ internal sealed class ModuleComposition
             return found.Count > 0 ? found : null;
         });
 
-    private bool HasUnicodeEscape(SyntaxTree tree, string text)
-        => _unicodeEscapes.GetOrAdd(tree, _ => text.IndexOf("\\u", StringComparison.OrdinalIgnoreCase) >= 0);
-
-    /// <summary>
-    /// The tokens of <paramref name="type"/> (every part) whose value is <paramref name="name"/>, found from the places the
-    /// name occurs in the type's text; a type whose text has a Unicode escape, which could spell the name another way, has
-    /// its tokens walked.
-    /// </summary>
+    /// <summary>The tokens of <paramref name="type"/> (every part) whose value is <paramref name="name"/>.</summary>
     private List<SyntaxToken> TokensNaming(INamedTypeSymbol type, string name, CancellationToken cancellationToken)
     {
         var found = new List<SyntaxToken>();
         foreach (var reference in type.DeclaringSyntaxReferences)
         {
-            var declaration = reference.GetSyntax(cancellationToken);
-            var text = _services.TextOf(declaration.SyntaxTree, cancellationToken);
-            int start = declaration.SpanStart, end = declaration.Span.End;
-            if (HasUnicodeEscape(declaration.SyntaxTree, text) && text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
-            {
-                foreach (var token in declaration.DescendantTokens())
-                {
-                    if (token.ValueText == name)
-                    {
-                        found.Add(token);
-                    }
-                }
-
-                continue;
-            }
-
-            for (var at = text.IndexOf(name, start, end - start, StringComparison.Ordinal); at >= 0;
-                 at = at + name.Length < end ? text.IndexOf(name, at + name.Length, end - at - name.Length, StringComparison.Ordinal) : -1)
-            {
-                var token = declaration.FindToken(at);
-                if (token.Span.Contains(at) && token.ValueText == name && !found.Contains(token))
-                {
-                    found.Add(token);
-                }
-            }
+            found.AddRange(_services.TokensNaming(reference.GetSyntax(cancellationToken), name, cancellationToken));
         }
 
         return found;
