@@ -14,8 +14,9 @@ using MlPitfalls.Analyzers.Losses;
 namespace MlPitfalls.Analyzers.Architecture;
 
 /// <summary>
-/// MLP006. The layer whose raw output a logits loss (CrossEntropyLoss, BCEWithLogitsLoss) reads on every path is a
-/// Linear or convolution created with its bias switched off by a constant. What makes a layer the model's output layer
+/// MLP006. A layer whose raw output a logits loss (CrossEntropyLoss, BCEWithLogitsLoss) reads is a Linear or convolution
+/// created with its bias switched off by a constant (the input must be some layer's raw output on every path; each
+/// bias-free one is reported). What makes a layer the model's output layer
 /// is that its output reaches the loss, found by the loss rules' provenance analysis (a model's last <c>Sequential</c>
 /// child, or the layer a custom <c>forward</c> returns, through <c>call</c>): a layer at the end of some inner block
 /// (an attention projection, a shortcut) is never judged. Reported like the loss rules, in the member that computes the
