@@ -382,7 +382,7 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
 
         if (statements != 1 || only?.ReturnedValue?.WithoutConversions() is not IInvocationOperation { Instance: IFieldReferenceOperation { Field: var field, Instance: IInstanceReferenceOperation } receiver } call
             || !services.Torch.IsModuleInvocation(call.TargetMethod) || call.Arguments.Length != 1
-            || call.Arguments[0].Value.WithoutConversions() is not IParameterReferenceOperation { Parameter: var input } || !SymbolEqualityComparer.Default.Equals(input.ContainingSymbol, forward)
+            || call.Arguments[0].Value.WithoutConversions() is not IParameterReferenceOperation { Parameter: var input } || !SymbolEqualityComparer.Default.Equals(input.ContainingSymbol, forward.OriginalDefinition)
             || field.DeclaredAccessibility != Accessibility.Private
             || services.Modules.Describe(receiver, cancellationToken) is not { Creation: IInvocationOperation layer, HasForwardHooks: false } model
             || LayerKinds.BiasFlag(services.Torch, model.Type) is null)
@@ -390,17 +390,22 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
             return null;
         }
 
-        // The field is named only where it is declared, assigned that one layer, and called in forward.
+        // The layer is created right where the field is initialized or assigned (not shared with another field or local),
+        // the wrapper registers no hook on itself, and the field is named only where it is declared, assigned and called.
         var declaration = wrapper.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken);
-        if (!declaration.Span.Contains(layer.Syntax.Span) || declaration.SyntaxTree != layer.Syntax.SyntaxTree)
+        var initialized = layer.Syntax.Parent is EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax declarator } && declarator.Identifier.ValueText == field.Name;
+        var assigned = layer.Syntax.Parent is AssignmentExpressionSyntax { Left: var target } assignment && assignment.Right == layer.Syntax
+                       && (target as IdentifierNameSyntax ?? (target as MemberAccessExpressionSyntax is { Expression: ThisExpressionSyntax } access ? access.Name : null))
+                          ?.Identifier.ValueText == field.Name;
+        if (!declaration.Span.Contains(layer.Syntax.Span) || declaration.SyntaxTree != layer.Syntax.SyntaxTree || !(initialized || assigned)
+            || services.MentionsInItsText(wrapper, "register_forward", cancellationToken))
         {
             return null;
         }
 
         var mentions = services.TokensNaming(declaration, field.Name, cancellationToken).Count;
 
-        // Declaration, assignment (or initializer) and the call: three, or two when the field is initialized where declared.
-        var initialized = layer.Syntax.Parent is EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax };
+        // Declaration, assignment and the call: three, or two when the field is initialized where declared.
         return mentions == (initialized ? 2 : 3) ? (layer, field) : null;
     }
 

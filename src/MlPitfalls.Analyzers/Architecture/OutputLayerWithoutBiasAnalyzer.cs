@@ -99,9 +99,24 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
         var type = origin.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } declaration
             ? model.GetDeclaredSymbol(declaration, cancellationToken)
             : null;
-        bool Mentions(string text) => type is not null
-            ? services.MentionsInItsText(type, text, cancellationToken)
-            : services.TextOf(origin.SyntaxTree, cancellationToken).IndexOf(text, System.StringComparison.Ordinal) >= 0;
+        bool Mentions(string text)
+        {
+            if (type is null)
+            {
+                return services.TextOf(origin.SyntaxTree, cancellationToken).IndexOf(text, System.StringComparison.Ordinal) >= 0;
+            }
+
+            // The class and its source base classes: a base's forward helpers run before the head too.
+            for (var current = type; current is not null && current.DeclaringSyntaxReferences.Length > 0; current = current.BaseType)
+            {
+                if (services.MentionsInItsText(current, text, cancellationToken))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
 
         if (Mentions("Embedding") || (type is not null && IsNamedByAnotherModule(services, type, cancellationToken)))
         {
@@ -139,7 +154,10 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
         return Mentions("Norm") || Mentions("norm");
     }
 
-    /// <summary>True when another module class in the compilation names <paramref name="type"/> (a field, a child, a creation).</summary>
+    /// <summary>
+    /// True when another module class in the compilation names <paramref name="type"/> (a field, a child, a creation), or
+    /// code anywhere puts a <c>new</c> one into a <c>Sequential</c>.
+    /// </summary>
     private static bool IsNamedByAnotherModule(AnalysisServices services, INamedTypeSymbol type, CancellationToken cancellationToken)
     {
         if (!services.Torch.IsModule(type))
@@ -151,6 +169,12 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
         {
             foreach (var token in services.TokensNaming(tree.GetRoot(cancellationToken), type.Name, cancellationToken))
             {
+                // new Head() as a Sequential child: a part of a larger model, wherever that Sequential is built.
+                if (token.Parent?.Parent is ObjectCreationExpressionSyntax creation && ModuleComposition.SequentialCallAround(creation) is not null)
+                {
+                    return true;
+                }
+
                 if (token.Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } user
                     && services.SemanticModel(tree).GetDeclaredSymbol(user, cancellationToken) is { } other
                     && !SymbolEqualityComparer.Default.Equals(other, type) && services.Torch.IsModule(other))

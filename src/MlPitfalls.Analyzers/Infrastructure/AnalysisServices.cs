@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -34,8 +35,8 @@ internal sealed class AnalysisServices
 
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
     private readonly ConcurrentDictionary<SyntaxTree, string> _treeTexts = new();
-    // Whether a tree's text has a "\u" anywhere, searched once per tree instead of once per scope and name.
-    private readonly ConcurrentDictionary<SyntaxTree, bool> _unicodeEscapes = new();
+    // Whether a tree's text could spell a name another way (see TokensNaming), found once per tree.
+    private readonly ConcurrentDictionary<SyntaxTree, bool> _spelledOtherwise = new();
     private readonly ConcurrentDictionary<IMethodSymbol, ControlFlowGraph?> _graphs = new(SymbolEqualityComparer.Default);
     // Each summary is cached with its height: how many summaries deep its computation went. Read from a depth where that
     // height would cross the cap, it counts as cut, exactly as if it were computed there, so that what a rule sees never
@@ -69,22 +70,28 @@ internal sealed class AnalysisServices
         => _treeTexts.GetOrAdd(tree, t => t.GetText(cancellationToken).ToString());
 
     /// <summary>
-    /// The tokens inside <paramref name="scope"/> whose value is <paramref name="name"/> (identifiers, <c>@name</c> included),
-    /// found from where the name occurs in the tree's text: a search and a token lookup per occurrence instead of a walk
-    /// over every node. A scope whose text has a Unicode escape, which could spell the name another way, has its tokens
-    /// walked. Occurrences in comments, strings and longer names are not tokens of that value, and are skipped.
+    /// The identifier and keyword tokens inside <paramref name="scope"/> whose value is <paramref name="name"/> (<c>@name</c>
+    /// included; string and character literals are not names), found from where the name occurs in the tree's text: a
+    /// search and a token lookup per occurrence instead of a walk over every node. A tree whose text could spell the name
+    /// another way (a Unicode escape, or a formatting character, which C# drops from identifiers) has its scope's tokens
+    /// walked instead. Occurrences in comments, strings and longer names are skipped.
     /// </summary>
     public List<SyntaxToken> TokensNaming(SyntaxNode scope, string name, CancellationToken cancellationToken)
     {
         var found = new List<SyntaxToken>();
+        if (name.Length == 0)
+        {
+            return found;
+        }
+
         var text = TextOf(scope.SyntaxTree, cancellationToken);
         int start = scope.SpanStart, end = scope.Span.End;
-        if (_unicodeEscapes.GetOrAdd(scope.SyntaxTree, _ => text.IndexOf("\\u", StringComparison.OrdinalIgnoreCase) >= 0)
-            && text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
+        if (_spelledOtherwise.GetOrAdd(scope.SyntaxTree, _ => MaySpellNamesOtherwise(text, 0, text.Length))
+            && MaySpellNamesOtherwise(text, start, end))
         {
             foreach (var token in scope.DescendantTokens())
             {
-                if (token.ValueText == name)
+                if (IsName(token, name))
                 {
                     found.Add(token);
                 }
@@ -96,14 +103,37 @@ internal sealed class AnalysisServices
         for (var at = text.IndexOf(name, start, end - start, StringComparison.Ordinal); at >= 0;
              at = at + name.Length < end ? text.IndexOf(name, at + name.Length, end - at - name.Length, StringComparison.Ordinal) : -1)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var token = scope.FindToken(at);
-            if (token.Span.Contains(at) && token.ValueText == name && (found.Count == 0 || found[found.Count - 1] != token))
+            if (token.Span.Contains(at) && IsName(token, name) && (found.Count == 0 || found[found.Count - 1] != token))
             {
                 found.Add(token);
             }
         }
 
         return found;
+    }
+
+    private static bool IsName(SyntaxToken token, string name)
+        => token.ValueText == name && (token.IsKind(SyntaxKind.IdentifierToken) || SyntaxFacts.IsKeywordKind(token.Kind()));
+
+    /// <summary>True when the text between <paramref name="start"/> and <paramref name="end"/> has a <c>\u</c> escape or a formatting character (Unicode category Cf).</summary>
+    private static bool MaySpellNamesOtherwise(string text, int start, int end)
+    {
+        if (text.IndexOf("\\u", start, end - start, StringComparison.OrdinalIgnoreCase) >= 0)
+        {
+            return true;
+        }
+
+        for (var i = start; i < end; i++)
+        {
+            if (text[i] > 0x7F && char.GetUnicodeCategory(text[i]) == System.Globalization.UnicodeCategory.Format)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
