@@ -109,6 +109,35 @@ public class LogitsLossGivenProbabilitiesTests
             """));
 
     [Fact]
+    public Task A_loss_in_a_closure_or_local_function_reads_the_model_local_it_captures()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                void Closure(Tensor x, Tensor y)
+                {
+                    var model = nn.Sequential(("fc", nn.Linear(4, 3)), ("probs", {|#0:nn.Softmax(1)|}));
+                    System.Func<Tensor> closure = () => functional.cross_entropy(model.call(x), y);
+                    closure();
+                }
+
+                void LocalFunction(Tensor x, Tensor y)
+                {
+                    var model = nn.Sequential(("fc", nn.Linear(4, 3)), ("probs", {|#1:nn.Softmax(1)|}));
+                    Tensor Step() => nn.CrossEntropyLoss().call(model.call(x), y);
+                    Step();
+                }
+
+                void Appended(Tensor x, Tensor y)
+                {
+                    var model = nn.Sequential(nn.Linear(4, 3));
+                    System.Func<Tensor> closure = () => functional.cross_entropy(model.call(x), y);
+                    model.append(nn.Softmax(1)); // after the closure is written: what it sees depends on when it runs
+                    closure();
+                }
+            }
+            """, MLP002(0), MLP002(1));
+
+    [Fact]
     public Task A_model_built_in_a_top_level_program_is_followed_through_its_local()
     {
         // A console program or notebook-style script: the Sequential is a top-level local, the loss a later statement.

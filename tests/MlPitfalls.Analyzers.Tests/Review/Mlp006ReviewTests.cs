@@ -510,7 +510,9 @@ public class Mlp006ReviewTests
     [Theory]
     [InlineData(".to(x.device)", "functional.cross_entropy(model.call(x), y)")]
     [InlineData(".to(DeviceType.CPU)", "functional.cross_entropy(model.call(x), y)")]
-    public Task N02_a_moved_Sequential_is_reported(string move, string loss)
+    [InlineData("", "((Func<Tensor>)(() => functional.cross_entropy(model.call(x), y)))()")]
+    [InlineData("", "Local(); Tensor Local() => nn.CrossEntropyLoss().call(model.call(x), y)")]
+    public Task N02_a_moved_Sequential_and_a_loss_in_a_lambda_or_local_function_are_reported(string move, string loss)
         => Verifier.AnalyzerAsync($$"""
             class Trainer
             {

@@ -617,9 +617,10 @@ internal sealed class ModuleComposition
                     hooked = true;
                     break;
                 case ILocalReferenceOperation reference when SymbolEqualityComparer.Default.Equals(reference.Local, local) && !reference.IsDeclaration:
-                    // Handed to other code (an argument, a captured variable), the module may be changed where this cannot see.
-                    if ((reference.Parent is IArgumentOperation { Parent: IInvocationOperation { TargetMethod: var callee } } && !Torch.IsInTorchSharp(callee))
-                        || (reference.ContainingFunction() is { } function && !SymbolEqualityComparer.Default.Equals(function, local.ContainingSymbol)))
+                    // Handed to other code as an argument, the module may be changed where this cannot see. A lambda or local
+                    // function that only reads it (model.call(x) in an LBFGS closure) changes nothing: its appends, hooks and
+                    // assignments are found by this walk like any other, which descends into it.
+                    if (reference.Parent is IArgumentOperation { Parent: IInvocationOperation { TargetMethod: var callee } } && !Torch.IsInTorchSharp(callee))
                     {
                         escapes = true;
                     }
