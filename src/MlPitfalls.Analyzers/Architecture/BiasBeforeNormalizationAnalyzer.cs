@@ -314,7 +314,7 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
 
                 if (operation is ILocalReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Local, local) && reference != returned
                     && !(reference.Parent is IPropertyReferenceOperation { Instance: var instance } property && instance == reference && services.Torch.IsInTorchSharp(property.Property)
-                         && !(property.Parent is IAssignmentOperation assignment && assignment.Target == property)))
+                         && !property.IsWrittenTo()))
                 {
                     return null; // handed on, reassigned, hooked or changed (c.bias = null): not only the caller's
                 }
@@ -333,19 +333,10 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
         var flag = LayerKinds.BiasFlag(services.Torch, creation.Type);
         foreach (var argument in ((IInvocationOperation)creation).Arguments)
         {
-            if (argument.Parameter?.Name != flag || argument.Value.WithoutConversions() is not IParameterReferenceOperation { Parameter: var parameter }
-                || !SymbolEqualityComparer.Default.Equals(parameter.ContainingSymbol, factory.OriginalDefinition) || Assigns(body, parameter))
+            if (argument.Parameter?.Name == flag && argument.Value.WithoutConversions() is IParameterReferenceOperation { Parameter: var parameter }
+                && SymbolEqualityComparer.Default.Equals(parameter.ContainingSymbol, factory.OriginalDefinition) && !body.WritesTo(parameter))
             {
-                continue;
-            }
-
-            foreach (var given in call.Arguments)
-            {
-                if (SymbolEqualityComparer.Default.Equals(given.Parameter?.OriginalDefinition, parameter))
-                {
-                    var value = given.ArgumentKind == ArgumentKind.DefaultValue ? parameter.ExplicitDefaultValue : given.Value.ConstantValue.Value;
-                    return value is bool enabled ? (enabled, parameter) : null;
-                }
+                return call.BooleanArgument(parameter.Name) is { } enabled ? (enabled, parameter) : null;
             }
         }
 
@@ -407,20 +398,6 @@ public sealed class BiasBeforeNormalizationAnalyzer : TorchSharpAnalyzer
 
         // Declaration, assignment and the call: three, or two when the field is initialized where declared.
         return mentions == (initialized ? 2 : 3) ? (layer, field) : null;
-    }
-
-    private static bool Assigns(IOperation body, IParameterSymbol parameter)
-    {
-        foreach (var operation in body.Descendants())
-        {
-            if (operation is IParameterReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Parameter, parameter)
-                && reference.Parent is IAssignmentOperation or IIncrementOrDecrementOperation or IArgumentOperation { Parameter.RefKind: not RefKind.None })
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private static void ReportNormalizedLayers(

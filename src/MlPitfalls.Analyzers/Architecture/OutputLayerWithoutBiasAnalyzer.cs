@@ -46,7 +46,7 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
         var layers = ImmutableArray.CreateBuilder<(SyntaxNode Origin, string Flag)>();
         foreach (var origin in pairing.Input.Origins)
         {
-            if (BiasFreeLayer(services, origin) is { } flag && !MayBeDeliberate(services, origin, default))
+            if (BiasFreeLayer(services, origin, pairing.CancellationToken) is { } flag && !MayBeDeliberate(services, origin, pairing.CancellationToken))
             {
                 layers.Add((origin, flag));
             }
@@ -69,10 +69,10 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
     /// The bias argument's name (<c>bias</c>, <c>hasBias</c>) when <paramref name="origin"/> creates a TorchSharp Linear or
     /// convolution whose bias a constant switches off; null for anything else (a bias on, or computed: <c>bias: useBias</c>).
     /// </summary>
-    private static string? BiasFreeLayer(AnalysisServices services, SyntaxNode origin)
+    private static string? BiasFreeLayer(AnalysisServices services, SyntaxNode origin, CancellationToken cancellationToken)
     {
         if (origin is not InvocationExpressionSyntax
-            || services.SemanticModel(origin.SyntaxTree).GetOperation(origin) is not IInvocationOperation creation)
+            || services.SemanticModel(origin.SyntaxTree).GetOperation(origin, cancellationToken) is not IInvocationOperation creation)
         {
             return null;
         }
@@ -225,8 +225,6 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
             return Describe(origin);
         }
 
-        var line = origin.GetLocation().GetLineSpan();
-        var file = System.IO.Path.GetFileName(line.Path);
-        return $"The layer {Describe(origin)} ({(file.Length == 0 ? "" : file + " ")}line {line.StartLinePosition.Line + 1})";
+        return "The layer " + DescribeWhere(origin);
     }
 }

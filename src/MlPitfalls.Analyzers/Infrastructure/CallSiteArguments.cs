@@ -135,18 +135,12 @@ internal sealed class CallSiteArguments
             return Site.NotThisMethod;
         }
 
-        foreach (var argument in arguments)
+        return arguments.BooleanArgument(parameter.Name) switch
         {
-            if (SymbolEqualityComparer.Default.Equals(argument.Parameter?.OriginalDefinition, parameter.OriginalDefinition))
-            {
-                var value = argument.ArgumentKind == ArgumentKind.DefaultValue
-                    ? parameter.HasExplicitDefaultValue ? parameter.ExplicitDefaultValue : null
-                    : argument.Value.ConstantValue is { HasValue: true } constant ? constant.Value : null;
-                return value is bool given ? given ? Site.True : Site.False : Site.Unknown;
-            }
-        }
-
-        return Site.Unknown;
+            true => Site.True,
+            false => Site.False,
+            null => Site.Unknown,
+        };
     }
 
     /// <summary>The type that contains <paramref name="type"/>, outermost: a private member's calls can be anywhere in it.</summary>
@@ -165,23 +159,5 @@ internal sealed class CallSiteArguments
 
     /// <summary>True when <paramref name="method"/>'s own body assigns <paramref name="parameter"/> or hands it on by reference.</summary>
     private bool IsWritten(IParameterSymbol parameter, IMethodSymbol method, CancellationToken cancellationToken)
-    {
-        if (_services.GetBody(method, cancellationToken) is not { } body)
-        {
-            return true;
-        }
-
-        foreach (var operation in body.Descendants())
-        {
-            if (operation is IParameterReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Parameter, parameter)
-                && (reference.Parent is IAssignmentOperation assignment && assignment.Target == reference
-                    || reference.Parent is IArgumentOperation { Parameter.RefKind: not RefKind.None }
-                    || reference.Parent is IIncrementOrDecrementOperation or IDeconstructionAssignmentOperation or ITupleOperation))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+        => _services.GetBody(method, cancellationToken) is not { } body || body.WritesTo(parameter);
 }

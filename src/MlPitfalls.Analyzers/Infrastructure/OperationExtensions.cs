@@ -53,9 +53,15 @@ internal static class OperationExtensions
     /// The <c>bool</c> argument <paramref name="call"/> gives the parameter named <paramref name="parameterName"/>: the
     /// parameter's default when the argument is omitted, or a constant; null when it is computed or there is no such parameter.
     /// </summary>
-    public static bool? BooleanArgument(this IInvocationOperation call, string parameterName)
+    public static bool? BooleanArgument(this IInvocationOperation call, string parameterName) => call.Arguments.BooleanArgument(parameterName);
+
+    /// <summary>
+    /// <see cref="BooleanArgument(IInvocationOperation, string)"/> for the arguments of any call or creation
+    /// (<c>new Block(16, false)</c>).
+    /// </summary>
+    public static bool? BooleanArgument(this ImmutableArray<IArgumentOperation> arguments, string parameterName)
     {
-        foreach (var argument in call.Arguments)
+        foreach (var argument in arguments)
         {
             if (argument.Parameter is { } parameter && parameter.Name == parameterName)
             {
@@ -69,6 +75,43 @@ internal static class OperationExtensions
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// True when <paramref name="reference"/> (a reference to a variable, field or property) is written where it stands:
+    /// the target of an assignment (also compound, and inside a deconstruction's tuple), the operand of <c>++</c>/<c>--</c>,
+    /// or a <c>ref</c>/<c>out</c> argument.
+    /// </summary>
+    public static bool IsWrittenTo(this IOperation reference)
+    {
+        var target = reference;
+        while (target.Parent is ITupleOperation tuple)
+        {
+            target = tuple;
+        }
+
+        return target.Parent switch
+        {
+            IAssignmentOperation assignment => assignment.Target == target,
+            IIncrementOrDecrementOperation => true,
+            IArgumentOperation { Parameter.RefKind: not RefKind.None } => true,
+            _ => false,
+        };
+    }
+
+    /// <summary>True when some operation in <paramref name="body"/> writes <paramref name="symbol"/> (see <see cref="IsWrittenTo"/>).</summary>
+    public static bool WritesTo(this IOperation body, ISymbol symbol)
+    {
+        foreach (var operation in body.Descendants())
+        {
+            if (operation is ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
+                && SymbolEqualityComparer.Default.Equals(operation.ReferencedSymbol(), symbol) && operation.IsWrittenTo())
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The <c>return</c> (and <c>yield</c>) operations of <paramref name="body"/> itself, not those of its lambdas and local functions.</summary>

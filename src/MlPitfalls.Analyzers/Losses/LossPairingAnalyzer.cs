@@ -65,7 +65,7 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
                     var invocation = (IInvocationOperation)operationContext.Operation;
                     if (EvidenceFor(invocation, services, operationContext) is { } evidence)
                     {
-                        pending.Judged(Judge(new LossPairing(evidence, services, pending.IsInMember)));
+                        pending.Judged(Judge(new LossPairing(evidence, services, pending.IsInMember, operationContext.CancellationToken)));
                     }
                 },
                 InvocationKind);
@@ -197,10 +197,15 @@ public abstract class LossPairingAnalyzer : TorchSharpAnalyzer
             return (origin.GetLocation(), new[] { loss0.GetLocation() }, Describe(origin));
         }
 
+        return (pairing.Loss.Input.Syntax.GetLocation(), new[] { loss0.GetLocation(), origin.GetLocation() }, "this input, made by " + DescribeWhere(origin) + ",");
+    }
+
+    /// <summary>An origin named for a message shown elsewhere: its code, its file and its line (<c>'nn.Softmax(1)' (Model.cs line 20)</c>).</summary>
+    private protected static string DescribeWhere(SyntaxNode origin)
+    {
         var line = origin.GetLocation().GetLineSpan();
         var file = System.IO.Path.GetFileName(line.Path);
-        var where = $"{Describe(origin)} ({(file.Length == 0 ? "" : file + " ")}line {line.StartLinePosition.Line + 1})";
-        return (pairing.Loss.Input.Syntax.GetLocation(), new[] { loss0.GetLocation(), origin.GetLocation() }, "this input, made by " + where + ",");
+        return $"{Describe(origin)} ({(file.Length == 0 ? "" : file + " ")}line {line.StartLinePosition.Line + 1})";
     }
 
     /// <summary>The diagnostics the rule raises for one loss call.</summary>
@@ -310,12 +315,16 @@ internal sealed class LossPairing
     private readonly LossEvidence _evidence;
     private readonly System.Func<SyntaxNode, bool> _isInMember;
 
-    public LossPairing(LossEvidence evidence, AnalysisServices services, System.Func<SyntaxNode, bool> isInMember)
+    public LossPairing(LossEvidence evidence, AnalysisServices services, System.Func<SyntaxNode, bool> isInMember, System.Threading.CancellationToken cancellationToken)
     {
         _evidence = evidence;
         Services = services;
         _isInMember = isInMember;
+        CancellationToken = cancellationToken;
     }
+
+    /// <summary>The analysis' cancellation, for a rule that asks more of the shared services.</summary>
+    public System.Threading.CancellationToken CancellationToken { get; }
 
     /// <summary>The compilation's shared analyses, for a rule that asks more about an origin than its kind.</summary>
     public AnalysisServices Services { get; }

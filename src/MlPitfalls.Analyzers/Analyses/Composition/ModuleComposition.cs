@@ -215,7 +215,7 @@ internal sealed class ModuleComposition
             }
         }
 
-        return new ModuleModel(elements[0].Type, null, default).WithAlternatives(elements);
+        return new ModuleModel(elements[0].Type, null, default, alternatives: elements);
     }
 
     /// <summary>
@@ -287,7 +287,7 @@ internal sealed class ModuleComposition
                     when add.Instance == reference && Torch.IsInTorchSharp(add.TargetMethod):
                     values.Add(add.Arguments[0].Value);
                     break;
-                case IPropertyReferenceOperation { Property.IsIndexer: true } read when read.Instance == reference && !IsWrittenTo(read)
+                case IPropertyReferenceOperation { Property.IsIndexer: true } read when read.Instance == reference && !read.IsWrittenTo()
                                                                                         && read.Parent is not IInvocationOperation { TargetMethod.Name: "register_forward_hook" or "register_forward_pre_hook" }:
                 case IPropertyReferenceOperation { Property.Name: "Count" } count when count.Instance == reference:
                 case IForEachLoopOperation loop when loop.Collection.WithoutConversions() == reference:
@@ -315,10 +315,6 @@ internal sealed class ModuleComposition
 
         return elements.ToImmutable();
     }
-
-    private static bool IsWrittenTo(IOperation operation)
-        => operation.Parent is IAssignmentOperation assignment && assignment.Target == operation
-           || operation.Parent is IArgumentOperation { Parameter.RefKind: not RefKind.None };
 
     private static ITypeSymbol? MemberType(ISymbol member) => member switch
     {

@@ -9,12 +9,16 @@ namespace MlPitfalls.Analyzers.Analyses.Composition;
 /// </summary>
 internal sealed class ModuleModel
 {
-    public ModuleModel(INamedTypeSymbol type, IOperation? creation, ImmutableArray<ModuleChild> children, bool hasForwardHooks = false)
+    public ModuleModel(
+        INamedTypeSymbol type, IOperation? creation, ImmutableArray<ModuleChild> children, bool hasForwardHooks = false,
+        ImmutableArray<ModuleModel> elements = default, ImmutableArray<ModuleModel> alternatives = default)
     {
         Type = type;
         Creation = creation;
         Children = children;
         HasForwardHooks = hasForwardHooks;
+        Elements = elements;
+        Alternatives = alternatives;
     }
 
     /// <summary>True when code registers a forward hook on this module: a hook may replace its output.</summary>
@@ -36,37 +40,18 @@ internal sealed class ModuleModel
     /// For a <c>ModuleList</c>: the modules it holds, in no particular order (added in loops, often). Default when not all
     /// are known.
     /// </summary>
-    public ImmutableArray<ModuleModel> Elements { get; private set; }
+    public ImmutableArray<ModuleModel> Elements { get; }
 
     /// <summary>
     /// For an element read by index (<c>convs[i]</c>): the modules it may be, all of <see cref="Type"/>; default otherwise.
     /// </summary>
-    public ImmutableArray<ModuleModel> Alternatives { get; private set; }
+    public ImmutableArray<ModuleModel> Alternatives { get; }
 
-    public ModuleModel WithChildren(ImmutableArray<ModuleChild> children) => Copy(new(Type, Creation, children, HasForwardHooks));
+    public ModuleModel WithChildren(ImmutableArray<ModuleChild> children) => new(Type, Creation, children, HasForwardHooks, Elements, Alternatives);
 
-    public ModuleModel WithForwardHooks() => Copy(new(Type, Creation, Children, hasForwardHooks: true));
+    public ModuleModel WithForwardHooks() => new(Type, Creation, Children, hasForwardHooks: true, Elements, Alternatives);
 
-    public ModuleModel WithElements(ImmutableArray<ModuleModel> elements)
-    {
-        var copy = Copy(new(Type, Creation, Children, HasForwardHooks));
-        copy.Elements = elements;
-        return copy;
-    }
-
-    public ModuleModel WithAlternatives(ImmutableArray<ModuleModel> alternatives)
-    {
-        var copy = Copy(new(Type, Creation, Children, HasForwardHooks));
-        copy.Alternatives = alternatives;
-        return copy;
-    }
-
-    private ModuleModel Copy(ModuleModel to)
-    {
-        to.Elements = Elements;
-        to.Alternatives = Alternatives;
-        return to;
-    }
+    public ModuleModel WithElements(ImmutableArray<ModuleModel> elements) => new(Type, Creation, Children, HasForwardHooks, elements, Alternatives);
 }
 
 /// <summary>One child of a <c>Sequential</c>: its name when it was given one, the expression that supplies it, and its model.</summary>

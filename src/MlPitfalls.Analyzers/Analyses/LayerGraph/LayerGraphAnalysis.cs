@@ -275,8 +275,7 @@ internal sealed class LayerGraphAnalysis : ValueFlowAnalysis<LayerOutput>
                        || (torch.IsInTorchSharp(call.TargetMethod) && call.TargetMethod.Name is not ("register_forward_hook" or "register_forward_pre_hook" or "apply"));
             case IPropertyReferenceOperation property when property.Instance == reference:
                 // conv.weight, conv.bias read; a write (conv.bias = null) changes the layer: counted as handed on.
-                return torch.IsInTorchSharp(property.Property)
-                       && !(property.Parent is IAssignmentOperation write && write.Target == property);
+                return torch.IsInTorchSharp(property.Property) && !property.IsWrittenTo();
             case ISimpleAssignmentOperation assignment when assignment.Target == reference:
                 return true;
             case IExpressionStatementOperation:
