@@ -21,6 +21,56 @@ internal static class DriverTimes
 {
     private const double TargetShareOfCompile = 0.02;
 
+    /// <summary>
+    /// How the analysis of one long method grows with its length: the loss rules' driver time next to the time Roslyn's
+    /// control-flow graph builder alone takes for the same code (a separate run with <see cref="ControlFlowGraphAnalyzer"/>),
+    /// per 1,000 lines, so a blow-up in MlPitfalls' own fixed point shows apart from the graph it is given.
+    /// </summary>
+    public static void RunLongMethodScaling(int rounds)
+    {
+        // Warm the JIT on every size first (see Run): the first sizes measured otherwise run partly in tier-0 code.
+        foreach (var lines in new[] { 1_000, 2_500, 5_000, 10_000 })
+        {
+            Measure(LongMethodGenerator.Generate(lines), rounds: 0, warmUps: 2);
+            GraphOnly(LongMethodGenerator.Generate(lines), rounds: 2);
+        }
+
+        Console.WriteLine($"Long-method scaling (driver times, medians of {rounds} rounds after warm-up). 'Graph alone': the same code analysed by an analyzer that only builds every body's control-flow graph.");
+        Console.WriteLine();
+        Console.WriteLine("| Lines | Compile | Graph alone | MLP002-004+006 | same, less the graph | per 1,000 lines, less the graph | All MlPitfalls |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var lines in new[] { 1_000, 2_500, 5_000, 10_000 })
+        {
+            var code = LongMethodGenerator.Generate(lines);
+            var measured = Measure(code, rounds, warmUps: 2);
+            var graph = Median(GraphOnly(code, rounds + 2).Skip(2));
+            var loss = Median(measured, r => r.LossRules);
+            Console.WriteLine(
+                $"| {code.Lines:N0} | {Ms(Median(measured, r => r.Compile))} | {Ms(graph)} | {Ms(loss)} | {Ms(loss - graph)} | "
+                + $"{Ms((loss - graph) * 1000 / code.Lines)} | {Ms(Median(measured, r => r.All))} |");
+        }
+    }
+
+    /// <summary>The driver time of <see cref="ControlFlowGraphAnalyzer"/> alone (next to the empty operation analyzer), per round.</summary>
+    private static List<double> GraphOnly(GeneratedCode code, int rounds)
+    {
+        var compilation = BenchmarkCompilations.Create(code);
+        var times = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            var graphs = new ControlFlowGraphAnalyzer();
+            var withAnalyzers = BenchmarkCompilations.Fresh(compilation).WithAnalyzers(
+                ImmutableArray.Create<DiagnosticAnalyzer>(new EmptyOperationAnalyzer(), graphs),
+                new CompilationWithAnalyzersOptions(
+                    new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), onAnalyzerException: null, concurrentAnalysis: false, logAnalyzerExecutionTime: true));
+            CollectGarbage();
+            BenchmarkCompilations.ThrowIfAnalyzerFailed(withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult());
+            times.Add(Time(withAnalyzers, graphs));
+        }
+
+        return times;
+    }
+
     public static void Run(int rounds, bool verbose)
     {
         var cases = new List<(string Name, GeneratedCode Code)>

@@ -11,6 +11,8 @@ public static class Program
     /// <c>dotnet run -c Release -- --filter '*'</c>: BenchmarkDotNet (add <c>--job short</c> for a quick run).
     /// <c>dotnet run -c Release -- --driver-times [--rounds N] [--verbose]</c>: the driver-times measurement (<see cref="DriverTimes"/>;
     /// <c>--verbose</c> prints every round to standard error).
+    /// <c>dotnet run -c Release -- --long-method [--rounds N]</c>: how the analysis of one long method grows with its length, with
+    /// the share of Roslyn's control-flow graph builder apart (<see cref="DriverTimes.RunLongMethodScaling"/>).
     /// <c>dotnet run -c Release -- --profile torch|long [--size N] [--rounds N] [--rules MLP005,...]</c>: only the analysis of one generated case,
     /// again and again, for a profiler to attach to (<c>dotnet-trace collect -- dotnet ...dll --profile long --size 5000</c>).
     /// <c>dotnet run -c Release -- --projects a.rsp b.rsp ... [--rounds N]</c>: the driver-times metric on real projects, from
@@ -21,6 +23,12 @@ public static class Program
         if (Array.IndexOf(args, "--driver-times") >= 0)
         {
             DriverTimes.Run(Option(args, "--rounds", 7), verbose: Array.IndexOf(args, "--verbose") >= 0);
+            return;
+        }
+
+        if (Array.IndexOf(args, "--long-method") >= 0)
+        {
+            DriverTimes.RunLongMethodScaling(Option(args, "--rounds", 7));
             return;
         }
 
