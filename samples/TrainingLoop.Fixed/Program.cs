@@ -37,6 +37,8 @@ public static class Program
             Console.WriteLine($"epoch {epoch}: training loss {totalLoss / batches:F4}, test accuracy {Accuracy(model, testImages, testLabels):P1}");
         }
 
+        Console.WriteLine($"an untrained model scores {Baseline.UntrainedAccuracy(testImages, testLabels):P1}");
+
         // Correct code that looks like the bug: backward() in a loop with no optimizer step computes input
         // gradients (a saliency map) and must not be reported.
         foreach (var digit in new[] { 0, 1, 2 })

@@ -90,6 +90,33 @@ public static class Descriptors
             "bias is right before a normalization (MLP005), and language-model heads whose weights are shared with the " +
             "embedding are conventionally bias-free; neither is reported.");
 
+    /// <summary>MLP007: a module is run for evaluation while it is certainly still in training mode.</summary>
+    public static readonly DiagnosticDescriptor MLP007_EvaluatedInTrainingMode = Create(
+        id: "MLP007",
+        title: "A model is evaluated in training mode",
+        messageFormat: "'{0}' is evaluated in training mode ({1}): dropout stays active and batch normalization uses and updates batch statistics; call '{0}.eval()' before evaluating",
+        category: Categories.TrainEvalMode,
+        severity: DiagnosticSeverity.Warning,
+        description:
+            "A module starts in training mode and stays there until eval() or train(false). Evaluated in training mode, " +
+            "dropout keeps zeroing activations at random and batch normalization normalizes with the statistics of the " +
+            "evaluation batch (and updates its running statistics with them), so validation accuracy is noisy and lower " +
+            "than the model's, and early stopping and model selection decide on wrong numbers. no_grad() does not change " +
+            "this: it turns off gradient recording, not the mode.");
+
+    /// <summary>MLP008: a module is trained while it is certainly in evaluation mode.</summary>
+    public static readonly DiagnosticDescriptor MLP008_TrainedInEvaluationMode = Create(
+        id: "MLP008",
+        title: "A model is trained in evaluation mode",
+        messageFormat: "'{0}' is trained in evaluation mode{1} ({2}): dropout is off and batch normalization neither uses batch statistics nor learns running ones; call '{0}.train()' {3}",
+        category: Categories.TrainEvalMode,
+        severity: DiagnosticSeverity.Warning,
+        description:
+            "eval() stays in effect until train() is called. A training loop that switches to eval() for validation at the " +
+            "end of an epoch and never back trains every later epoch without dropout and with frozen normalization " +
+            "statistics: the model overfits sooner and its batch normalization drifts from what it sees in training. Call " +
+            "train() at the start of each epoch (or before each training block).");
+
     private static DiagnosticDescriptor Create(
         string id, string title, string messageFormat, string category, DiagnosticSeverity severity, string description)
         => new(id, title, messageFormat, category, severity, isEnabledByDefault: true, description, HelpLinkBase + id + ".md");
@@ -106,4 +133,7 @@ public static class Categories
 
     /// <summary>How a model's layers are put together: parameters that cannot train, missing ones.</summary>
     public const string Architecture = "Architecture";
+
+    /// <summary>A model run in the wrong mode: evaluated in training mode, or trained in evaluation mode.</summary>
+    public const string TrainEvalMode = "TrainEvalMode";
 }

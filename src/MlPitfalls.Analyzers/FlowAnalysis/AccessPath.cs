@@ -41,6 +41,18 @@ internal readonly struct AccessPath : IEquatable<AccessPath>
     public static AccessPath ForSymbol(ISymbol symbol) => new(symbol, ImmutableArray<ISymbol>.Empty);
 
     /// <summary>
+    /// The object a body runs on (<c>this</c>), for analyses that track the object itself (a module's own
+    /// <c>eval()</c>); rooted at its type, which no reference path is. Its fields stay paths rooted at the field.
+    /// </summary>
+    public static AccessPath ForThis(INamedTypeSymbol type) => new(type, ImmutableArray<ISymbol>.Empty);
+
+    /// <summary>True for the path <see cref="ForThis"/> makes.</summary>
+    public bool IsThis => Members.IsEmpty && _root is INamedTypeSymbol;
+
+    /// <summary>This path followed by <paramref name="members"/> (<c>trainer</c> and <c>model.head</c>: <c>trainer.model.head</c>).</summary>
+    public AccessPath Append(System.Collections.Generic.IEnumerable<ISymbol> members) => new(_root, Members.AddRange(members));
+
+    /// <summary>
     /// The path an operation reads or writes, when it is a plain reference: a local, parameter, flow capture, or a chain
     /// of fields and parameterless properties on one of them or on <c>this</c>. Null for anything computed.
     /// </summary>

@@ -47,18 +47,30 @@ internal abstract class ForwardDataFlow<TState>
 
     /// <summary>Runs the analysis over <paramref name="graph"/> from <paramref name="entry"/> to a fixed point.</summary>
     public FlowResult<TState> Run(ControlFlowGraph graph, TState entry, CancellationToken cancellationToken)
+        => Run(graph, entry, 0, graph.Blocks.Length - 1, cancellationToken);
+
+    /// <summary>
+    /// Runs the analysis over the blocks <paramref name="first"/> to <paramref name="last"/> only, entering at
+    /// <paramref name="first"/> with <paramref name="entry"/>: a loop's later iterations, entered from the state its back
+    /// edges bring (<see cref="FlowResult{TState}.BackEdgeInputs"/>), without the path that enters it the first time.
+    /// Branches to blocks outside the range are not followed.
+    /// </summary>
+    public FlowResult<TState> Run(ControlFlowGraph graph, TState entry, int first, int last, CancellationToken cancellationToken)
     {
         var blocks = graph.Blocks;
         var inputs = new TState[blocks.Length];
+        var backEdgeInputs = new TState[blocks.Length];
         for (var i = 0; i < inputs.Length; i++)
         {
             inputs[i] = Lattice.Bottom;
+            backEdgeInputs[i] = Lattice.Bottom;
         }
 
         var worklist = new SortedSet<int>();
-        inputs[0] = entry;
-        worklist.Add(0);
-        SeedHandlers(graph.Root, inputs, worklist);
+        var range = (First: first, Last: last);
+        inputs[first] = entry;
+        worklist.Add(first);
+        SeedHandlers(graph.Root, inputs, worklist, range);
 
         // Lattices here have finite height, so the loop ends; the cap keeps a bug in a lattice from becoming a hang.
         var budget = (blocks.Length * 32) + 64;
@@ -68,7 +80,7 @@ internal abstract class ForwardDataFlow<TState>
             cancellationToken.ThrowIfCancellationRequested();
             if (--budget < 0)
             {
-                return new FlowResult<TState>(ImmutableArray.Create(inputs), Lattice.Bottom, converged: false);
+                return new FlowResult<TState>(ImmutableArray.Create(inputs), ImmutableArray.Create(backEdgeInputs), Lattice.Bottom, converged: false);
             }
 
             var ordinal = worklist.Min;
@@ -93,18 +105,24 @@ internal abstract class ForwardDataFlow<TState>
                 state = TransferBranchValue(branchValue, state, new FlowContext(graph, block, isReturn, cancellationToken));
             }
 
-            Propagate(block.FallThroughSuccessor, state, inputs, worklist, graph);
-            Propagate(block.ConditionalSuccessor, state, inputs, worklist, graph);
+            Propagate(block.FallThroughSuccessor, state, inputs, backEdgeInputs, worklist, graph, range);
+            Propagate(block.ConditionalSuccessor, state, inputs, backEdgeInputs, worklist, graph, range);
         }
 
-        return new FlowResult<TState>(ImmutableArray.Create(inputs), exit, converged: true);
+        return new FlowResult<TState>(ImmutableArray.Create(inputs), ImmutableArray.Create(backEdgeInputs), exit, converged: true);
     }
 
-    private void Propagate(ControlFlowBranch? branch, TState state, TState[] inputs, SortedSet<int> worklist, ControlFlowGraph graph)
+    private void Propagate(
+        ControlFlowBranch? branch, TState state, TState[] inputs, TState[] backEdgeInputs, SortedSet<int> worklist, ControlFlowGraph graph, (int First, int Last) range)
     {
         if (branch?.Destination is not { } destination)
         {
             return; // leaves the graph by throwing, or ends a finally handler (its continuation is AfterFinally)
+        }
+
+        if (destination.Ordinal < range.First || destination.Ordinal > range.Last)
+        {
+            return; // leaves the part of the graph being run (a loop's exit, in a run of its later iterations)
         }
 
         foreach (var finallyRegion in branch.FinallyRegions)
@@ -117,6 +135,12 @@ internal abstract class ForwardDataFlow<TState>
             state = LeaveRegion(state, left);
         }
 
+        if (branch.Source.Ordinal >= destination.Ordinal)
+        {
+            // Blocks are laid out in source order, so a branch back to an earlier block (or the same one) closes a loop.
+            backEdgeInputs[destination.Ordinal] = Lattice.Join(backEdgeInputs[destination.Ordinal], state);
+        }
+
         var joined = Lattice.Join(inputs[destination.Ordinal], state);
         if (!Lattice.Equals(joined, inputs[destination.Ordinal]))
         {
@@ -125,9 +149,10 @@ internal abstract class ForwardDataFlow<TState>
         }
     }
 
-    private void SeedHandlers(ControlFlowRegion region, TState[] inputs, SortedSet<int> worklist)
+    private void SeedHandlers(ControlFlowRegion region, TState[] inputs, SortedSet<int> worklist, (int First, int Last) range)
     {
-        if (region.Kind is ControlFlowRegionKind.Catch or ControlFlowRegionKind.Filter or ControlFlowRegionKind.Finally)
+        if (region.Kind is ControlFlowRegionKind.Catch or ControlFlowRegionKind.Filter or ControlFlowRegionKind.Finally
+            && region.FirstBlockOrdinal >= range.First && region.FirstBlockOrdinal <= range.Last)
         {
             inputs[region.FirstBlockOrdinal] = Lattice.Join(inputs[region.FirstBlockOrdinal], HandlerEntryState);
             worklist.Add(region.FirstBlockOrdinal);
@@ -135,7 +160,7 @@ internal abstract class ForwardDataFlow<TState>
 
         foreach (var nested in region.NestedRegions)
         {
-            SeedHandlers(nested, inputs, worklist);
+            SeedHandlers(nested, inputs, worklist, range);
         }
     }
 }
@@ -164,15 +189,22 @@ internal readonly struct FlowContext
 /// <summary>The fixed point of a run: the state at the start of every block and at the exit.</summary>
 internal sealed class FlowResult<TState>
 {
-    public FlowResult(ImmutableArray<TState> blockInputs, TState exit, bool converged)
+    public FlowResult(ImmutableArray<TState> blockInputs, ImmutableArray<TState> backEdgeInputs, TState exit, bool converged)
     {
         BlockInputs = blockInputs;
+        BackEdgeInputs = backEdgeInputs;
         Exit = exit;
         Converged = converged;
     }
 
     /// <summary>The state on entry to each block, by ordinal; the lattice's bottom for blocks no path reaches.</summary>
     public ImmutableArray<TState> BlockInputs { get; }
+
+    /// <summary>
+    /// The state each block receives along back edges only (branches from itself or a later block, which close a loop):
+    /// what one iteration of a loop leaves for the next, for the loop's first block; the lattice's bottom elsewhere.
+    /// </summary>
+    public ImmutableArray<TState> BackEdgeInputs { get; }
 
     /// <summary>The state at the exit block: the join over every path that returns normally.</summary>
     public TState Exit { get; }

@@ -68,6 +68,9 @@ internal sealed class GraphFacts
         return Cache.GetValue(root, static r => new GraphFacts(r));
     }
 
+    /// <summary>True when the body assigns <paramref name="symbol"/> (a local or parameter) anywhere, a declaration's initializer included.</summary>
+    public bool IsWritten(ISymbol symbol) => _writes.ContainsKey(symbol);
+
     /// <summary>True when some lambda or local function in the body assigns a captured local or parameter.</summary>
     public bool HasWritesByNestedFunctions => _writtenByNestedFunctions.Count > 0;
 

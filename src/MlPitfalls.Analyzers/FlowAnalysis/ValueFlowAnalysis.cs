@@ -64,6 +64,34 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
     /// in which nothing is known (parameters, fields).
     /// </summary>
     public ValueFlowResult<TValue> AnalyzeBody(ControlFlowGraph graph, CancellationToken cancellationToken)
+        => AnalyzeBody(graph, PathState<TValue>.Empty, cancellationToken);
+
+    /// <summary>Analyses the body <paramref name="graph"/> was built for from <paramref name="entry"/> (a summary's seeded parameters and fields).</summary>
+    public ValueFlowResult<TValue> AnalyzeBody(ControlFlowGraph graph, PathState<TValue> entry, CancellationToken cancellationToken)
+    {
+        Start(cancellationToken);
+        var (flow, returned) = RunGraph(graph, entry, nesting: 0);
+        return new ValueFlowResult<TValue>(_records, returned, _converged, Values, flow);
+    }
+
+    /// <summary>
+    /// The values in a loop's later iterations: the blocks <paramref name="first"/> (the loop's first block) to
+    /// <paramref name="last"/> (the last block branching back to it) run from <paramref name="entry"/>, the state the
+    /// loop's back edges bring in <see cref="ValueFlowResult{TValue}.Flow"/> of the whole body. What a rule reads here
+    /// holds on every path that has gone round the loop at least once, which the whole body's join with the first
+    /// entry cannot say (the classic mode bug: train() before the epoch loop, eval() at the end of each epoch).
+    /// </summary>
+    public ValueFlowResult<TValue> AnalyzeLaterIterations(ControlFlowGraph graph, int first, int last, PathState<TValue> entry, CancellationToken cancellationToken)
+    {
+        Start(cancellationToken);
+        _running.Add(graph);
+        var flow = Run(graph, entry, first, last, cancellationToken);
+        _running.Remove(graph);
+        _converged &= flow.Converged;
+        return new ValueFlowResult<TValue>(_records, Values.Unknown, _converged, Values, flow);
+    }
+
+    private void Start(CancellationToken cancellationToken)
     {
         _cancellationToken = cancellationToken;
         _records = new Dictionary<SyntaxNode, TValue>();
@@ -71,8 +99,7 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         _analysedAlone = new HashSet<ControlFlowGraph>();
         _invokedRuns = new Dictionary<ControlFlowGraph, List<(PathState<TValue>, PathState<TValue>, TValue)>>();
         _finallyEffects = new Dictionary<ControlFlowRegion, (ImmutableArray<AccessPath> Written, bool Calls)>();
-        var (_, returned) = RunGraph(graph, PathState<TValue>.Empty, nesting: 0);
-        return new ValueFlowResult<TValue>(_records, returned, _converged, Values);
+        _converged = true;
     }
 
     /// <summary>The value of a call the engine does not run itself: the analysis' meaning of library and source methods.</summary>
@@ -476,13 +503,18 @@ internal sealed class ValueFlowResult<TValue>
     private readonly IReadOnlyDictionary<SyntaxNode, TValue> _records;
     private readonly IValueLattice<TValue> _lattice;
 
-    public ValueFlowResult(IReadOnlyDictionary<SyntaxNode, TValue> records, TValue returned, bool converged, IValueLattice<TValue> lattice)
+    public ValueFlowResult(
+        IReadOnlyDictionary<SyntaxNode, TValue> records, TValue returned, bool converged, IValueLattice<TValue> lattice, FlowResult<PathState<TValue>>? flow = null)
     {
         _records = records;
         _lattice = lattice;
         Returned = converged ? returned : lattice.Unknown;
         Converged = converged;
+        Flow = flow;
     }
+
+    /// <summary>The fixed point over the body's own graph (block states, back-edge states, exit state); null when not run on a graph.</summary>
+    public FlowResult<PathState<TValue>>? Flow { get; }
 
     /// <summary>The join of every value the body returns (the lattice's bottom when it never returns a value).</summary>
     public TValue Returned { get; }

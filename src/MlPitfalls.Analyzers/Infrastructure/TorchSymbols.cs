@@ -106,6 +106,52 @@ internal sealed class TorchSymbols
     /// </summary>
     public ImmutableArray<IMethodSymbol> GradModeGuards => _gradModeGuards.Value;
 
+    /// <summary>True for <c>tensor.backward(...)</c> and <c>torch.autograd.backward(...)</c>.</summary>
+    public bool IsBackward(IMethodSymbol method)
+        => method.Name == "backward" && (IsTensor(method.ContainingType) || SymbolEqualityComparer.Default.Equals(method.ContainingType, Autograd));
+
+    /// <summary>True for <c>optimizer.step(...)</c> on TorchSharp's optimizer or anything derived from it.</summary>
+    public bool IsOptimizerStep(IMethodSymbol method) => method.Name == "step" && IsOptimizer(method.ContainingType);
+
+    /// <summary>
+    /// What a grad-mode guard call does to gradient recording: false for <c>no_grad()</c>, <c>inference_mode()</c>,
+    /// <c>set_grad_enabled(false)</c>; true for <c>enable_grad()</c>, <c>set_grad_enabled(true)</c>,
+    /// <c>inference_mode(false)</c>; null for another call or a flag that is not a constant.
+    /// </summary>
+    public bool? GradEnabledBy(Microsoft.CodeAnalysis.Operations.IInvocationOperation call)
+    {
+        if (!IsGradModeGuard(call.TargetMethod))
+        {
+            return null;
+        }
+
+        switch (call.TargetMethod.Name)
+        {
+            case "no_grad":
+                return false;
+            case "enable_grad":
+                return true;
+        }
+
+        foreach (var argument in call.Arguments)
+        {
+            if (argument.Parameter?.Type.SpecialType == SpecialType.System_Boolean)
+            {
+                var value = argument.ArgumentKind == Microsoft.CodeAnalysis.Operations.ArgumentKind.DefaultValue
+                    ? argument.Parameter.ExplicitDefaultValue
+                    : argument.Value.ConstantValue.HasValue ? argument.Value.ConstantValue.Value : null;
+                if (value is not bool flag)
+                {
+                    return null;
+                }
+
+                return call.TargetMethod.Name == "inference_mode" ? !flag : flag;
+            }
+        }
+
+        return call.TargetMethod.Name == "inference_mode" ? false : null;
+    }
+
     /// <summary>True for a call to one of the <see cref="GradModeGuards"/>.</summary>
     public bool IsGradModeGuard(IMethodSymbol method)
     {

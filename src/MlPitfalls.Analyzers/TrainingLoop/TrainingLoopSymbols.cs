@@ -6,14 +6,6 @@ namespace MlPitfalls.Analyzers.TrainingLoop;
 /// <summary>The questions about TorchSharp symbols that only the training-loop rule asks.</summary>
 internal static class TrainingLoopSymbols
 {
-    /// <summary>True for <c>tensor.backward(...)</c> and <c>torch.autograd.backward(...)</c>.</summary>
-    public static bool IsBackward(this TorchSymbols torch, IMethodSymbol method)
-        => method.Name == "backward"
-           && (torch.IsTensor(method.ContainingType) || SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Autograd));
-
-    /// <summary>True for <c>optimizer.step(...)</c> on TorchSharp's optimizer or anything derived from it.</summary>
-    public static bool IsOptimizerStep(this TorchSymbols torch, IMethodSymbol method) => method.Name == "step" && torch.IsOptimizer(method.ContainingType);
-
     /// <summary>True for <c>optimizer.zero_grad()</c>.</summary>
     public static bool IsOptimizerZeroGrad(this TorchSymbols torch, IMethodSymbol method) => method.Name == "zero_grad" && torch.IsOptimizer(method.ContainingType);
 

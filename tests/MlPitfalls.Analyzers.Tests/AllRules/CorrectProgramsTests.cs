@@ -145,7 +145,8 @@ public class CorrectProgramsTests
             addUsings: false,
             RepositoryFiles.Read("samples", "TrainingLoop.Fixed", "Program.cs"),
             RepositoryFiles.Read("samples", "TrainingLoop.Fixed", "DigitClassifier.cs"),
-            RepositoryFiles.Read("samples", "TrainingLoop", "SyntheticDigits.cs"));
+            RepositoryFiles.Read("samples", "TrainingLoop", "SyntheticDigits.cs"),
+            RepositoryFiles.Read("samples", "TrainingLoop.Fixed", "Baseline.cs"));
         Assert.Empty(compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         Assert.Empty(await AllAnalyzers.RunAsync(compilation));
 
@@ -155,18 +156,19 @@ public class CorrectProgramsTests
     }
 
     [Fact]
-    public async Task The_sample_raises_exactly_its_three_bugs()
+    public async Task The_sample_raises_exactly_its_four_bugs()
     {
         var compilation = AllAnalyzers.Compile(
             LanguageVersion.Latest,
             addUsings: false,
             RepositoryFiles.Read("samples", "TrainingLoop", "Program.cs"),
             RepositoryFiles.Read("samples", "TrainingLoop", "DigitClassifier.cs"),
-            RepositoryFiles.Read("samples", "TrainingLoop", "SyntheticDigits.cs"));
+            RepositoryFiles.Read("samples", "TrainingLoop", "SyntheticDigits.cs"),
+            RepositoryFiles.Read("samples", "TrainingLoop", "Baseline.cs"));
         var reported = (await AllAnalyzers.RunAsync(compilation))
             .Select(d => $"{d.Id} {System.IO.Path.GetFileName(d.Location.GetLineSpan().Path)} {d.Location.GetLineSpan().StartLinePosition.Line + 1}")
             .OrderBy(d => d)
             .ToArray();
-        Assert.Equal(new[] { "MLP001 File0.cs 29", "MLP002 File0.cs 28", "MLP005 File1.cs 14" }, reported);
+        Assert.Equal(new[] { "MLP001 File0.cs 29", "MLP002 File0.cs 28", "MLP005 File1.cs 14", "MLP007 File3.cs 15" }, reported);
     }
 }

@@ -16,7 +16,7 @@ public class SampleTests
         var test = Verifier.Create();
         test.TestState.Sources.Add(("Program.cs", RepositoryFiles.Read("samples", "TrainingLoop", "Program.cs")));
         test.FixedState.Sources.Add(("Program.cs", RepositoryFiles.Read("samples", "TrainingLoop.Fixed", "Program.cs")));
-        foreach (var shared in new[] { "DigitClassifier.cs", "SyntheticDigits.cs" })
+        foreach (var shared in new[] { "DigitClassifier.cs", "SyntheticDigits.cs", "Baseline.cs" })
         {
             var source = (shared, RepositoryFiles.Read("samples", "TrainingLoop", shared));
             test.TestState.Sources.Add(source);

@@ -45,6 +45,10 @@ internal sealed class ModuleComposition
     public ModuleModel? Describe(IOperation? expression, CancellationToken cancellationToken)
         => Describe(expression, 0, cancellationToken);
 
+    /// <summary>The module a field or property holds (every write to it in its class agrees), or null when the code does not show it.</summary>
+    public ModuleModel? DescribeStored(ISymbol member, CancellationToken cancellationToken)
+        => _members.GetOrAdd(member, m => DescribeMember(m, 0, cancellationToken) ?? FromStaticType(MemberType(m)));
+
     /// <summary>
     /// Remembers a body some analysis already has bound (the analyzer driver's, or one built for a summary), so that
     /// reading a local declared in it does not bind the body a second time.

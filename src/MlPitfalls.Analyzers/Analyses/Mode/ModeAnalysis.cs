@@ -1,0 +1,501 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.FlowAnalysis;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.Analyses.Mode;
+
+/// <summary>
+/// Train/eval mode on the dataflow engine: for each module a body can name (a local, parameter, field, <c>model.encoder</c>,
+/// the body's own <c>this</c>), whether it is in training or evaluation mode on every path. A new module is in training
+/// mode; <c>train()</c>/<c>train(true)</c> and <c>eval()</c>/<c>train(false)</c> set the mode of the module and of every
+/// module under it; <c>train(flag)</c> makes it unknown. Setting a mode makes every other module the body names unknown
+/// (it may be the same object, or contain it), except the modules under the one set. A source method's effect on the
+/// modes of its receiver, its parameters and its fields is a memoised summary applied at each call; a call that can run
+/// code the analysis does not see (a delegate argument, a virtual or iterator method, a body too large) forgets every mode.
+/// </summary>
+internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
+{
+    private const string SummaryName = "mode";
+
+    private static readonly ConditionalWeakTable<ControlFlowGraph, ValueFlowResult<ModuleMode>> Results = new();
+
+    private static readonly ImmutableHashSet<string> SameModuleMethods = ImmutableHashSet.Create(
+        "to", "cuda", "cpu", "@float", "@double", "half", "bfloat16", "type", "to_type", "float", "double");
+
+    private readonly AnalysisServices _services;
+    private readonly INamedTypeSymbol? _thisType;
+    private readonly CancellationToken _cancellationToken;
+
+    /// <summary>Set when the body set the mode of a module it cannot name (<c>GetModel().eval()</c>): its summary then forgets every mode.</summary>
+    private bool _setUnnamed;
+
+    private ModeAnalysis(AnalysisServices services, INamedTypeSymbol? thisType, CancellationToken cancellationToken)
+        : base(ModuleMode.Lattice)
+    {
+        _services = services;
+        _thisType = thisType;
+        _cancellationToken = cancellationToken;
+    }
+
+    private TorchSymbols Torch => _services.Torch;
+
+    /// <summary>The mode of every module expression in the body <paramref name="graph"/> was built for (computed once per graph).</summary>
+    public static ValueFlowResult<ModuleMode> For(AnalysisServices services, ISymbol owner, ControlFlowGraph graph, CancellationToken cancellationToken)
+    {
+        if (Results.TryGetValue(graph, out var cached))
+        {
+            return cached;
+        }
+
+        var result = new ModeAnalysis(services, owner.ContainingType, cancellationToken).AnalyzeBody(graph, cancellationToken);
+        return Results.GetValue(graph, _ => result);
+    }
+
+    /// <summary>
+    /// The modes in the later iterations of the loop whose first block is <paramref name="first"/> and whose last block
+    /// branching back is <paramref name="last"/>: entered only from what an iteration leaves (see
+    /// <see cref="ValueFlowAnalysis{TValue}.AnalyzeLaterIterations"/>). Null when no iteration goes round.
+    /// </summary>
+    public static ValueFlowResult<ModuleMode>? LaterIterations(
+        AnalysisServices services, ISymbol owner, ControlFlowGraph graph, ValueFlowResult<ModuleMode> whole, int first, int last, CancellationToken cancellationToken)
+    {
+        if (whole.Flow is not { Converged: true } flow || !flow.BackEdgeInputs[first].IsReached)
+        {
+            return null;
+        }
+
+        return new ModeAnalysis(services, owner.ContainingType, cancellationToken).AnalyzeLaterIterations(graph, first, last, flow.BackEdgeInputs[first], cancellationToken);
+    }
+
+    protected override bool MayChangeState(IInvocationOperation invocation) => false; // VisitInvocation decides what each call changes
+
+    protected override ModuleMode VisitInvocation(
+        IInvocationOperation invocation, ModuleMode instance, ImmutableArray<ModuleMode> arguments, ref PathState<ModuleMode> state, FlowContext context)
+    {
+        var method = invocation.TargetMethod;
+        if (IsModeSetter(method))
+        {
+            var receiver = ReceiverPath(invocation.Instance);
+            SetMode(receiver, ModeSetBy(invocation), ref state);
+            return Values.Unknown;
+        }
+
+        foreach (var argument in invocation.Arguments)
+        {
+            if (argument.ArgumentKind != ArgumentKind.DefaultValue && !argument.Value.ConstantValue.HasValue
+                && (argument.Value.WithoutConversions() is IDelegateCreationOperation or IAnonymousFunctionOperation or IFlowAnonymousFunctionOperation
+                    || argument.Value.Type?.TypeKind == TypeKind.Delegate))
+            {
+                state = PathState<ModuleMode>.Empty; // the delegate may run anywhere inside the call
+                return Values.Unknown;
+            }
+        }
+
+        if (Torch.IsInTorchSharp(method))
+        {
+            return TorchSharpCall(invocation, method, instance, arguments, ref state);
+        }
+
+        if (SourceMethodBodies.DefinitionWithBody(method).DeclaringSyntaxReferences.IsEmpty)
+        {
+            return Values.Unknown; // a library outside TorchSharp does not set a module's mode
+        }
+
+        return SourceCall(invocation, method, ref state);
+    }
+
+    protected override ModuleMode VisitOther(IOperation operation, List<ModuleMode> children, FlowContext context)
+        => operation is IObjectCreationOperation { Type: { } type } creation && Torch.IsModule(type)
+            ? NewModule(type, creation.Syntax)
+            : Values.Unknown;
+
+    protected override ModuleMode ReadUntracked(IOperation reference, AccessPath path, PathState<ModuleMode> state, FlowContext context)
+        => Inherited(path, state);
+
+    /// <summary>
+    /// The mode of a module the state does not name, from the nearest module above it that it does: <c>train()</c> and
+    /// <c>eval()</c> recurse into registered children, and a new module's children are new too. Setting a child's own
+    /// mode stores the child's path.
+    /// </summary>
+    private ModuleMode Inherited(AccessPath path, PathState<ModuleMode> state)
+    {
+        if (state.Values.Count == 0 || path.Root is not { } root)
+        {
+            return Values.Unknown;
+        }
+
+        for (var length = path.Members.Length - 1; length >= 0; length--)
+        {
+            if (state.Values.TryGetValue(AccessPath.ForSymbol(root).Append(path.Members.Take(length)), out var stored))
+            {
+                return stored;
+            }
+        }
+
+        return _thisType is not null && IsMemberOfThis(path) && state.Values.TryGetValue(AccessPath.ForThis(_thisType), out var ofThis)
+            ? ofThis
+            : Values.Unknown;
+    }
+
+    private ModuleMode TorchSharpCall(
+        IInvocationOperation invocation, IMethodSymbol method, ModuleMode instance, ImmutableArray<ModuleMode> arguments, ref PathState<ModuleMode> state)
+    {
+        if (method.Name == "apply" && Torch.IsModule(method.ContainingType))
+        {
+            state = PathState<ModuleMode>.Empty; // runs a callback on every module under the receiver
+            return Values.Unknown;
+        }
+
+        if (!Torch.IsModule(method.ReturnType))
+        {
+            return Values.Unknown;
+        }
+
+        if (method.IsStatic && !method.IsExtensionMethod && SymbolEqualityComparer.Default.Equals(method.ContainingType, Torch.Nn))
+        {
+            return NewModule(method.ReturnType, invocation.Syntax); // nn.Linear(...), nn.Sequential(...): a new module
+        }
+
+        if (SameModuleMethods.Contains(method.Name))
+        {
+            // model.to(device) returns the module it moved: an extension method's receiver is its first argument.
+            return method.IsExtensionMethod ? (arguments.IsEmpty ? Values.Unknown : arguments[0]) : instance;
+        }
+
+        return Values.Unknown;
+    }
+
+    private ModuleMode NewModule(ITypeSymbol type, SyntaxNode creation)
+        => OverridesTrain(type) ? Values.Unknown : ModuleMode.Of(ModeKind.Train, creation);
+
+    private bool IsModeSetter(IMethodSymbol method)
+        => method.Name is "train" or "eval" && Torch.IsModule(method.ContainingType)
+            && (Torch.IsInTorchSharp(method) || method.IsOverride);
+
+    /// <summary>The mode a <c>train(...)</c>/<c>eval()</c> call sets: unknown for a flag, or for a module whose type overrides <c>train</c>.</summary>
+    private ModuleMode ModeSetBy(IInvocationOperation invocation)
+    {
+        var method = invocation.TargetMethod;
+        if (!Torch.IsInTorchSharp(method) || (invocation.Instance.WithoutConversions()?.Type is { } type && OverridesTrain(type)))
+        {
+            return Values.Unknown; // a user train(bool) may keep some modules in another mode on purpose
+        }
+
+        if (method.Name == "eval")
+        {
+            return ModuleMode.Of(ModeKind.Eval, invocation.Syntax);
+        }
+
+        var flag = invocation.Arguments.FirstOrDefault(a => a.Parameter?.Type.SpecialType == SpecialType.System_Boolean);
+        if (flag is null || flag.ArgumentKind == ArgumentKind.DefaultValue)
+        {
+            return ModuleMode.Of(ModeKind.Train, invocation.Syntax);
+        }
+
+        return flag.Value.ConstantValue is { HasValue: true, Value: bool on }
+            ? ModuleMode.Of(on ? ModeKind.Train : ModeKind.Eval, invocation.Syntax)
+            : Values.Unknown;
+    }
+
+    private AccessPath? ReceiverPath(IOperation? instance)
+    {
+        var receiver = instance.WithoutConversions();
+        return receiver is IInstanceReferenceOperation ? (_thisType is null ? null : AccessPath.ForThis(_thisType)) : AccessPath.Of(receiver);
+    }
+
+    /// <summary>
+    /// Sets <paramref name="path"/>'s mode and that of every module under it. Every other module the state names may be
+    /// the same object under another name, or contain it: their modes become unknown.
+    /// </summary>
+    private void SetMode(AccessPath? path, ModuleMode mode, ref PathState<ModuleMode> state)
+    {
+        if (path is not { } target)
+        {
+            _setUnnamed = true;
+            state = PathState<ModuleMode>.Empty;
+            return;
+        }
+
+        var values = ImmutableDictionary.CreateBuilder<AccessPath, ModuleMode>();
+        foreach (var pair in state.Values)
+        {
+            if (IsUnder(pair.Key, target))
+            {
+                values[pair.Key] = mode;
+            }
+            else if (pair.Key.Root is null)
+            {
+                values[pair.Key] = pair.Value; // a flow capture holds a value already read
+            }
+        }
+
+        if (!Values.Equals(mode, Values.Unknown))
+        {
+            values[target] = mode;
+        }
+        else
+        {
+            values.Remove(target);
+        }
+
+        state = PathState<ModuleMode>.Create(values.ToImmutable());
+    }
+
+    /// <summary>True when <paramref name="path"/> is <paramref name="parent"/> or a module under it.</summary>
+    private bool IsUnder(AccessPath path, AccessPath parent)
+        => parent.IsPrefixOf(path) || (parent.IsThis && IsMemberOfThis(path));
+
+    private static bool IsMemberOfThis(AccessPath path) => path.Root is IFieldSymbol { IsStatic: false } or IPropertySymbol { IsStatic: false };
+
+    private ModuleMode SourceCall(IInvocationOperation invocation, IMethodSymbol method, ref PathState<ModuleMode> state)
+    {
+        var effects = Effects(method);
+        if (effects.Opaque)
+        {
+            state = PathState<ModuleMode>.Empty;
+            return Values.Unknown;
+        }
+
+        if (!effects.Changes.IsEmpty)
+        {
+            var mapped = new List<(AccessPath Path, ModuleMode Effect)>();
+            foreach (var (calleePath, effect) in effects.Changes)
+            {
+                if (MapToCaller(invocation, calleePath) is not { } callerPath)
+                {
+                    state = PathState<ModuleMode>.Empty; // the method sets the mode of a module this body cannot name
+                    return Values.Unknown;
+                }
+
+                mapped.Add((callerPath, effect));
+            }
+
+            state = Apply(state, mapped, invocation.Syntax);
+        }
+
+        return effects.Returned.Kinds is ModeKind.Train or ModeKind.Eval ? ModuleMode.Of(effects.Returned.Kinds, invocation.Syntax) : Values.Unknown;
+    }
+
+    /// <summary>
+    /// Applies a summary's changes: each changed module (and every module under it) takes the mode the method leaves it
+    /// in; every other module the state names becomes unknown when the method sets any mode (it may be the same object).
+    /// </summary>
+    private PathState<ModuleMode> Apply(PathState<ModuleMode> state, List<(AccessPath Path, ModuleMode Effect)> changes, SyntaxNode call)
+    {
+        var values = ImmutableDictionary.CreateBuilder<AccessPath, ModuleMode>();
+        foreach (var pair in state.Values)
+        {
+            var changed = false;
+            var value = pair.Value;
+            foreach (var (path, effect) in changes)
+            {
+                if (IsUnder(pair.Key, path))
+                {
+                    value = value.After(effect, call);
+                    changed = true;
+                }
+            }
+
+            if (changed || pair.Key.Root is null)
+            {
+                values[pair.Key] = value;
+            }
+        }
+
+        foreach (var (path, effect) in changes)
+        {
+            if (!state.Values.ContainsKey(path))
+            {
+                values[path] = Inherited(path, state).After(effect, call);
+            }
+        }
+
+        foreach (var key in values.Keys.ToList())
+        {
+            if (Values.Equals(values[key], Values.Unknown))
+            {
+                values.Remove(key);
+            }
+        }
+
+        return PathState<ModuleMode>.Create(values.ToImmutable());
+    }
+
+    /// <summary>The caller's name for a module a summary names: a parameter becomes its argument, a field the receiver's field.</summary>
+    private AccessPath? MapToCaller(IInvocationOperation invocation, AccessPath calleePath)
+    {
+        switch (calleePath.Root)
+        {
+            case IParameterSymbol parameter:
+                var argument = invocation.Arguments.FirstOrDefault(a => a.Parameter?.Ordinal == parameter.Ordinal);
+                return argument is null ? null : AccessPath.Of(argument.Value)?.Append(calleePath.Members);
+            case INamedTypeSymbol when calleePath.IsThis:
+                return ReceiverPath(invocation.Instance);
+            case IFieldSymbol or IPropertySymbol:
+                var receiver = invocation.Instance.WithoutConversions();
+                if (receiver is null or IInstanceReferenceOperation)
+                {
+                    return calleePath; // the same object: its fields are the caller's fields
+                }
+
+                return AccessPath.Of(receiver)?.Append(new[] { calleePath.Root! }.Concat(calleePath.Members));
+            default:
+                return null;
+        }
+    }
+
+    private ModeEffects Effects(IMethodSymbol method)
+    {
+        if ((method.IsVirtual || method.IsAbstract || method.IsOverride) && !method.IsSealed && !method.ContainingType.IsSealed)
+        {
+            return ModeEffects.Unknown; // an override elsewhere may run instead
+        }
+
+        var services = _services;
+        return services.GetSummary(SummaryName, method, (graph, token) => Summarize(services, method, graph, token), ModeEffects.Unknown, _cancellationToken);
+    }
+
+    private static ModeEffects Summarize(AnalysisServices services, IMethodSymbol method, ControlFlowGraph graph, CancellationToken cancellationToken)
+    {
+        var definition = SourceMethodBodies.DefinitionWithBody(method);
+        if (IsIterator(definition, cancellationToken))
+        {
+            return ModeEffects.Unknown; // its body runs while the caller enumerates, not at the call
+        }
+
+        var torch = services.Torch;
+        var seeds = ImmutableDictionary.CreateBuilder<AccessPath, ModuleMode>();
+        foreach (var parameter in definition.Parameters)
+        {
+            if (torch.IsModule(parameter.Type))
+            {
+                seeds[AccessPath.ForSymbol(parameter)] = ModuleMode.Unchanged;
+            }
+        }
+
+        if (!definition.IsStatic && definition.ContainingType is { } type)
+        {
+            if (torch.IsModule(type))
+            {
+                seeds[AccessPath.ForThis(type)] = ModuleMode.Unchanged;
+            }
+
+            for (var current = type; current is not null && !current.DeclaringSyntaxReferences.IsEmpty; current = current.BaseType)
+            {
+                foreach (var member in current.GetMembers())
+                {
+                    var memberType = member switch
+                    {
+                        IFieldSymbol { IsStatic: false, IsImplicitlyDeclared: false } field => field.Type,
+                        IPropertySymbol { IsStatic: false } property when AccessPath.IsStorage(property) => property.Type,
+                        _ => null,
+                    };
+
+                    if (torch.IsModule(memberType))
+                    {
+                        seeds[AccessPath.ForSymbol(member)] = ModuleMode.Unchanged;
+                    }
+                }
+            }
+        }
+
+        var analysis = new ModeAnalysis(services, definition.ContainingType, cancellationToken);
+        var result = analysis.AnalyzeBody(graph, PathState<ModuleMode>.Create(seeds.ToImmutable()), cancellationToken);
+        if (!result.Converged || analysis._setUnnamed || result.Flow is not { } flow)
+        {
+            return ModeEffects.Unknown;
+        }
+
+        if (!flow.Exit.IsReached)
+        {
+            return ModeEffects.None; // never returns normally: the caller's code after it is not reached that way
+        }
+
+        var facts = GraphFacts.For(graph);
+        var changes = ImmutableArray.CreateBuilder<(AccessPath, ModuleMode)>();
+        foreach (var seed in seeds.Keys)
+        {
+            var value = seed.Root is IParameterSymbol parameter && facts.IsWritten(parameter)
+                ? ModuleMode.Unknown // the parameter names another module by the end
+                : flow.Exit.Get(seed, ModuleMode.Lattice);
+            if (!value.Equals(ModuleMode.Unchanged))
+            {
+                changes.Add((seed, value));
+            }
+        }
+
+        foreach (var pair in flow.Exit.Values)
+        {
+            if (!seeds.ContainsKey(pair.Key) && !pair.Key.Members.IsEmpty && pair.Key.Root is { } root && seeds.ContainsKey(AccessPath.ForSymbol(root))
+                && !pair.Value.Equals(ModuleMode.Unchanged))
+            {
+                changes.Add((pair.Key, pair.Value)); // model.encoder.eval() on a field or parameter
+            }
+        }
+
+        return new ModeEffects(opaque: false, changes.ToImmutable(), result.Returned);
+    }
+
+    private static bool IsIterator(IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        foreach (var reference in method.DeclaringSyntaxReferences)
+        {
+            var syntax = reference.GetSyntax(cancellationToken);
+            if (syntax.DescendantNodes(n => n == syntax || n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)).OfType<YieldStatementSyntax>().Any())
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool OverridesTrain(ITypeSymbol type)
+    {
+        for (var current = type as INamedTypeSymbol; current is not null && !current.DeclaringSyntaxReferences.IsEmpty; current = current.BaseType)
+        {
+            foreach (var member in current.GetMembers("train"))
+            {
+                if (member is IMethodSymbol { IsOverride: true })
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>What a source method does to the modes of the modules its caller can name.</summary>
+    private sealed class ModeEffects
+    {
+        public ModeEffects(bool opaque, ImmutableArray<(AccessPath Path, ModuleMode Effect)> changes, ModuleMode returned)
+        {
+            Opaque = opaque;
+            Changes = changes;
+            Returned = returned;
+        }
+
+        /// <summary>Not known: the caller forgets every mode.</summary>
+        public static ModeEffects Unknown { get; } = new(opaque: true, ImmutableArray<(AccessPath, ModuleMode)>.Empty, ModuleMode.Unknown);
+
+        /// <summary>Changes no mode the caller can name.</summary>
+        public static ModeEffects None { get; } = new(opaque: false, ImmutableArray<(AccessPath, ModuleMode)>.Empty, ModuleMode.Unknown);
+
+        public bool Opaque { get; }
+
+        /// <summary>The modules (named as the method names them: a parameter, a field, <c>this</c>) whose mode the method may change, and how.</summary>
+        public ImmutableArray<(AccessPath Path, ModuleMode Effect)> Changes { get; }
+
+        /// <summary>The mode of the module the method returns, when it returns one.</summary>
+        public ModuleMode Returned { get; }
+    }
+}

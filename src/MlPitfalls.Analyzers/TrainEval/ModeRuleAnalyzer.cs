@@ -1,0 +1,205 @@
+using System.Collections.Immutable;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Analyses.Mode;
+using MlPitfalls.Analyzers.FlowAnalysis;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.TrainEval;
+
+/// <summary>
+/// The shared shape of the train/eval mode rules: find each forward call of a module, classify it as an evaluation or a
+/// training use, and, for the kind the rule judges, ask the mode analysis what mode the module is in there on every
+/// path (and, for a use in a loop, on every path that has gone round the loop once). The member's graph and modes are
+/// built only for members with such a use, once per member however many rules ask.
+/// </summary>
+public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
+{
+    /// <summary>Diagnostic property: the module's text (<c>model</c>, <c>this.net</c>), for the fix's inserted statement.</summary>
+    public const string ModuleProperty = "Module";
+
+    /// <summary>Diagnostic property: the line of the loop whose later iterations the finding is about, when it is one.</summary>
+    public const string LoopProperty = "Loop";
+
+    private protected abstract ModeUseKind JudgedUse { get; }
+
+    private protected abstract DiagnosticDescriptor Rule { get; }
+
+    /// <summary>The rule's finding for a use in <paramref name="mode"/> (on every path, or in a loop's later iterations), or null.</summary>
+    private protected abstract Diagnostic? Judge(ModeFinding finding);
+
+    private protected sealed override void OnTorchSharpCompilationStart(CompilationStartAnalysisContext context, TorchSymbols torch)
+    {
+        if (AnalysisServices.For(context.Compilation) is not { } services)
+        {
+            return;
+        }
+
+        context.RegisterOperationAction(
+            operationContext =>
+            {
+                var call = (IInvocationOperation)operationContext.Operation;
+                if (ModeUses.ModuleOf(torch, call) is not { } module
+                    || ModeUses.Classify(services, call, operationContext.CancellationToken) != JudgedUse
+                    || operationContext.GetControlFlowGraph() is not { } graph)
+                {
+                    return;
+                }
+
+                var cancellationToken = operationContext.CancellationToken;
+                var owner = operationContext.ContainingSymbol;
+                var whole = ModeAnalysis.For(services, owner, graph, cancellationToken);
+                var mode = whole.ValueOf(module.Syntax);
+                ModeFinding? finding = mode.Kinds is ModeKind.Train or ModeKind.Eval ? new ModeFinding(call, module, mode, loop: null) : null;
+                if (finding is null || Judge(finding) is null)
+                {
+                    finding = JudgedUse == ModeUseKind.Training ? InLaterIterations(services, owner, graph, whole, call, module, cancellationToken) : null;
+                }
+
+                if (finding is not null && Judge(finding) is { } diagnostic
+                    && ModeDependence.MayDependOnMode(services, module, cancellationToken))
+                {
+                    operationContext.ReportDiagnostic(diagnostic);
+                }
+            },
+            OperationKind.Invocation);
+    }
+
+    /// <summary>The mode the module is in, in the later iterations of each loop around the call (outermost first), when one of them is certain.</summary>
+    private static ModeFinding? InLaterIterations(
+        AnalysisServices services, ISymbol owner, ControlFlowGraph graph, ValueFlowResult<ModuleMode> whole, IInvocationOperation call, IOperation module, CancellationToken cancellationToken)
+    {
+        if (whole.Flow is not { } flow || BlockOf(graph, call.Syntax) is not { } block)
+        {
+            return null;
+        }
+
+        foreach (var header in graph.Blocks)
+        {
+            if (header.Ordinal > block || !flow.BackEdgeInputs[header.Ordinal].IsReached)
+            {
+                continue;
+            }
+
+            var last = header.Predecessors.Where(p => p.Source.Ordinal >= header.Ordinal).Select(p => p.Source.Ordinal).DefaultIfEmpty(-1).Max();
+            if (last < block)
+            {
+                continue;
+            }
+
+            var later = ModeAnalysis.LaterIterations(services, owner, graph, whole, header.Ordinal, last, cancellationToken);
+            var mode = later?.ValueOf(module.Syntax) ?? ModuleMode.Unknown;
+            if (mode.Kinds is ModeKind.Eval)
+            {
+                return new ModeFinding(call, module, mode, LoopAround(call, graph, header));
+            }
+        }
+
+        return null;
+    }
+
+    private static int? BlockOf(ControlFlowGraph graph, SyntaxNode syntax)
+    {
+        foreach (var block in graph.Blocks)
+        {
+            foreach (var operation in block.Operations)
+            {
+                if (operation.Syntax.Span.Contains(syntax.Span) && operation.Syntax.SyntaxTree == syntax.SyntaxTree)
+                {
+                    return block.Ordinal;
+                }
+            }
+
+            if (block.BranchValue is { } value && value.Syntax.Span.Contains(syntax.Span))
+            {
+                return block.Ordinal;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The loop statement whose first block is <paramref name="header"/>: the innermost loop around the call that starts at or before it.</summary>
+    private static SyntaxNode? LoopAround(IOperation call, ControlFlowGraph graph, BasicBlock header)
+    {
+        var start = header.Operations.FirstOrDefault()?.Syntax.SpanStart ?? header.BranchValue?.Syntax.SpanStart;
+        SyntaxNode? found = null;
+        for (var node = call.Syntax.Parent; node is not null; node = node.Parent)
+        {
+            if (node is ForStatementSyntax or ForEachStatementSyntax or ForEachVariableStatementSyntax or WhileStatementSyntax or DoStatementSyntax)
+            {
+                found ??= node;
+                if (start is { } s && node.Span.Contains(s))
+                {
+                    return node;
+                }
+            }
+        }
+
+        return found;
+    }
+}
+
+/// <summary>One forward call judged by a mode rule: the module, its mode there, and the loop when the mode is that of later iterations.</summary>
+internal sealed class ModeFinding
+{
+    public ModeFinding(IInvocationOperation call, IOperation module, ModuleMode mode, SyntaxNode? loop)
+    {
+        Call = call;
+        Module = module;
+        Mode = mode;
+        Loop = loop;
+    }
+
+    public IInvocationOperation Call { get; }
+
+    public IOperation Module { get; }
+
+    public ModuleMode Mode { get; }
+
+    /// <summary>The loop whose iterations after the first are in <see cref="Mode"/>; null when the mode holds on every path.</summary>
+    public SyntaxNode? Loop { get; }
+
+    /// <summary>Where the mode was set, described for a message: <c>'model.eval()' at line 42</c>.</summary>
+    public string DescribeOrigin()
+    {
+        var origins = Mode.Origins;
+        if (origins.IsEmpty)
+        {
+            return "its mode is set elsewhere";
+        }
+
+        var origin = origins.OrderBy(o => o.SpanStart).Last();
+        var line = origin.GetLocation().GetLineSpan().StartLinePosition.Line + 1;
+        var text = origin.ToString();
+        if (text.Length > 60)
+        {
+            text = text.Substring(0, 57) + "...";
+        }
+
+        if (origin is InvocationExpressionSyntax invocation && IsModeCall(invocation))
+        {
+            return $"set by '{text}' at line {line}";
+        }
+
+        // Otherwise the origin is a creation (new Net(), a TorchSharp factory such as nn.Linear) or a source helper whose
+        // summary sets the mode.
+        var isCreation = origin is ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax
+            || (origin.SyntaxTree == Call.Syntax.SyntaxTree && Call.SemanticModel?.GetSymbolInfo(origin).Symbol is IMethodSymbol { DeclaringSyntaxReferences.IsEmpty: true });
+        return isCreation
+            ? $"a new module starts in training mode: created by '{text}' at line {line}"
+            : $"set by calling '{text}' at line {line}";
+    }
+
+    public ImmutableArray<Location> OriginLocations() => Mode.Origins.Select(o => o.GetLocation()).ToImmutableArray();
+
+    private static bool IsModeCall(InvocationExpressionSyntax invocation)
+        => invocation.Expression is MemberAccessExpressionSyntax { Name.Identifier.ValueText: "train" or "eval" }
+           || invocation.Expression is IdentifierNameSyntax { Identifier.ValueText: "train" or "eval" };
+
+}

@@ -1,0 +1,342 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.TrainEval;
+
+/// <summary>What running a module's forward pass is for, as far as the code around it shows.</summary>
+internal enum ModeUseKind
+{
+    /// <summary>Neither shown: the rules stay quiet.</summary>
+    None,
+
+    /// <summary>
+    /// Evaluation: inside a grad-disabled scope, or in a loop (or a method) that runs no backward pass and no optimizer
+    /// step, directly or through a helper, and hands the output to no backward pass later.
+    /// </summary>
+    Evaluation,
+
+    /// <summary>Training: its output reaches <c>backward()</c> in the same loop.</summary>
+    Training,
+}
+
+/// <summary>
+/// Classifies a module's <c>call</c>/<c>forward</c> as an evaluation or a training use, from the operation tree of the
+/// member it stands in. Conservative both ways: a use whose purpose the member does not show is neither.
+/// </summary>
+internal static class ModeUses
+{
+    private const int MaxHelperDepth = 3;
+
+    /// <summary>The module a forward call runs: the receiver of <c>model.call(x)</c>, when it is a module and not a loss.</summary>
+    public static IOperation? ModuleOf(TorchSymbols torch, IInvocationOperation call)
+    {
+        if (!torch.IsModuleInvocation(call.TargetMethod) || call.Instance.WithoutConversions() is not { Type: { } type } receiver
+            || receiver is IInstanceReferenceOperation || IsLoss(torch, type))
+        {
+            return null; // a module calling its own forward, or a loss module (its mode changes nothing)
+        }
+
+        return receiver;
+    }
+
+    public static ModeUseKind Classify(AnalysisServices services, IInvocationOperation call, CancellationToken cancellationToken)
+    {
+        if (call.ContainingFunction() is not null)
+        {
+            return ModeUseKind.None; // in a lambda or local function: it runs wherever it is called
+        }
+
+        var torch = services.Torch;
+        var loop = call.EnclosingLoop();
+        if (loop is not null && ReachesBackward(torch, call, loop.Body) && StepsAnOptimizer(services, loop, cancellationToken))
+        {
+            return ModeUseKind.Training; // a backward pass with no optimizer step (a saliency map) trains nothing
+        }
+
+        if (GradDisabledAt(torch, call))
+        {
+            return ModeUseKind.Evaluation;
+        }
+
+        var member = Root(call);
+        if (loop is null)
+        {
+            // Outside any loop and any grad-disabled scope, a forward pass says nothing of its purpose: a unit test of a
+            // layer's training behaviour, a shape probe, a step of a training helper whose caller runs backward (the field
+            // test on TorchSharp's own tests reported dozens of such layer tests when this counted as evaluation).
+            return ModeUseKind.None;
+        }
+
+        // In a loop that only measures (its outputs become predictions or a loss read as a number), with no backward pass
+        // after it in the member (a gradient accumulated over the loop's outputs and applied after it is training).
+        if (member is null || !IsMeasured(torch, call, loop.Body) || MayTrain(services, loop.Body, 0, cancellationToken))
+        {
+            return ModeUseKind.None;
+        }
+
+        var loopEnd = loop.Syntax.Span.End;
+        foreach (var operation in member.DescendantsAndSelf())
+        {
+            if (operation is IInvocationOperation invocation && torch.IsBackward(invocation.TargetMethod)
+                && invocation.Syntax.SpanStart >= loopEnd && !InLoopAfter(invocation, loop))
+            {
+                return ModeUseKind.None;
+            }
+        }
+
+        return ModeUseKind.Evaluation;
+    }
+
+    private static bool IsLoss(TorchSymbols torch, ITypeSymbol type)
+    {
+        for (var current = type as INamedTypeSymbol; current is not null; current = current.BaseType)
+        {
+            if (torch.IsInTorchSharp(current) && (current.Name == "Loss" || torch.Losses.NameOf(current) is not null))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>True when a backward call after <paramref name="loop"/> stands in another loop of its own (another epoch's training loop).</summary>
+    private static bool InLoopAfter(IOperation backward, ILoopOperation loop)
+        => backward.EnclosingLoop() is { } other && other.Syntax.SpanStart >= loop.Syntax.Span.End;
+
+    /// <summary>True when the value of <paramref name="call"/> reaches a <c>backward()</c> call in <paramref name="scope"/>.</summary>
+    private static bool ReachesBackward(TorchSymbols torch, IInvocationOperation call, IOperation scope)
+        => Reaches(call, scope, invocation => torch.IsBackward(invocation.TargetMethod));
+
+    /// <summary>
+    /// True when the value of <paramref name="call"/> is measured in <paramref name="scope"/>: turned into predictions
+    /// (<c>argmax</c>, <c>topk</c>), or given to a loss whose value is read (<c>item</c>, <c>ToSingle</c>, <c>ToDouble</c>):
+    /// accuracy or a validation loss. A loop that only runs a forward pass (to fill batch-norm statistics, in a unit
+    /// test of a layer) is no evaluation.
+    /// </summary>
+    private static bool IsMeasured(TorchSymbols torch, IInvocationOperation call, IOperation scope)
+        => Reaches(call, scope, invocation => invocation.TargetMethod.Name is "argmax" or "topk")
+           || Reaches(call, scope, invocation => IsLossCall(torch, invocation)
+                                                 && Reaches(invocation, scope, read => read.TargetMethod.Name is "item" or "ToSingle" or "ToDouble" or "ToScalar"));
+
+    private static bool IsLossCall(TorchSymbols torch, IInvocationOperation invocation)
+    {
+        var method = invocation.TargetMethod;
+        if (SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Functional))
+        {
+            return method.Name.EndsWith("_loss", System.StringComparison.Ordinal) || method.Name.Contains("cross_entropy") || method.Name == "kl_div";
+        }
+
+        return torch.IsModuleInvocation(method) && invocation.Instance?.Type is { } type && IsLoss(torch, type);
+    }
+
+    /// <summary>
+    /// True when the value of <paramref name="source"/> reaches an invocation <paramref name="sink"/> accepts in
+    /// <paramref name="scope"/>: as its receiver or an argument, directly or through locals assigned from it (through
+    /// other locals too).
+    /// </summary>
+    private static bool Reaches(IOperation source, IOperation scope, System.Func<IInvocationOperation, bool> sink)
+    {
+        var sinks = new List<IInvocationOperation>();
+        var assignments = new List<(ISymbol Local, IOperation Value)>();
+        foreach (var operation in scope.DescendantsAndSelf())
+        {
+            switch (operation)
+            {
+                case IInvocationOperation invocation when invocation != source && sink(invocation):
+                    sinks.Add(invocation);
+                    break;
+                case IVariableDeclaratorOperation declarator when declarator.GetVariableInitializer() is { } initializer:
+                    assignments.Add((declarator.Symbol, initializer.Value));
+                    break;
+                case IAssignmentOperation { Target: ILocalReferenceOperation target } assignment:
+                    assignments.Add((target.Local, assignment.Value));
+                    break;
+                case IDeconstructionAssignmentOperation deconstruction:
+                    foreach (var local in deconstruction.Target.DescendantsAndSelf().OfType<ILocalReferenceOperation>())
+                    {
+                        assignments.Add((local.Local, deconstruction.Value));
+                    }
+
+                    break;
+            }
+        }
+
+        if (sinks.Count == 0)
+        {
+            return false;
+        }
+
+        var tainted = new HashSet<ISymbol>(SymbolEqualityComparer.Default);
+        bool Carries(IOperation value)
+            => value.Syntax.Span.Contains(source.Syntax.Span)
+               || value.DescendantsAndSelf().Any(o => o is ILocalReferenceOperation reference && tainted.Contains(reference.Local));
+
+        for (var changed = true; changed;)
+        {
+            changed = false;
+            foreach (var (local, value) in assignments)
+            {
+                if (!tainted.Contains(local) && Carries(value))
+                {
+                    tainted.Add(local);
+                    changed = true;
+                }
+            }
+        }
+
+        return sinks.Any(found => (found.Instance is { } receiver && Carries(receiver)) || found.Arguments.Any(a => Carries(a.Value)));
+    }
+
+    /// <summary>
+    /// True when gradients are off where <paramref name="operation"/> runs: inside <c>using (no_grad())</c>, after a
+    /// <c>using var _ = no_grad();</c> in an enclosing block, or after a bare <c>set_grad_enabled(false);</c> statement in
+    /// the member (it stays off until enabled again). The nearest guard decides.
+    /// </summary>
+    private static bool GradDisabledAt(TorchSymbols torch, IOperation operation)
+    {
+        for (IOperation? current = operation, parent = operation.Parent; parent is not null; current = parent, parent = parent.Parent)
+        {
+            switch (parent)
+            {
+                case IUsingOperation @using when current != @using.Resources && GuardIn(torch, @using.Resources) is { } enabled:
+                    return !enabled;
+                case IBlockOperation block:
+                    for (var i = block.Operations.IndexOf(current!) - 1; i >= 0; i--)
+                    {
+                        var statement = block.Operations[i];
+                        var guard = statement switch
+                        {
+                            IUsingDeclarationOperation declaration => GuardIn(torch, declaration.DeclarationGroup),
+                            IExpressionStatementOperation { Operation: IInvocationOperation call } => torch.GradEnabledBy(call),
+                            _ => null,
+                        };
+
+                        if (guard is { } enabled)
+                        {
+                            return !enabled;
+                        }
+                    }
+
+                    break;
+                case IAnonymousFunctionOperation or ILocalFunctionOperation:
+                    return false;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool? GuardIn(TorchSymbols torch, IOperation? resources)
+    {
+        if (resources is null)
+        {
+            return null;
+        }
+
+        foreach (var operation in resources.DescendantsAndSelf())
+        {
+            if (operation is IInvocationOperation call && torch.GradEnabledBy(call) is { } enabled)
+            {
+                return enabled;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>True when <paramref name="loop"/> or a loop around it steps an optimizer, directly or through a source helper.</summary>
+    private static bool StepsAnOptimizer(AnalysisServices services, ILoopOperation loop, CancellationToken cancellationToken)
+    {
+        for (var current = loop; current is not null; current = current.EnclosingLoop())
+        {
+            if (Calls(services, current.Body, services.Torch.IsOptimizerStep, unknown: false, 0, cancellationToken))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// True when <paramref name="scope"/> may run a backward pass or an optimizer step: directly, through a source helper
+    /// (followed <see cref="MaxHelperDepth"/> calls deep), or through a call whose code is not known (virtual, abstract,
+    /// delegate, deeper helpers).
+    /// </summary>
+    private static bool MayTrain(AnalysisServices services, IOperation scope, int depth, CancellationToken cancellationToken)
+        => Calls(services, scope, m => services.Torch.IsBackward(m) || services.Torch.IsOptimizerStep(m), unknown: true, depth, cancellationToken);
+
+    /// <summary>
+    /// True when <paramref name="scope"/> calls a method <paramref name="target"/> accepts, directly or through a source
+    /// helper (followed <see cref="MaxHelperDepth"/> calls deep); <paramref name="unknown"/> for a call whose code is not
+    /// known (virtual, abstract, delegate, deeper helpers).
+    /// </summary>
+    private static bool Calls(
+        AnalysisServices services, IOperation scope, System.Func<IMethodSymbol, bool> target, bool unknown, int depth, CancellationToken cancellationToken)
+    {
+        var torch = services.Torch;
+        foreach (var operation in scope.DescendantsAndSelf())
+        {
+            if (operation is not IInvocationOperation invocation)
+            {
+                continue;
+            }
+
+            var method = invocation.TargetMethod;
+            if (target(method))
+            {
+                return true;
+            }
+
+            if (torch.IsInTorchSharp(method) || method.MethodKind is MethodKind.LocalFunction)
+            {
+                continue; // a local function's body is in the scope already
+            }
+
+            var definition = SourceMethodBodies.DefinitionWithBody(method);
+            if (definition.DeclaringSyntaxReferences.IsEmpty)
+            {
+                if (method.MethodKind == MethodKind.DelegateInvoke && unknown)
+                {
+                    return true;
+                }
+
+                continue; // a library outside TorchSharp does not train a model
+            }
+
+            if (depth >= MaxHelperDepth || ((method.IsVirtual || method.IsAbstract || method.IsOverride) && !method.IsSealed && !method.ContainingType.IsSealed)
+                || services.GetBody(definition, cancellationToken) is not { } body)
+            {
+                if (unknown)
+                {
+                    return true;
+                }
+
+                continue;
+            }
+
+            if (Calls(services, body, target, unknown, depth + 1, cancellationToken))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static IOperation? Root(IOperation operation)
+    {
+        var current = operation;
+        while (current.Parent is not null)
+        {
+            current = current.Parent;
+        }
+
+        return current;
+    }
+}

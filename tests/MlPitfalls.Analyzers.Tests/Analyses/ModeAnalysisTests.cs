@@ -1,0 +1,78 @@
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using MlPitfalls.Analyzers.Analyses.Mode;
+using MlPitfalls.Analyzers.Infrastructure;
+using MlPitfalls.Analyzers.Tests.Infrastructure;
+using MlPitfalls.Analyzers.Tests.Verifiers;
+using Xunit;
+
+namespace MlPitfalls.Analyzers.Tests.Analyses;
+
+/// <summary>The mode analysis on its own: the mode of the receiver of the last <c>Use(m)</c> call in <c>M</c>.</summary>
+public class ModeAnalysisTests
+{
+    private static int ModeAtUse(string body, string members = "")
+    {
+        var compilation = TestCompilation.Create(referenceTorchSharp: true, TorchSharpSources.Usings + $$"""
+            class C
+            {
+                private Module<Tensor, Tensor> field = nn.Linear(1, 1);
+                static void Use(Module<Tensor, Tensor> module) { }
+                void M(bool c, Module<Tensor, Tensor> parameter, IReadOnlyList<int> items)
+                {
+            {{body}}
+                }
+            {{members}}
+            }
+            """);
+        var tree = compilation.SyntaxTrees.Single();
+        var model = compilation.GetSemanticModel(tree);
+        var method = tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>().Single(m => m.Identifier.ValueText == "M");
+        var graph = ControlFlowGraph.Create((Microsoft.CodeAnalysis.Operations.IMethodBodyOperation)model.GetOperation(method)!);
+        var services = AnalysisServices.For(compilation)!;
+        var result = ModeAnalysis.For(services, model.GetDeclaredSymbol(method)!, graph, CancellationToken.None);
+        var argument = tree.GetRoot().DescendantNodes().OfType<InvocationExpressionSyntax>().Last(i => i.Expression.ToString() == "Use").ArgumentList.Arguments[0].Expression;
+        return (int)result.ValueOf(argument).Kinds;
+    }
+
+    [Theory]
+    [InlineData("var m = nn.Linear(1, 1); Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); m.eval(); Use(m);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); m.eval(); m.train(); Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); m.train(false); Use(m);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); m.train(c); Use(m);", (int)ModeKind.Unknown)]
+    [InlineData("Use(parameter);", (int)ModeKind.Unknown)]
+    [InlineData("Use(field);", (int)ModeKind.Unknown)]
+    [InlineData("field.eval(); Use(field);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); if (c) m.eval(); Use(m);", (int)(ModeKind.Train | ModeKind.Eval))]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in items) { m.eval(); } Use(m);", (int)(ModeKind.Train | ModeKind.Eval))]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in items) { Console.WriteLine(i); } Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var (i, j) in new[] { (1, 2) }) { Console.WriteLine(i); } Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); var alias = m; alias.eval(); Use(m);", (int)ModeKind.Unknown)]
+    [InlineData("var m = nn.Linear(1, 1); items.ToList().ForEach(i => m.eval()); Use(m);", (int)ModeKind.Unknown)]
+    [InlineData("var m = nn.Linear(1, 1); m.eval(); var moved = m.to(torch.CPU); Use(moved);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); var opt = optim.Adam(m.parameters()); foreach (var i in items) { opt.zero_grad(); var loss = functional.mse_loss(m.call(torch.zeros(1)), torch.zeros(1)); loss.backward(); opt.step(); } Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in items) { var loss = functional.mse_loss(m.call(torch.zeros(1)), torch.zeros(1)); } Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); using (torch.no_grad()) { Use(m); }", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); m.call(torch.zeros(1)); Use(m);", (int)ModeKind.Train)]
+    public void Modes_follow_the_calls_that_set_them(string body, int expected)
+        => Assert.Equal((ModeKind)expected, (ModeKind)ModeAtUse(body));
+
+    [Theory]
+    [InlineData("var m = nn.Linear(1, 1); SetEval(m); Use(m);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); MaybeEval(m); Use(m);", (int)(ModeKind.Train | ModeKind.Eval))]
+    [InlineData("var m = nn.Linear(1, 1); Nothing(m); Use(m);", (int)ModeKind.Train)]
+    [InlineData("field.train(); EvalField(); Use(field);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); Lazy(m).ToList(); Use(m);", (int)ModeKind.Unknown)]
+    public void Source_helpers_apply_their_summaries(string body, int expected)
+        => Assert.Equal((ModeKind)expected, (ModeKind)ModeAtUse(body, """
+                static void SetEval(Module<Tensor, Tensor> m) => m.eval();
+                static void MaybeEval(Module<Tensor, Tensor> m) { if (DateTime.Now.Second > 3) m.eval(); }
+                static void Nothing(Module<Tensor, Tensor> m) => Console.WriteLine(m);
+                void EvalField() => field.eval();
+                static IEnumerable<int> Lazy(Module<Tensor, Tensor> m) { m.eval(); yield return 1; }
+            """));
+}
