@@ -56,6 +56,12 @@ public class AnalyzerBenchmarks
     public Task<int> MLP006_OutputLayerWithoutBias() => RunAsync(MlPitfallsAnalyzers.For("MLP006"));
 
     [Benchmark]
+    public Task<int> MLP007_EvaluatedInTrainingMode() => RunAsync(MlPitfallsAnalyzers.For("MLP007"));
+
+    [Benchmark]
+    public Task<int> MLP008_TrainedInEvaluationMode() => RunAsync(MlPitfallsAnalyzers.For("MLP008"));
+
+    [Benchmark]
     public Task<int> LossCallRules_MLP002_to_MLP004_and_MLP006() => RunAsync(MlPitfallsAnalyzers.LossRules());
 
     [Benchmark]

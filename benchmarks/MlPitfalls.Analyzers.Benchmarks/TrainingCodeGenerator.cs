@@ -15,7 +15,9 @@ namespace MlPitfalls.Analyzers.Benchmarks;
 /// loss bug the correct look-alike real code uses next to it.</item>
 /// <item><c>ConvBlock{i}</c> (MLP005): a convolution with its default bias before BatchNorm in a module's forward and in a
 /// Sequential stem, next to the correct <c>bias: false</c>, pre-activation and residual look-alikes; <c>HeadTrainer{i}</c>
-/// (MLP006): a classifier whose last layer has no bias feeding cross_entropy, next to one with a LayerNorm before it.</item>
+/// (MLP006): a classifier whose last layer has no bias feeding cross_entropy, next to one with a LayerNorm before it;
+/// <c>ModeTrainer{i}</c> (MLP007, MLP008): an epoch loop whose eval() is never undone, a model evaluated after training
+/// without eval(), next to an epoch loop that switches modes correctly.</item>
 /// </list>
 /// Each planted bug is marked <c>// MLPnnn</c> on the line where it is reported; <see cref="ExpectedPerClass"/> counts them.
 /// </summary>
@@ -42,6 +44,9 @@ internal static class TrainingCodeGenerator
         Pair("MLP005", 2),
         // HeadTrainer{i}'s classifier, whose bias-free last layer feeds cross_entropy (reported at the loss input)
         Pair("MLP006", 1),
+        // ModeTrainer{i}.Fit: eval() ends each epoch and nothing calls train() again; FitThenEvaluate: evaluated in training mode
+        Pair("MLP007", 1),
+        Pair("MLP008", 1),
     });
 
     public const string Usings = """
@@ -163,6 +168,77 @@ internal static class TrainingCodeGenerator
                 public Tensor Loss(Tensor x, Tensor y)
                     => functional.cross_entropy(classifier.call(x), y) // MLP006
                        + functional.cross_entropy(normalized.call(x), y);
+            }
+
+            public sealed class ModeTrainer{{i}}
+            {
+                public void Fit(IReadOnlyList<(Tensor x, Tensor y)> batches, int epochs)
+                {
+                    var model = new Classifier{{i}}();
+                    var optimizer = optim.SGD(model.parameters(), 0.01);
+                    model.train();
+                    for (int epoch = 0; epoch < epochs; epoch++)
+                    {
+                        foreach (var (x, y) in batches)
+                        {
+                            optimizer.zero_grad();
+                            var loss = functional.cross_entropy(model.call(x), y); // MLP008: epochs after the first train in eval mode
+                            loss.backward();
+                            optimizer.step();
+                        }
+
+                        model.eval();
+                        using (torch.no_grad())
+                        {
+                            foreach (var (x, y) in batches)
+                            {
+                                Console.WriteLine(model.call(x).argmax(1).eq(y).sum().item<long>());
+                            }
+                        }
+                    }
+                }
+
+                public void FitCorrectly(IReadOnlyList<(Tensor x, Tensor y)> batches, int epochs)
+                {
+                    var model = new Classifier{{i}}();
+                    var optimizer = optim.SGD(model.parameters(), 0.01);
+                    for (int epoch = 0; epoch < epochs; epoch++)
+                    {
+                        model.train();
+                        foreach (var (x, y) in batches)
+                        {
+                            optimizer.zero_grad();
+                            functional.cross_entropy(model.call(x), y).backward();
+                            optimizer.step();
+                        }
+
+                        model.eval();
+                        var total = 0.0;
+                        foreach (var (x, y) in batches)
+                        {
+                            total += functional.cross_entropy(model.call(x), y).item<float>();
+                        }
+
+                        Console.WriteLine(total);
+                    }
+                }
+
+                public void FitThenEvaluate(IReadOnlyList<(Tensor x, Tensor y)> batches)
+                {
+                    var model = new Classifier{{i}}();
+                    var optimizer = optim.SGD(model.parameters(), 0.01);
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer.zero_grad();
+                        functional.cross_entropy(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+
+                    using (torch.no_grad())
+                    {
+                        Console.WriteLine(model.call(batches[0].x).argmax(1).item<long>()); // MLP007: never switched to eval
+                    }
+                }
             }
 
             """);

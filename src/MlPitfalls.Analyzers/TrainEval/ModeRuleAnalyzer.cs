@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -45,6 +46,7 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
             {
                 var call = (IInvocationOperation)operationContext.Operation;
                 if (ModeUses.ModuleOf(torch, call) is not { } module
+                    || !MayKnowMode(module, call)
                     || ModeUses.Classify(services, call, operationContext.CancellationToken) != JudgedUse
                     || operationContext.GetControlFlowGraph() is not { } graph)
                 {
@@ -69,6 +71,34 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
             },
             OperationKind.Invocation);
     }
+
+    /// <summary>
+    /// False when the member cannot know the module's mode, so the graph and the fixed point are not worth building: a
+    /// field or parameter starts unknown in each member, and only a <c>train</c>/<c>eval</c> call in the member can make
+    /// it known (a local may also be created in it, or set by a helper it is passed to).
+    /// </summary>
+    private static bool MayKnowMode(IOperation module, IOperation call)
+    {
+        if (module is ILocalReferenceOperation)
+        {
+            return true;
+        }
+
+        var member = call.Syntax;
+        for (var parent = member.Parent; parent is not null; parent = parent.Parent)
+        {
+            member = parent;
+            if (parent is BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or CompilationUnitSyntax)
+            {
+                break;
+            }
+        }
+
+        return MentionsModeCalls.GetValue(member, static node => node.DescendantTokens().Any(t => t.ValueText is "train" or "eval") ? Yes : No) == Yes;
+    }
+
+    private static readonly ConditionalWeakTable<SyntaxNode, object> MentionsModeCalls = new();
+    private static readonly object Yes = new(), No = new();
 
     /// <summary>The mode the module is in, in the later iterations of each loop around the call (outermost first), when one of them is certain.</summary>
     private static ModeFinding? InLaterIterations(

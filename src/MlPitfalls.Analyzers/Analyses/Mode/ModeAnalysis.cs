@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
@@ -72,8 +73,14 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             return null;
         }
 
-        return new ModeAnalysis(services, owner.ContainingType, cancellationToken).AnalyzeLaterIterations(graph, first, last, flow.BackEdgeInputs[first], cancellationToken);
+        // Every training use in the loop asks: the loop is run once.
+        var loops = LaterIterationResults.GetValue(whole, static _ => new ConcurrentDictionary<int, ValueFlowResult<ModuleMode>>());
+        return loops.GetOrAdd(
+            first,
+            _ => new ModeAnalysis(services, owner.ContainingType, cancellationToken).AnalyzeLaterIterations(graph, first, last, flow.BackEdgeInputs[first], cancellationToken));
     }
+
+    private static readonly ConditionalWeakTable<ValueFlowResult<ModuleMode>, ConcurrentDictionary<int, ValueFlowResult<ModuleMode>>> LaterIterationResults = new();
 
     protected override bool MayChangeState(IInvocationOperation invocation) => false; // VisitInvocation decides what each call changes
 
