@@ -79,7 +79,7 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
     /// </summary>
     private static bool MayKnowMode(IOperation module, IOperation call)
     {
-        if (module is ILocalReferenceOperation)
+        if (module is ILocalReferenceOperation { Local: var local } && CreatedAtDeclaration(local))
         {
             return true;
         }
@@ -95,6 +95,21 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
         }
 
         return MentionsModeCalls.GetValue(member, static node => node.DescendantTokens().Any(t => t.ValueText is "train" or "eval") ? Yes : No) == Yes;
+    }
+
+    /// <summary>True for a local declared with a module creation: <c>new Net()</c>, <c>nn.Sequential(...)</c>, <c>Linear(...)</c>.</summary>
+    private static bool CreatedAtDeclaration(ILocalSymbol local)
+    {
+        foreach (var reference in local.DeclaringSyntaxReferences)
+        {
+            if (reference.GetSyntax() is VariableDeclaratorSyntax { Initializer.Value: var value }
+                && value is ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax or InvocationExpressionSyntax)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static readonly ConditionalWeakTable<SyntaxNode, object> MentionsModeCalls = new();
