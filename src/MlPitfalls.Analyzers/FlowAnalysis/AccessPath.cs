@@ -59,9 +59,14 @@ internal readonly struct AccessPath : IEquatable<AccessPath>
     public static AccessPath? Of(IOperation? operation)
     {
         operation = operation.WithoutConversions();
-        if (operation is IFlowCaptureReferenceOperation capture)
+        switch (operation)
         {
-            return ForCapture(capture.Id);
+            case IFlowCaptureReferenceOperation capture:
+                return ForCapture(capture.Id);
+            case ILocalReferenceOperation { Local: { IsRef: false } local }:
+                return ForSymbol(local); // the engine asks for every variable read: no chain to build
+            case IParameterReferenceOperation { Parameter: var parameter }:
+                return ForSymbol(parameter);
         }
 
         var chain = operation.ReferencedSymbols(); // innermost first: model.head gives head, model

@@ -112,6 +112,13 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
     /// <summary>The value of a path nothing was stored at (a field read, <c>x.T</c> on a tracked <c>x</c>, ...).</summary>
     protected virtual TValue ReadUntracked(IOperation reference, AccessPath path, PathState<TValue> state, FlowContext context) => Values.Unknown;
 
+    /// <summary>
+    /// Whether rules may ask <see cref="ValueFlowResult{TValue}.ValueOf"/> about <paramref name="operation"/>: only those
+    /// are recorded (every evaluation writes a record, which dominates the cost of an analysis whose values live on a
+    /// few expressions).
+    /// </summary>
+    protected virtual bool IsAskedAbout(IOperation operation) => true;
+
     /// <summary>The value of any other operation, given its children's values in evaluation order.</summary>
     protected virtual TValue VisitOther(IOperation operation, List<TValue> children, FlowContext context) => Values.Unknown;
 
@@ -264,7 +271,7 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
                 break;
         }
 
-        if (!operation.IsImplicit || operation is IFlowCaptureReferenceOperation)
+        if ((!operation.IsImplicit || operation is IFlowCaptureReferenceOperation) && IsAskedAbout(operation))
         {
             Record(operation.Syntax, value);
         }

@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -43,7 +45,13 @@ internal static class ModeUses
         return receiver;
     }
 
+    /// <summary>What <paramref name="call"/> is for; asked by both mode rules for every forward call, answered once.</summary>
     public static ModeUseKind Classify(AnalysisServices services, IInvocationOperation call, CancellationToken cancellationToken)
+        => (ModeUseKind)Classified.GetValue(call, c => ClassifyCore(services, (IInvocationOperation)c, cancellationToken));
+
+    private static readonly ConditionalWeakTable<IOperation, object> Classified = new();
+
+    private static ModeUseKind ClassifyCore(AnalysisServices services, IInvocationOperation call, CancellationToken cancellationToken)
     {
         if (call.ContainingFunction() is not null)
         {
@@ -254,7 +262,7 @@ internal static class ModeUses
     {
         for (var current = loop; current is not null; current = current.EnclosingLoop())
         {
-            if (Calls(services, current.Body, services.Torch.IsOptimizerStep, unknown: false, 0, cancellationToken))
+            if (Calls(services, current.Body, Question.Steps, 0, cancellationToken))
             {
                 return true;
             }
@@ -269,17 +277,27 @@ internal static class ModeUses
     /// delegate, deeper helpers).
     /// </summary>
     private static bool MayTrain(AnalysisServices services, IOperation scope, int depth, CancellationToken cancellationToken)
-        => Calls(services, scope, m => services.Torch.IsBackward(m) || services.Torch.IsOptimizerStep(m), unknown: true, depth, cancellationToken);
+        => Calls(services, scope, Question.MayTrain, depth, cancellationToken);
+
+    /// <summary>What <see cref="Calls"/> looks for.</summary>
+    private enum Question
+    {
+        /// <summary>A backward pass or an optimizer step; a call whose code is not known may be one.</summary>
+        MayTrain,
+
+        /// <summary>An optimizer step; a call whose code is not known is not counted.</summary>
+        Steps,
+    }
 
     /// <summary>
-    /// True when <paramref name="scope"/> calls a method <paramref name="target"/> accepts, directly or through a source
-    /// helper (followed <see cref="MaxHelperDepth"/> calls deep); <paramref name="unknown"/> for a call whose code is not
-    /// known (virtual, abstract, delegate, deeper helpers).
+    /// The answer to <paramref name="question"/> for <paramref name="scope"/>: its calls, directly or through a source
+    /// helper (followed <see cref="MaxHelperDepth"/> calls deep); a call whose code is not known (virtual, abstract,
+    /// delegate, deeper helpers) counts only for <see cref="Question.MayTrain"/>.
     /// </summary>
-    private static bool Calls(
-        AnalysisServices services, IOperation scope, System.Func<IMethodSymbol, bool> target, bool unknown, int depth, CancellationToken cancellationToken)
+    private static bool Calls(AnalysisServices services, IOperation scope, Question question, int depth, CancellationToken cancellationToken)
     {
         var torch = services.Torch;
+        var unknown = question == Question.MayTrain;
         foreach (var operation in scope.DescendantsAndSelf())
         {
             if (operation is not IInvocationOperation invocation)
@@ -288,7 +306,7 @@ internal static class ModeUses
             }
 
             var method = invocation.TargetMethod;
-            if (target(method))
+            if (torch.IsOptimizerStep(method) || (question == Question.MayTrain && torch.IsBackward(method)))
             {
                 return true;
             }
@@ -320,13 +338,41 @@ internal static class ModeUses
                 continue;
             }
 
-            if (Calls(services, body, target, unknown, depth + 1, cancellationToken))
+            if (CallsInHelper(services, definition, body, question, depth + 1, cancellationToken))
             {
                 return true;
             }
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// <see cref="Calls"/> on a helper's body, remembered per helper and question for a walk's first level (a helper is
+    /// asked about at every forward call in every loop that calls it); deeper walks are not remembered, since their
+    /// answer depends on the depth left.
+    /// </summary>
+    private static bool CallsInHelper(AnalysisServices services, IMethodSymbol helper, IOperation body, Question question, int depth, CancellationToken cancellationToken)
+    {
+        if (depth != 1)
+        {
+            return Calls(services, body, question, depth, cancellationToken);
+        }
+
+        var answers = HelperAnswers.GetValue(services, static _ => new ConcurrentDictionary<(ISymbol, Question), bool>(HelperKeyComparer.Instance));
+        return answers.GetOrAdd((helper, question), _ => Calls(services, body, question, depth, cancellationToken));
+    }
+
+    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<(ISymbol, Question), bool>> HelperAnswers = new();
+
+    private sealed class HelperKeyComparer : IEqualityComparer<(ISymbol Helper, Question Question)>
+    {
+        public static readonly HelperKeyComparer Instance = new();
+
+        public bool Equals((ISymbol Helper, Question Question) x, (ISymbol Helper, Question Question) y)
+            => SymbolEqualityComparer.Default.Equals(x.Helper, y.Helper) && x.Question == y.Question;
+
+        public int GetHashCode((ISymbol Helper, Question Question) obj) => SymbolEqualityComparer.Default.GetHashCode(obj.Helper) ^ (int)obj.Question;
     }
 
     private static IOperation? Root(IOperation operation)

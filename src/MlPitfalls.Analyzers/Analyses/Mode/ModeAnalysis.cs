@@ -84,6 +84,11 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
 
     protected override bool MayChangeState(IInvocationOperation invocation) => false; // VisitInvocation decides what each call changes
 
+    /// <summary>Rules ask for the mode of module expressions only (the receiver of a forward call).</summary>
+    protected override bool IsAskedAbout(IOperation operation)
+        => operation is ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
+           && Torch.IsModule(operation.Type);
+
     protected override ModuleMode VisitInvocation(
         IInvocationOperation invocation, ModuleMode instance, ImmutableArray<ModuleMode> arguments, ref PathState<ModuleMode> state, FlowContext context)
     {
