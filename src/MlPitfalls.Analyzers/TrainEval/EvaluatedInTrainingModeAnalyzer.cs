@@ -29,18 +29,16 @@ public sealed class EvaluatedInTrainingModeAnalyzer : ModeRuleAnalyzer
         }
 
         var module = finding.Module.Syntax.ToString();
-        return Diagnostic.Create(
-            Rule,
-            finding.Call.Syntax.GetLocation(),
-            finding.OriginLocations(),
-            ImmutableDictionary<string, string?>.Empty.Add(ModuleProperty, module),
-            module,
-            finding.DescribeOrigin());
+        var scope = finding.Scope;
+        var fix = scope is null || finding.IsSetWithin(scope) ? null : IsInLoop(scope) ? InsertEvalAndRestoreFix : InsertEvalFix;
+        var (properties, locations) = WithFix(finding, ImmutableDictionary<string, string?>.Empty.Add(ModuleProperty, module), fix, scope);
+        return Diagnostic.Create(Rule, finding.Call.Syntax.GetLocation(), locations, properties, module, finding.DescribeOrigin());
     }
 
     /// <summary>
-    /// True when the training mode comes from a <c>train()</c> call in the same member with no backward pass between it
-    /// and the evaluation: switching to training mode right before evaluating is on purpose (Monte-Carlo dropout).
+    /// True when the training mode comes from a <c>train()</c> call in the same member with no backward pass or optimizer
+    /// step between it and the evaluation (directly or in a helper): switching to training mode right before evaluating
+    /// is on purpose (Monte-Carlo dropout).
     /// </summary>
     private static bool IsDeliberate(ModeFinding finding)
     {
@@ -48,22 +46,8 @@ public sealed class EvaluatedInTrainingModeAnalyzer : ModeRuleAnalyzer
         foreach (var origin in finding.Mode.Origins)
         {
             if (origin is InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: "train" } or IdentifierNameSyntax { Identifier.ValueText: "train" } }
-                && origin.SyntaxTree == use.SyntaxTree && origin.SpanStart < use.SpanStart
-                && !HasBackwardBetween(origin, use))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private static bool HasBackwardBetween(SyntaxNode from, SyntaxNode to)
-    {
-        var root = from.SyntaxTree.GetRoot();
-        foreach (var token in root.DescendantTokens(new Microsoft.CodeAnalysis.Text.TextSpan(from.Span.End, to.SpanStart - from.Span.End)))
-        {
-            if (token.ValueText is "backward" or "step" && token.SpanStart >= from.Span.End && token.SpanStart < to.SpanStart)
+                && origin.SyntaxTree == use.SyntaxTree && origin.Span.End <= use.SpanStart
+                && !ModeUses.MayTrainBefore(finding.Services, finding.Call, origin.Span.End, finding.CancellationToken))
             {
                 return true;
             }

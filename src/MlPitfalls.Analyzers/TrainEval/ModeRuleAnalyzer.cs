@@ -27,6 +27,45 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
     /// <summary>Diagnostic property: the line of the loop whose later iterations the finding is about, when it is one.</summary>
     public const string LoopProperty = "Loop";
 
+    /// <summary>
+    /// Diagnostic property: the fix that applies; additional location 0 is the statement it works at (the mode's origins
+    /// follow). Absent when no fix is safe.
+    /// </summary>
+    public const string FixProperty = "Fix";
+
+    /// <summary>Insert <c>module.eval();</c> before the statement (MLP007).</summary>
+    public const string InsertEvalFix = "InsertEval";
+
+    /// <summary>Like <see cref="InsertEvalFix"/>, and <c>module.train();</c> after the statement, which stands in a loop that goes on training.</summary>
+    public const string InsertEvalAndRestoreFix = "InsertEvalAndRestore";
+
+    /// <summary>Insert <c>module.train();</c> before the statement (MLP008, a training loop after an evaluation).</summary>
+    public const string InsertTrainBeforeFix = "InsertTrainBefore";
+
+    /// <summary>Insert <c>module.train();</c> as the first statement of the loop's body (MLP008, an epoch loop).</summary>
+    public const string InsertTrainAtLoopStartFix = "InsertTrainAtLoopStart";
+
+    /// <summary>The properties and additional locations of a diagnostic whose fix inserts at <paramref name="statement"/>, or none when <paramref name="fix"/> is null.</summary>
+    private protected static (ImmutableDictionary<string, string?> Properties, ImmutableArray<Location> Locations) WithFix(
+        ModeFinding finding, ImmutableDictionary<string, string?> properties, string? fix, SyntaxNode? statement)
+        => fix is not null && statement is StatementSyntax
+            ? (properties.Add(FixProperty, fix), finding.OriginLocations().Insert(0, statement.GetLocation()))
+            : (properties, finding.OriginLocations());
+
+    /// <summary>True when <paramref name="statement"/> stands in a loop of its member (the loop goes on after it).</summary>
+    private protected static bool IsInLoop(SyntaxNode statement)
+    {
+        for (var node = statement.Parent; node is not null and not MemberDeclarationSyntax and not LocalFunctionStatementSyntax and not AnonymousFunctionExpressionSyntax; node = node.Parent)
+        {
+            if (node is ForStatementSyntax or CommonForEachStatementSyntax or WhileStatementSyntax or DoStatementSyntax)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private protected abstract ModeUseKind JudgedUse { get; }
 
     private protected abstract DiagnosticDescriptor Rule { get; }
@@ -47,7 +86,8 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
                 var call = (IInvocationOperation)operationContext.Operation;
                 if (ModeUses.ModuleOf(torch, call) is not { } module
                     || !MayKnowMode(module, call)
-                    || ModeUses.Classify(services, call, operationContext.CancellationToken) != JudgedUse
+                    || ModeUses.Classify(services, call, operationContext.CancellationToken) is not { } use
+                    || use.Kind != JudgedUse
                     || operationContext.GetControlFlowGraph() is not { } graph)
                 {
                     return;
@@ -57,10 +97,10 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
                 var owner = operationContext.ContainingSymbol;
                 var whole = ModeAnalysis.For(services, owner, graph, cancellationToken);
                 var mode = whole.ValueOf(module.Syntax);
-                ModeFinding? finding = mode.Kinds is ModeKind.Train or ModeKind.Eval ? new ModeFinding(call, module, mode, loop: null) : null;
+                ModeFinding? finding = mode.Kinds is ModeKind.Train or ModeKind.Eval ? new ModeFinding(call, module, mode, use.Scope, loop: null, services, cancellationToken) : null;
                 if (finding is null || Judge(finding) is null)
                 {
-                    finding = JudgedUse == ModeUseKind.Training ? InLaterIterations(services, owner, graph, whole, call, module, cancellationToken) : null;
+                    finding = JudgedUse == ModeUseKind.Training ? InLaterIterations(services, owner, graph, whole, call, module, use.Scope, cancellationToken) : null;
                 }
 
                 if (finding is not null && Judge(finding) is { } diagnostic
@@ -117,7 +157,8 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
 
     /// <summary>The mode the module is in, in the later iterations of each loop around the call (outermost first), when one of them is certain.</summary>
     private static ModeFinding? InLaterIterations(
-        AnalysisServices services, ISymbol owner, ControlFlowGraph graph, ValueFlowResult<ModuleMode> whole, IInvocationOperation call, IOperation module, CancellationToken cancellationToken)
+        AnalysisServices services, ISymbol owner, ControlFlowGraph graph, ValueFlowResult<ModuleMode> whole, IInvocationOperation call, IOperation module, SyntaxNode? scope,
+        CancellationToken cancellationToken)
     {
         if (whole.Flow is not { } flow || BlockOf(graph, call.Syntax) is not { } block)
         {
@@ -141,7 +182,7 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
             var mode = later?.ValueOf(module.Syntax) ?? ModuleMode.Unknown;
             if (mode.Kinds is ModeKind.Eval)
             {
-                return new ModeFinding(call, module, mode, LoopAround(call, graph, header));
+                return new ModeFinding(call, module, mode, scope, LoopAround(call, graph, header), services, cancellationToken);
             }
         }
 
@@ -193,13 +234,28 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
 /// <summary>One forward call judged by a mode rule: the module, its mode there, and the loop when the mode is that of later iterations.</summary>
 internal sealed class ModeFinding
 {
-    public ModeFinding(IInvocationOperation call, IOperation module, ModuleMode mode, SyntaxNode? loop)
+    public ModeFinding(
+        IInvocationOperation call, IOperation module, ModuleMode mode, SyntaxNode? scope, SyntaxNode? loop, AnalysisServices services, CancellationToken cancellationToken)
     {
+        Services = services;
+        CancellationToken = cancellationToken;
         Call = call;
         Module = module;
         Mode = mode;
+        Scope = scope;
         Loop = loop;
     }
+
+    public AnalysisServices Services { get; }
+
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>The statement that makes the call an evaluation or a training use (see <see cref="ModeUse.Scope"/>).</summary>
+    public SyntaxNode? Scope { get; }
+
+    /// <summary>True when a place the mode was set lies between <paramref name="statement"/>'s start and the call: switching the mode before the statement would not reach the call.</summary>
+    public bool IsSetWithin(SyntaxNode statement)
+        => Mode.Origins.Any(o => o.SyntaxTree == statement.SyntaxTree && o.SpanStart >= statement.SpanStart && o.SpanStart < Call.Syntax.SpanStart);
 
     public IInvocationOperation Call { get; }
 
@@ -221,7 +277,7 @@ internal sealed class ModeFinding
 
         var origin = origins.OrderBy(o => o.SpanStart).Last();
         var line = origin.GetLocation().GetLineSpan().StartLinePosition.Line + 1;
-        var text = origin.ToString();
+        var text = System.Text.RegularExpressions.Regex.Replace(origin.ToString(), @"\s+", " "); // one line, however the origin is laid out
         if (text.Length > 60)
         {
             text = text.Substring(0, 57) + "...";

@@ -25,6 +25,26 @@ internal enum ModeUseKind
     Training,
 }
 
+/// <summary>A forward call's purpose, and the statement that shows it (where a fix switches the mode).</summary>
+internal sealed class ModeUse
+{
+    public ModeUse(ModeUseKind kind, SyntaxNode? scope)
+    {
+        Kind = kind;
+        Scope = scope;
+    }
+
+    public static ModeUse None { get; } = new(ModeUseKind.None, null);
+
+    public ModeUseKind Kind { get; }
+
+    /// <summary>
+    /// For an evaluation, the statement that makes it one (the grad-disabled <c>using</c> or guard statement, or the
+    /// measuring loop); for training, the innermost loop around the call.
+    /// </summary>
+    public SyntaxNode? Scope { get; }
+}
+
 /// <summary>
 /// Classifies a module's <c>call</c>/<c>forward</c> as an evaluation or a training use, from the operation tree of the
 /// member it stands in. Conservative both ways: a use whose purpose the member does not show is neither.
@@ -46,28 +66,31 @@ internal static class ModeUses
     }
 
     /// <summary>What <paramref name="call"/> is for; asked by both mode rules for every forward call, answered once.</summary>
-    public static ModeUseKind Classify(AnalysisServices services, IInvocationOperation call, CancellationToken cancellationToken)
-        => (ModeUseKind)Classified.GetValue(call, c => ClassifyCore(services, (IInvocationOperation)c, cancellationToken));
+    public static ModeUse Classify(AnalysisServices services, IInvocationOperation call, CancellationToken cancellationToken)
+        => (ModeUse)Classified.GetValue(call, c => ClassifyCore(services, (IInvocationOperation)c, cancellationToken));
 
     private static readonly ConditionalWeakTable<IOperation, object> Classified = new();
 
-    private static ModeUseKind ClassifyCore(AnalysisServices services, IInvocationOperation call, CancellationToken cancellationToken)
+    private static ModeUse ClassifyCore(AnalysisServices services, IInvocationOperation call, CancellationToken cancellationToken)
     {
         if (call.ContainingFunction() is not null)
         {
-            return ModeUseKind.None; // in a lambda or local function: it runs wherever it is called
+            return ModeUse.None; // in a lambda or local function: it runs wherever it is called
         }
 
         var torch = services.Torch;
         var loop = call.EnclosingLoop();
-        if (loop is not null && ReachesBackward(torch, call, loop.Body) && StepsAnOptimizer(services, loop, cancellationToken))
+        if (GradDisabledAt(torch, call) is { } guard)
         {
-            return ModeUseKind.Training; // a backward pass with no optimizer step (a saliency map) trains nothing
+            // Gradients off: never training (a frozen teacher or feature extractor run under no_grad). An output thrown away
+            // (refreshing batch-norm statistics after weight averaging) is no evaluation either.
+            return call.Parent is IExpressionStatementOperation ? ModeUse.None : new ModeUse(ModeUseKind.Evaluation, guard);
         }
 
-        if (GradDisabledAt(torch, call))
+        if (loop is not null && ReachesBackward(torch, call, loop.Body) && StepsAnOptimizer(services, loop, cancellationToken)
+            && IsOptimized(call))
         {
-            return ModeUseKind.Evaluation;
+            return new ModeUse(ModeUseKind.Training, loop.Syntax); // a backward pass with no optimizer step (a saliency map) trains nothing
         }
 
         var member = Root(call);
@@ -76,14 +99,14 @@ internal static class ModeUses
             // Outside any loop and any grad-disabled scope, a forward pass says nothing of its purpose: a unit test of a
             // layer's training behaviour, a shape probe, a step of a training helper whose caller runs backward (the field
             // test on TorchSharp's own tests reported dozens of such layer tests when this counted as evaluation).
-            return ModeUseKind.None;
+            return ModeUse.None;
         }
 
         // In a loop that only measures (its outputs become predictions or a loss read as a number), with no backward pass
         // after it in the member (a gradient accumulated over the loop's outputs and applied after it is training).
         if (member is null || !IsMeasured(torch, call, loop.Body) || MayTrain(services, loop.Body, 0, cancellationToken))
         {
-            return ModeUseKind.None;
+            return ModeUse.None;
         }
 
         var loopEnd = loop.Syntax.Span.End;
@@ -92,11 +115,56 @@ internal static class ModeUses
             if (operation is IInvocationOperation invocation && torch.IsBackward(invocation.TargetMethod)
                 && invocation.Syntax.SpanStart >= loopEnd && !InLoopAfter(invocation, loop))
             {
-                return ModeUseKind.None;
+                return ModeUse.None;
             }
         }
 
-        return ModeUseKind.Evaluation;
+        return new ModeUse(ModeUseKind.Evaluation, loop.Syntax);
+    }
+
+    /// <summary>
+    /// True when the parameters of the module <paramref name="call"/> runs may be what an optimizer steps: its own or a
+    /// module above it (<c>model</c> for <c>model.encoder</c>) has <c>parameters()</c> or <c>named_parameters()</c> read in
+    /// the member (or, for a field, in its class); a module handed in as a parameter may be, unless the member builds its
+    /// optimizer itself from other modules. A frozen network whose output flows into a trained one (a perceptual loss, a
+    /// target network, a detached teacher) is not trained.
+    /// </summary>
+    private static bool IsOptimized(IInvocationOperation call)
+    {
+        var chain = call.Instance.ReferencedSymbols(); // innermost first: model.encoder gives encoder, model
+        if (chain.IsDefaultOrEmpty || Root(call)?.Syntax is not { } member)
+        {
+            return false;
+        }
+
+        var names = new HashSet<string>(chain.Select(s => s.Name));
+        bool ReadsParametersOf(SyntaxNode scope)
+            => scope.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.InvocationExpressionSyntax>().Any(invocation =>
+                invocation.Expression is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax
+                {
+                    Name.Identifier.ValueText: "parameters" or "named_parameters",
+                    Expression: var owner,
+                }
+                && (owner is Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax identifier ? names.Contains(identifier.Identifier.ValueText)
+                    : owner is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax access && names.Contains(access.Name.Identifier.ValueText)));
+
+        if (ReadsParametersOf(member))
+        {
+            return true;
+        }
+
+        var root = chain[chain.Length - 1];
+        switch (root)
+        {
+            case IParameterSymbol:
+                // The optimizer may come from the caller, unless this member builds one itself (from other modules).
+                return !member.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.InvocationExpressionSyntax>()
+                    .Any(i => i.Expression is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax { Expression: Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax { Identifier.ValueText: "optim" } });
+            case IFieldSymbol or IPropertySymbol:
+                return root.ContainingType?.DeclaringSyntaxReferences.Any(r => ReadsParametersOf(r.GetSyntax())) == true;
+            default:
+                return false;
+        }
     }
 
     private static bool IsLoss(TorchSymbols torch, ITypeSymbol type)
@@ -127,7 +195,7 @@ internal static class ModeUses
     /// test of a layer) is no evaluation.
     /// </summary>
     private static bool IsMeasured(TorchSymbols torch, IInvocationOperation call, IOperation scope)
-        => Reaches(call, scope, invocation => invocation.TargetMethod.Name is "argmax" or "topk")
+        => Reaches(call, scope, invocation => invocation.TargetMethod.Name is "argmax" or "topk" || (invocation.TargetMethod.Name == "max" && invocation.Arguments.Length > 0))
            || Reaches(call, scope, invocation => IsLossCall(torch, invocation)
                                                  && Reaches(invocation, scope, read => read.TargetMethod.Name is "item" or "ToSingle" or "ToDouble" or "ToScalar"));
 
@@ -155,6 +223,8 @@ internal static class ModeUses
         {
             switch (operation)
             {
+                case var _ when operation.Syntax.Span.End < source.Syntax.Span.End:
+                    break; // only what ends after the call in the scope's text can receive its value (one iteration's worth)
                 case IInvocationOperation invocation when invocation != source && sink(invocation):
                     sinks.Add(invocation);
                     break;
@@ -201,18 +271,19 @@ internal static class ModeUses
     }
 
     /// <summary>
-    /// True when gradients are off where <paramref name="operation"/> runs: inside <c>using (no_grad())</c>, after a
-    /// <c>using var _ = no_grad();</c> in an enclosing block, or after a bare <c>set_grad_enabled(false);</c> statement in
-    /// the member (it stays off until enabled again). The nearest guard decides.
+    /// The statement that turns gradients off where <paramref name="operation"/> runs, when they are: the
+    /// <c>using (no_grad())</c> statement around it, a <c>using var _ = no_grad();</c> in an enclosing block, or a bare
+    /// <c>set_grad_enabled(false);</c> statement earlier in the member (it stays off until enabled again). The nearest
+    /// guard decides; null when gradients are on or not known to be off.
     /// </summary>
-    private static bool GradDisabledAt(TorchSymbols torch, IOperation operation)
+    private static SyntaxNode? GradDisabledAt(TorchSymbols torch, IOperation operation)
     {
         for (IOperation? current = operation, parent = operation.Parent; parent is not null; current = parent, parent = parent.Parent)
         {
             switch (parent)
             {
                 case IUsingOperation @using when current != @using.Resources && GuardIn(torch, @using.Resources) is { } enabled:
-                    return !enabled;
+                    return enabled ? null : @using.Syntax;
                 case IBlockOperation block:
                     for (var i = block.Operations.IndexOf(current!) - 1; i >= 0; i--)
                     {
@@ -226,17 +297,17 @@ internal static class ModeUses
 
                         if (guard is { } enabled)
                         {
-                            return !enabled;
+                            return enabled ? null : statement.Syntax;
                         }
                     }
 
                     break;
                 case IAnonymousFunctionOperation or ILocalFunctionOperation:
-                    return false;
+                    return null;
             }
         }
 
-        return false;
+        return null;
     }
 
     private static bool? GuardIn(TorchSymbols torch, IOperation? resources)
@@ -278,6 +349,29 @@ internal static class ModeUses
     /// </summary>
     private static bool MayTrain(AnalysisServices services, IOperation scope, int depth, CancellationToken cancellationToken)
         => Calls(services, scope, Question.MayTrain, depth, cancellationToken);
+
+    /// <summary>
+    /// True when the member around <paramref name="use"/> may run a backward pass or an optimizer step in a statement
+    /// between <paramref name="start"/> and the use, directly or through a helper.
+    /// </summary>
+    public static bool MayTrainBefore(AnalysisServices services, IOperation use, int start, CancellationToken cancellationToken)
+    {
+        if (Root(use) is not { } member)
+        {
+            return true;
+        }
+
+        foreach (var operation in member.DescendantsAndSelf())
+        {
+            if (operation is IInvocationOperation invocation && invocation.Syntax.SpanStart >= start && invocation.Syntax.Span.End <= use.Syntax.SpanStart
+                && Calls(services, invocation, Question.MayTrain, 0, cancellationToken))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>What <see cref="Calls"/> looks for.</summary>
     private enum Question

@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
+using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using MlPitfalls.Analyzers.Analyses.Mode;
 
@@ -22,14 +24,14 @@ public sealed class TrainedInEvaluationModeAnalyzer : ModeRuleAnalyzer
 
     private protected override Diagnostic? Judge(ModeFinding finding)
     {
-        if (!finding.Mode.Is(ModeKind.Eval))
+        var module = finding.Module.Syntax.ToString();
+        if (!finding.Mode.Is(ModeKind.Eval) || SwitchesBackInTheLoop(finding, module))
         {
             return null;
         }
 
-        var module = finding.Module.Syntax.ToString();
         var properties = ImmutableDictionary<string, string?>.Empty.Add(ModuleProperty, module);
-        string when = string.Empty, where = "before training";
+        string when = string.Empty, where = "before the training loop";
         if (finding.Loop is { } loop)
         {
             var line = loop.GetLocation().GetLineSpan().StartLinePosition.Line + 1;
@@ -38,14 +40,22 @@ public sealed class TrainedInEvaluationModeAnalyzer : ModeRuleAnalyzer
             properties = properties.Add(LoopProperty, line.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        return Diagnostic.Create(
-            Rule,
-            finding.Call.Syntax.GetLocation(),
-            finding.OriginLocations(),
-            properties,
-            module,
-            when,
-            finding.DescribeOrigin(),
-            where);
+        // An epoch loop gets train() at the top of its body; otherwise train() goes before the training loop, unless the
+        // mode is set to eval inside that loop before the call (then no place is safe to choose).
+        var (withFix, locations) = finding.Loop is { } epochLoop
+            ? WithFix(finding, properties, InsertTrainAtLoopStartFix, epochLoop)
+            : WithFix(finding, properties, finding.Scope is { } scope && !finding.IsSetWithin(scope) ? InsertTrainBeforeFix : null, finding.Scope);
+        return Diagnostic.Create(Rule, finding.Call.Syntax.GetLocation(), locations, withFix, module, when, finding.DescribeOrigin(), where);
     }
+
+    /// <summary>
+    /// True when the training loop itself calls <c>module.train()</c> after the use: the author switches modes within an
+    /// iteration on purpose (adversarial training crafts its examples in evaluation mode, then trains).
+    /// </summary>
+    private static bool SwitchesBackInTheLoop(ModeFinding finding, string module)
+        => finding.Scope is { } loop
+           && loop.DescendantNodes().OfType<InvocationExpressionSyntax>().Any(invocation =>
+               invocation.SpanStart > finding.Call.Syntax.SpanStart
+               && invocation.Expression is MemberAccessExpressionSyntax { Name.Identifier.ValueText: "train", Expression: var receiver }
+               && receiver.ToString() == module);
 }

@@ -58,6 +58,13 @@ public class ModeAnalysisTests
     [InlineData("var m = nn.Linear(1, 1); foreach (var i in items) { var loss = functional.mse_loss(m.call(torch.zeros(1)), torch.zeros(1)); } Use(m);", (int)ModeKind.Train)]
     [InlineData("var m = nn.Linear(1, 1); using (torch.no_grad()) { Use(m); }", (int)ModeKind.Train)]
     [InlineData("var m = nn.Linear(1, 1); m.call(torch.zeros(1)); Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var (i, j) in new[] { (1, 2) }) { } Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var t in new[] { (1, 2) }) { } Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); var (i, j) = (1, 2); Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); m.eval(); using (torch.no_grad()) { Console.WriteLine(1); } Use(m);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); m.eval(); using (var g = torch.no_grad()) { Console.WriteLine(1); } Use(m);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); m.eval(); using var g = torch.no_grad(); Use(m);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); m.eval(); try { Console.WriteLine(1); } finally { m.train(); } Use(m);", (int)ModeKind.Unknown)]
     public void Modes_follow_the_calls_that_set_them(string body, int expected)
         => Assert.Equal((ModeKind)expected, (ModeKind)ModeAtUse(body));
 

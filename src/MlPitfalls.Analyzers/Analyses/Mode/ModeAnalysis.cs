@@ -87,7 +87,11 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     /// <summary>Rules ask for the mode of module expressions only (the receiver of a forward call).</summary>
     protected override bool IsAskedAbout(IOperation operation)
         => operation is ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
-           && Torch.IsModule(operation.Type);
+           && IsModule(Torch, operation.Type);
+
+    /// <summary>A module type, or a type parameter constrained to one (<c>TModel : Module&lt;Tensor, Tensor&gt;</c>).</summary>
+    private static bool IsModule(TorchSymbols torch, ITypeSymbol? type)
+        => torch.IsModule(type) || (type is ITypeParameterSymbol parameter && parameter.ConstraintTypes.Any(torch.IsModule));
 
     protected override ModuleMode VisitInvocation(
         IInvocationOperation invocation, ModuleMode instance, ImmutableArray<ModuleMode> arguments, ref PathState<ModuleMode> state, FlowContext context)
@@ -116,6 +120,12 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             return TorchSharpCall(invocation, method, instance, arguments, ref state);
         }
 
+        if (MayRunUnseenSourceCode(invocation))
+        {
+            state = PathState<ModuleMode>.Empty; // IDisposable.Dispose of a user guard that restores the mode, an interface call
+            return Values.Unknown;
+        }
+
         if (SourceMethodBodies.DefinitionWithBody(method).DeclaringSyntaxReferences.IsEmpty)
         {
             return Values.Unknown; // a library outside TorchSharp does not set a module's mode
@@ -128,6 +138,109 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         => operation is IObjectCreationOperation { Type: { } type } creation && Torch.IsModule(type)
             ? NewModule(type, creation.Syntax)
             : Values.Unknown;
+
+    protected override PathState<ModuleMode> TransferOperation(IOperation operation, PathState<ModuleMode> state, FlowContext context)
+    {
+        state = base.TransferOperation(operation, state, context);
+        // A source constructor given a module may switch it (a guard object whose constructor calls eval()): no summary
+        // follows constructors, so every mode is forgotten.
+        foreach (var creation in operation.DescendantsAndSelf())
+        {
+            if (creation is IObjectCreationOperation { Constructor: { } constructor } made && !Torch.IsInTorchSharp(constructor)
+                && !constructor.DeclaringSyntaxReferences.IsEmpty && made.Arguments.Any(a => Torch.IsModule(a.Value.Type)))
+            {
+                return PathState<ModuleMode>.Empty;
+            }
+        }
+
+        return state;
+    }
+
+    /// <summary>
+    /// A finally handler that may switch a mode (<c>finally { model.train(); }</c>) or run code the analysis does not see
+    /// leaves every mode unknown after the try: the engine runs handler bodies from an unknown state, so their effects on
+    /// what the try left cannot be applied one by one.
+    /// </summary>
+    protected override PathState<ModuleMode> AfterFinally(PathState<ModuleMode> state, ControlFlowRegion finallyRegion, ControlFlowGraph graph)
+    {
+        for (var ordinal = finallyRegion.FirstBlockOrdinal; ordinal <= finallyRegion.LastBlockOrdinal; ordinal++)
+        {
+            var block = graph.Blocks[ordinal];
+            foreach (var operation in block.Operations.Append(block.BranchValue))
+            {
+                if (operation?.DescendantsAndSelf().Any(o => o is IInvocationOperation call && MayChangeModes(call)) == true)
+                {
+                    return PathState<ModuleMode>.Empty;
+                }
+            }
+        }
+
+        return base.AfterFinally(state, finallyRegion, graph);
+    }
+
+    /// <summary>True for a call that may switch some module's mode: a mode setter, TorchSharp's <c>apply</c>, or any source code.</summary>
+    private bool MayChangeModes(IInvocationOperation call)
+    {
+        var method = call.TargetMethod;
+        return IsModeSetter(method) || (Torch.IsInTorchSharp(method) ? method.Name == "apply" : MayRunUnseenSourceCode(call) || !SourceMethodBodies.DefinitionWithBody(method).DeclaringSyntaxReferences.IsEmpty);
+    }
+
+    /// <summary>
+    /// True for the <c>Dispose()</c> a <c>using</c> makes of resources that library calls created (<c>torch.no_grad()</c>,
+    /// <c>NewDisposeScope()</c>, a file): typed <c>IDisposable</c>, but no user code runs.
+    /// </summary>
+    private bool DisposesLibraryResource(IInvocationOperation invocation)
+    {
+        if (!invocation.IsImplicit)
+        {
+            return false;
+        }
+
+        var statement = invocation.Syntax.FirstAncestorOrSelf<SyntaxNode>(n => n is UsingStatementSyntax or LocalDeclarationStatementSyntax);
+        var resources = statement switch
+        {
+            UsingStatementSyntax { Statement: var body } usingStatement when !body.Span.Contains(invocation.Syntax.Span)
+                => usingStatement.Expression is { } expression ? new[] { expression } : usingStatement.Declaration?.Variables.Select(v => v.Initializer?.Value).ToArray(),
+            LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 } declaration => declaration.Declaration.Variables.Select(v => v.Initializer?.Value).ToArray(),
+            _ => null,
+        };
+
+        if (resources is not { Length: > 0 })
+        {
+            return false;
+        }
+
+        var model = invocation.SemanticModel ?? _services.SemanticModel(invocation.Syntax.SyntaxTree);
+        return resources.All(resource => resource is InvocationExpressionSyntax or ObjectCreationExpressionSyntax
+                                         && model.GetSymbolInfo(resource).Symbol is IMethodSymbol { DeclaringSyntaxReferences.IsEmpty: true });
+    }
+
+    /// <summary>The calls a <c>foreach</c> makes on its own (GetEnumerator, MoveNext, Current, Dispose): implicit, in the statement's head.</summary>
+    private static bool IsForEachMachinery(IInvocationOperation invocation)
+        => invocation.IsImplicit
+           && invocation.Syntax.FirstAncestorOrSelf<CommonForEachStatementSyntax>() is { } loop
+           && !loop.Statement.Span.Contains(invocation.Syntax.Span);
+
+    /// <summary>
+    /// True for a call outside TorchSharp that dispatches through an interface or a virtual method to a type declared in
+    /// source (its code runs, but no summary says which): <c>IDisposable.Dispose()</c> at the end of a <c>using</c>.
+    /// </summary>
+    private bool MayRunUnseenSourceCode(IInvocationOperation invocation)
+    {
+        var method = invocation.TargetMethod;
+        if (!(method.IsAbstract || method.IsVirtual || method.ContainingType.TypeKind == TypeKind.Interface) || method.IsStatic
+            || IsForEachMachinery(invocation) || DisposesLibraryResource(invocation))
+        {
+            return false; // a foreach's own enumerator calls (GetEnumerator, MoveNext, Dispose) do not switch modes
+        }
+
+        // A collection's enumerator behind an interface (foreach over IReadOnlyList) is library code; a disposable behind
+        // one may be a user guard.
+        var receiverType = invocation.Instance.WithoutConversions()?.Type;
+        return receiverType is null or { TypeKind: TypeKind.TypeParameter } || !receiverType.DeclaringSyntaxReferences.IsEmpty
+               || (receiverType.TypeKind == TypeKind.Interface && receiverType.Name is "IDisposable" or "IAsyncDisposable"
+                   && receiverType.ContainingNamespace?.Name == "System");
+    }
 
     protected override ModuleMode ReadUntracked(IOperation reference, AccessPath path, PathState<ModuleMode> state, FlowContext context)
         => Inherited(path, state);
@@ -387,7 +500,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         var seeds = ImmutableDictionary.CreateBuilder<AccessPath, ModuleMode>();
         foreach (var parameter in definition.Parameters)
         {
-            if (torch.IsModule(parameter.Type))
+            if (IsModule(torch, parameter.Type))
             {
                 seeds[AccessPath.ForSymbol(parameter)] = ModuleMode.Unchanged;
             }
@@ -411,7 +524,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
                         _ => null,
                     };
 
-                    if (torch.IsModule(memberType))
+                    if (IsModule(torch, memberType))
                     {
                         seeds[AccessPath.ForSymbol(member)] = ModuleMode.Unchanged;
                     }
