@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 using System.Runtime.CompilerServices;
@@ -160,58 +161,94 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
         AnalysisServices services, ISymbol owner, ControlFlowGraph graph, ValueFlowResult<ModuleMode> whole, IInvocationOperation call, IOperation module, SyntaxNode? scope,
         CancellationToken cancellationToken)
     {
-        if (whole.Flow is not { } flow || BlockOf(graph, call.Syntax) is not { } block)
+        var loops = LoopTable.For(graph);
+        if (whole.Flow is not { } flow || loops.BlockOf(call.Syntax) is not { } block)
         {
             return null;
         }
 
-        foreach (var header in graph.Blocks)
+        foreach (var (header, last) in loops.Loops)
         {
-            if (header.Ordinal > block || !flow.BackEdgeInputs[header.Ordinal].IsReached)
+            if (header > block || last < block || !flow.BackEdgeInputs[header].IsReached)
             {
                 continue;
             }
 
-            var last = header.Predecessors.Where(p => p.Source.Ordinal >= header.Ordinal).Select(p => p.Source.Ordinal).DefaultIfEmpty(-1).Max();
-            if (last < block)
-            {
-                continue;
-            }
-
-            var later = ModeAnalysis.LaterIterations(services, owner, graph, whole, header.Ordinal, last, cancellationToken);
+            var later = ModeAnalysis.LaterIterations(services, owner, graph, whole, header, last, cancellationToken);
             var mode = later?.ValueOf(module.Syntax) ?? ModuleMode.Unknown;
             if (mode.Kinds is ModeKind.Eval)
             {
-                return new ModeFinding(call, module, mode, scope, LoopAround(call, graph, header), services, cancellationToken);
+                return new ModeFinding(call, module, mode, scope, LoopAround(call, graph.Blocks[header]), services, cancellationToken);
             }
         }
 
         return null;
     }
 
-    private static int? BlockOf(ControlFlowGraph graph, SyntaxNode syntax)
+    /// <summary>
+    /// A graph's loops (each first block and the last block branching back to it, outermost first) and which block each
+    /// statement-level operation is in: made once per graph, since every training use in a member asks.
+    /// </summary>
+    private sealed class LoopTable
     {
-        foreach (var block in graph.Blocks)
+        private static readonly ConditionalWeakTable<ControlFlowGraph, LoopTable> Tables = new();
+
+        private readonly Dictionary<SyntaxNode, int> _blockOfSyntax = new();
+
+        private LoopTable(ControlFlowGraph graph)
         {
-            foreach (var operation in block.Operations)
+            var loops = new List<(int, int)>();
+            foreach (var block in graph.Blocks)
             {
-                if (operation.Syntax.Span.Contains(syntax.Span) && operation.Syntax.SyntaxTree == syntax.SyntaxTree)
+                foreach (var operation in block.Operations)
                 {
-                    return block.Ordinal;
+                    _blockOfSyntax[operation.Syntax] = block.Ordinal;
+                }
+
+                if (block.BranchValue is { } value)
+                {
+                    _blockOfSyntax[value.Syntax] = block.Ordinal;
+                }
+
+                var last = -1;
+                foreach (var predecessor in block.Predecessors)
+                {
+                    if (predecessor.Source.Ordinal >= block.Ordinal && predecessor.Source.Ordinal > last)
+                    {
+                        last = predecessor.Source.Ordinal;
+                    }
+                }
+
+                if (last >= 0)
+                {
+                    loops.Add((block.Ordinal, last));
                 }
             }
 
-            if (block.BranchValue is { } value && value.Syntax.Span.Contains(syntax.Span))
-            {
-                return block.Ordinal;
-            }
+            Loops = loops;
         }
 
-        return null;
+        public IReadOnlyList<(int Header, int Last)> Loops { get; }
+
+        public static LoopTable For(ControlFlowGraph graph) => Tables.GetValue(graph, static g => new LoopTable(g));
+
+        /// <summary>The block of the statement-level operation <paramref name="syntax"/> stands in (the nearest enclosing one a block holds).</summary>
+        public int? BlockOf(SyntaxNode syntax)
+        {
+            for (var node = syntax; node is not null; node = node.Parent)
+            {
+                if (_blockOfSyntax.TryGetValue(node, out var ordinal))
+                {
+                    return ordinal;
+                }
+            }
+
+            return null;
+        }
     }
 
     /// <summary>The loop statement whose first block is <paramref name="header"/>: the innermost loop around the call that starts at or before it.</summary>
-    private static SyntaxNode? LoopAround(IOperation call, ControlFlowGraph graph, BasicBlock header)
+    private static SyntaxNode? LoopAround(IOperation call, BasicBlock header)
     {
         var start = header.Operations.FirstOrDefault()?.Syntax.SpanStart ?? header.BranchValue?.Syntax.SpanStart;
         SyntaxNode? found = null;

@@ -110,10 +110,9 @@ internal static class ModeUses
         }
 
         var loopEnd = loop.Syntax.Span.End;
-        foreach (var operation in member.DescendantsAndSelf())
+        foreach (var invocation in MemberCalls.Of(member).Invocations)
         {
-            if (operation is IInvocationOperation invocation && torch.IsBackward(invocation.TargetMethod)
-                && invocation.Syntax.SpanStart >= loopEnd && !InLoopAfter(invocation, loop))
+            if (invocation.Syntax.SpanStart >= loopEnd && torch.IsBackward(invocation.TargetMethod) && !InLoopAfter(invocation, loop))
             {
                 return ModeUse.None;
             }
@@ -132,23 +131,13 @@ internal static class ModeUses
     private static bool IsOptimized(IInvocationOperation call)
     {
         var chain = call.Instance.ReferencedSymbols(); // innermost first: model.encoder gives encoder, model
-        if (chain.IsDefaultOrEmpty || Root(call)?.Syntax is not { } member)
+        if (chain.IsDefaultOrEmpty || Root(call) is not { } member)
         {
             return false;
         }
 
-        var names = new HashSet<string>(chain.Select(s => s.Name));
-        bool ReadsParametersOf(SyntaxNode scope)
-            => scope.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.InvocationExpressionSyntax>().Any(invocation =>
-                invocation.Expression is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax
-                {
-                    Name.Identifier.ValueText: "parameters" or "named_parameters",
-                    Expression: var owner,
-                }
-                && (owner is Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax identifier ? names.Contains(identifier.Identifier.ValueText)
-                    : owner is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax access && names.Contains(access.Name.Identifier.ValueText)));
-
-        if (ReadsParametersOf(member))
+        var calls = MemberCalls.Of(member);
+        if (chain.Any(symbol => calls.ParametersRead.Contains(symbol.Name)))
         {
             return true;
         }
@@ -157,14 +146,76 @@ internal static class ModeUses
         switch (root)
         {
             case IParameterSymbol:
-                // The optimizer may come from the caller, unless this member builds one itself (from other modules).
-                return !member.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.InvocationExpressionSyntax>()
-                    .Any(i => i.Expression is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax { Expression: Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax { Identifier.ValueText: "optim" } });
+                return !calls.BuildsAnOptimizer; // the optimizer may come from the caller, unless this member builds one itself
             case IFieldSymbol or IPropertySymbol:
-                return root.ContainingType?.DeclaringSyntaxReferences.Any(r => ReadsParametersOf(r.GetSyntax())) == true;
+                return root.ContainingType?.DeclaringSyntaxReferences.Any(r => ParametersReadIn(r.GetSyntax()).Overlaps(chain.Select(c => c.Name))) == true;
             default:
                 return false;
         }
+    }
+
+    /// <summary>The names whose <c>parameters()</c> or <c>named_parameters()</c> the code in <paramref name="scope"/> reads (<c>model</c>, <c>this.model</c>).</summary>
+    private static HashSet<string> ParametersReadIn(SyntaxNode scope)
+        => (HashSet<string>)ParametersReadCache.GetValue(scope, static s =>
+        {
+            var names = new HashSet<string>();
+            foreach (var invocation in s.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.InvocationExpressionSyntax>())
+            {
+                if (invocation.Expression is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax
+                    {
+                        Name.Identifier.ValueText: "parameters" or "named_parameters",
+                        Expression: var owner,
+                    })
+                {
+                    switch (owner)
+                    {
+                        case Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax identifier:
+                            names.Add(identifier.Identifier.ValueText);
+                            break;
+                        case Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax access:
+                            names.Add(access.Name.Identifier.ValueText);
+                            break;
+                    }
+                }
+            }
+
+            return names;
+        });
+
+    private static readonly ConditionalWeakTable<SyntaxNode, object> ParametersReadCache = new();
+
+    /// <summary>What the mode rules ask of a whole member, found in one walk of its operations.</summary>
+    private sealed class MemberCalls
+    {
+        private static readonly ConditionalWeakTable<IOperation, MemberCalls> Cache = new();
+
+        private MemberCalls(IOperation member)
+        {
+            var invocations = new List<IInvocationOperation>();
+            foreach (var operation in member.DescendantsAndSelf())
+            {
+                if (operation is IInvocationOperation invocation)
+                {
+                    invocations.Add(invocation);
+                }
+            }
+
+            invocations.Sort((a, b) => a.Syntax.SpanStart.CompareTo(b.Syntax.SpanStart));
+            Invocations = invocations;
+            ParametersRead = ParametersReadIn(member.Syntax);
+            BuildsAnOptimizer = member.Syntax.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.InvocationExpressionSyntax>().Any(i =>
+                i.Expression is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax { Expression: Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax { Identifier.ValueText: "optim" } });
+        }
+
+        /// <summary>Every invocation in the member, in source order.</summary>
+        public List<IInvocationOperation> Invocations { get; }
+
+        public HashSet<string> ParametersRead { get; }
+
+        /// <summary>True when the member creates an optimizer itself (<c>optim.Adam(...)</c>).</summary>
+        public bool BuildsAnOptimizer { get; }
+
+        public static MemberCalls Of(IOperation member) => Cache.GetValue(member, static m => new MemberCalls(m));
     }
 
     private static bool IsLoss(TorchSymbols torch, ITypeSymbol type)
@@ -361,9 +412,14 @@ internal static class ModeUses
             return true;
         }
 
-        foreach (var operation in member.DescendantsAndSelf())
+        foreach (var invocation in MemberCalls.Of(member).Invocations)
         {
-            if (operation is IInvocationOperation invocation && invocation.Syntax.SpanStart >= start && invocation.Syntax.Span.End <= use.Syntax.SpanStart
+            if (invocation.Syntax.SpanStart >= use.Syntax.SpanStart)
+            {
+                break; // in source order: nothing later lies between
+            }
+
+            if (invocation.Syntax.SpanStart >= start && invocation.Syntax.Span.End <= use.Syntax.SpanStart
                 && Calls(services, invocation, Question.MayTrain, 0, cancellationToken))
             {
                 return true;
