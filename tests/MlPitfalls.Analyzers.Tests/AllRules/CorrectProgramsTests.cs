@@ -137,6 +137,80 @@ public class CorrectProgramsTests
         }
         """;
 
+    /// <summary>Correct mode switching, including the look-alikes of MLP007 and MLP008.</summary>
+    private const string EpochLoops = """
+        sealed class RegularizedNet : Module<Tensor, Tensor>
+        {
+            private readonly Linear fc1 = nn.Linear(784, 128, hasBias: false);
+            private readonly BatchNorm1d norm = nn.BatchNorm1d(128);
+            private readonly Dropout dropout = nn.Dropout(0.3);
+            private readonly Linear fc2 = nn.Linear(128, 10);
+            public RegularizedNet() : base(nameof(RegularizedNet)) { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => fc2.call(dropout.call(functional.relu(norm.call(fc1.call(x)))));
+        }
+
+        static class EpochLoops
+        {
+            public static void Fit(IReadOnlyList<(Tensor x, Tensor y)> train, IReadOnlyList<(Tensor x, Tensor y)> valid, int epochs)
+            {
+                var model = new RegularizedNet();
+                var optimizer = optim.Adam(model.parameters());
+                for (int epoch = 0; epoch < epochs; epoch++)
+                {
+                    model.train();
+                    foreach (var (x, y) in train)
+                    {
+                        optimizer.zero_grad();
+                        functional.cross_entropy(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+
+                    model.eval();
+                    using (torch.no_grad())
+                    {
+                        long correct = 0;
+                        foreach (var (x, y) in valid)
+                        {
+                            correct += model.call(x).argmax(1).eq(y).sum().item<long>();
+                        }
+
+                        Console.WriteLine(correct);
+                    }
+                }
+
+                // Monte-Carlo dropout: training mode on purpose while sampling.
+                model.train();
+                using (torch.no_grad())
+                {
+                    for (int sample = 0; sample < 10; sample++)
+                    {
+                        Console.WriteLine(model.call(valid[0].x).softmax(1).max().item<float>());
+                    }
+                }
+            }
+
+            public static void Distill(RegularizedNet teacher, IReadOnlyList<(Tensor x, Tensor y)> train)
+            {
+                var student = new RegularizedNet();
+                var optimizer = optim.Adam(student.parameters());
+                teacher.eval();
+                student.train();
+                foreach (var (x, y) in train)
+                {
+                    optimizer.zero_grad();
+                    Tensor soft;
+                    using (torch.no_grad())
+                    {
+                        soft = teacher.call(x).softmax(1);
+                    }
+
+                    functional.cross_entropy(student.call(x), soft).backward();
+                    optimizer.step();
+                }
+            }
+        }
+        """;
+
     [Fact]
     public async Task The_fixed_sample_and_a_correct_training_program_raise_nothing()
     {
@@ -150,7 +224,7 @@ public class CorrectProgramsTests
         Assert.Empty(compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         Assert.Empty(await AllAnalyzers.RunAsync(compilation));
 
-        var program = AllAnalyzers.Compile(LanguageVersion.Latest, addUsings: true, Classifier, Architectures);
+        var program = AllAnalyzers.Compile(LanguageVersion.Latest, addUsings: true, Classifier, Architectures, EpochLoops);
         Assert.Empty(program.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         Assert.Empty(await AllAnalyzers.RunAsync(program));
     }
