@@ -218,18 +218,23 @@ internal static class ModeUses
         public static MemberCalls Of(IOperation member) => Cache.GetValue(member, static m => new MemberCalls(m));
     }
 
+    /// <summary>True for a loss module (TorchSharp's or a user's derived from its <c>Loss</c> base); answered once per type.</summary>
     private static bool IsLoss(TorchSymbols torch, ITypeSymbol type)
-    {
-        for (var current = type as INamedTypeSymbol; current is not null; current = current.BaseType)
+        => LossTypes.GetValue(type, t =>
         {
-            if (torch.IsInTorchSharp(current) && (current.Name == "Loss" || torch.Losses.NameOf(current) is not null))
+            for (var current = t as INamedTypeSymbol; current is not null; current = current.BaseType)
             {
-                return true;
+                if (torch.IsInTorchSharp(current) && (current.Name == "Loss" || torch.Losses.NameOf(current) is not null))
+                {
+                    return Yes;
+                }
             }
-        }
 
-        return false;
-    }
+            return No;
+        }) == Yes;
+
+    private static readonly ConditionalWeakTable<ITypeSymbol, object> LossTypes = new();
+    private static readonly object Yes = new(), No = new();
 
     /// <summary>True when a backward call after <paramref name="loop"/> stands in another loop of its own (another epoch's training loop).</summary>
     private static bool InLoopAfter(IOperation backward, ILoopOperation loop)

@@ -141,20 +141,74 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
 
     protected override PathState<ModuleMode> TransferOperation(IOperation operation, PathState<ModuleMode> state, FlowContext context)
     {
-        state = base.TransferOperation(operation, state, context);
-        // A source constructor given a module may switch it (a guard object whose constructor calls eval()): no summary
-        // follows constructors, so every mode is forgotten.
-        foreach (var creation in operation.DescendantsAndSelf())
+        var facts = Facts(context.Graph);
+        if (!facts.Relevant.Contains(operation))
         {
-            if (creation is IObjectCreationOperation { Constructor: { } constructor } made && !Torch.IsInTorchSharp(constructor)
-                && !constructor.DeclaringSyntaxReferences.IsEmpty && made.Arguments.Any(a => Torch.IsModule(a.Value.Type)))
+            return state; // tensor arithmetic, logging, a loss: nothing in it can name a module or run code that switches one
+        }
+
+        state = base.TransferOperation(operation, state, context);
+        return facts.CreatesGuards.Contains(operation) ? PathState<ModuleMode>.Empty : state;
+    }
+
+    /// <summary>What the mode analysis needs to know about a graph's statement-level operations, found once per graph.</summary>
+    private GraphModeFacts Facts(ControlFlowGraph graph) => GraphFactsCache.GetValue(graph, g => new GraphModeFacts(this, g));
+
+    private static readonly ConditionalWeakTable<ControlFlowGraph, GraphModeFacts> GraphFactsCache = new();
+
+    private sealed class GraphModeFacts
+    {
+        public GraphModeFacts(ModeAnalysis analysis, ControlFlowGraph graph)
+        {
+            var torch = analysis.Torch;
+            foreach (var block in graph.Blocks)
             {
-                return PathState<ModuleMode>.Empty;
+                foreach (var operation in block.Operations.Append(block.BranchValue))
+                {
+                    if (operation is null)
+                    {
+                        continue;
+                    }
+
+                    var relevant = false;
+                    foreach (var part in operation.DescendantsAndSelf())
+                    {
+                        switch (part)
+                        {
+                            // A module value (read, written, created, captured, returned) or a call that is not TorchSharp's
+                            // (a source helper's summary, a delegate, a Dispose) makes the operation one to evaluate.
+                            case var _ when IsModule(torch, part.Type):
+                            case IInvocationOperation invocation when !torch.IsInTorchSharp(invocation.TargetMethod):
+                            case IFlowAnonymousFunctionOperation or IObjectCreationOperation:
+                                relevant = true;
+                                break;
+                        }
+
+                        if (part is IObjectCreationOperation { Constructor: { } constructor } made && !torch.IsInTorchSharp(constructor)
+                            && !constructor.DeclaringSyntaxReferences.IsEmpty && made.Arguments.Any(a => IsModule(torch, a.Value.Type)))
+                        {
+                            CreatesGuards.Add(operation);
+                        }
+                    }
+
+                    if (relevant)
+                    {
+                        Relevant.Add(operation);
+                    }
+                }
             }
         }
 
-        return state;
+        /// <summary>Operations whose evaluation can change or read a module's mode.</summary>
+        public HashSet<IOperation> Relevant { get; } = new();
+
+        /// <summary>
+        /// Operations that create a source object given a module: its constructor may switch the module's mode (a guard
+        /// whose constructor calls eval()), and no summary follows constructors, so every mode is forgotten there.
+        /// </summary>
+        public HashSet<IOperation> CreatesGuards { get; } = new();
     }
+
 
     /// <summary>
     /// A finally handler that may switch a mode (<c>finally { model.train(); }</c>) or run code the analysis does not see
