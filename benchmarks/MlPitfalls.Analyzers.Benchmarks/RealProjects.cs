@@ -25,14 +25,14 @@ internal static class RealProjects
     {
         Console.WriteLine($"Driver times on real projects, medians of {rounds} rounds after 2 warm-up rounds each.");
         Console.WriteLine();
-        Console.WriteLine("| Project | Lines | Compile | MLP001 | MLP002-004+006 | MLP005 | All MlPitfalls |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-        double compileTotal = 0, mlp001Total = 0, lossTotal = 0, mlp005Total = 0, allTotal = 0;
+        Console.WriteLine("| Project | Lines | Compile | MLP001 | MLP002-004+006 | MLP005 | MLP007+008 | All MlPitfalls |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        double compileTotal = 0, mlp001Total = 0, lossTotal = 0, mlp005Total = 0, modeTotal = 0, allTotal = 0;
         var lines = 0;
         foreach (var file in responseFiles)
         {
             var (trees, references, options) = Load(file);
-            var measured = new List<(double Compile, double Mlp001, double Loss, double Mlp005, double All)>();
+            var measured = new List<(double Compile, double Mlp001, double Loss, double Mlp005, double Mode, double All)>();
             for (var round = -2; round < rounds; round++)
             {
                 var compilation = CSharpCompilation.Create("project", trees, references, options);
@@ -55,22 +55,24 @@ internal static class RealProjects
                 }
 
                 var times = mlPitfalls.ToDictionary(MlPitfallsAnalyzers.IdOf, a => withAnalyzers.GetAnalyzerTelemetryInfoAsync(a, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds);
-                measured.Add((compile, times.GetValueOrDefault("MLP001"), times.Where(t => MlPitfallsAnalyzers.LossRuleIds.Contains(t.Key)).Sum(t => t.Value), times.GetValueOrDefault("MLP005"), times.Values.Sum()));
+                measured.Add((compile, times.GetValueOrDefault("MLP001"), times.Where(t => MlPitfallsAnalyzers.LossRuleIds.Contains(t.Key)).Sum(t => t.Value), times.GetValueOrDefault("MLP005"),
+                    times.GetValueOrDefault("MLP007") + times.GetValueOrDefault("MLP008"), times.Values.Sum()));
             }
 
             var row = (Compile: DriverTimes.Median(measured.Select(m => m.Compile)), Mlp001: DriverTimes.Median(measured.Select(m => m.Mlp001)), Loss: DriverTimes.Median(measured.Select(m => m.Loss)),
-                Mlp005: DriverTimes.Median(measured.Select(m => m.Mlp005)), All: DriverTimes.Median(measured.Select(m => m.All)));
+                Mlp005: DriverTimes.Median(measured.Select(m => m.Mlp005)), Mode: DriverTimes.Median(measured.Select(m => m.Mode)), All: DriverTimes.Median(measured.Select(m => m.All)));
             var projectLines = trees.Sum(t => t.GetText().Lines.Count);
             lines += projectLines;
             compileTotal += row.Compile;
             mlp001Total += row.Mlp001;
             lossTotal += row.Loss;
             mlp005Total += row.Mlp005;
+            modeTotal += row.Mode;
             allTotal += row.All;
-            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(row.Compile)} | {Share(row.Mlp001, row.Compile)} | {Share(row.Loss, row.Compile)} | {Share(row.Mlp005, row.Compile)} | {Share(row.All, row.Compile)} |");
+            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(row.Compile)} | {Share(row.Mlp001, row.Compile)} | {Share(row.Loss, row.Compile)} | {Share(row.Mlp005, row.Compile)} | {Share(row.Mode, row.Compile)} | {Share(row.All, row.Compile)} |");
         }
 
-        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | {Share(mlp001Total, compileTotal)} | {Share(lossTotal, compileTotal)} | {Share(mlp005Total, compileTotal)} | {Share(allTotal, compileTotal)} |");
+        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | {Share(mlp001Total, compileTotal)} | {Share(lossTotal, compileTotal)} | {Share(mlp005Total, compileTotal)} | {Share(modeTotal, compileTotal)} | {Share(allTotal, compileTotal)} |");
     }
 
     private static (List<SyntaxTree> Trees, List<MetadataReference> References, CSharpCompilationOptions Options) Load(string responseFile)
