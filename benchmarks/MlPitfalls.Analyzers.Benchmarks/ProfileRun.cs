@@ -13,9 +13,10 @@ namespace MlPitfalls.Analyzers.Benchmarks;
 /// </summary>
 internal static class ProfileRun
 {
-    public static void Run(GeneratedCode code, int rounds, string[]? ruleIds = null)
+    public static void Run(GeneratedCode code, int rounds, string[]? ruleIds = null) => Run(BenchmarkCompilations.Create(code), rounds, ruleIds);
+
+    public static void Run(Compilation compilation, int rounds, string[]? ruleIds = null)
     {
-        var compilation = BenchmarkCompilations.Create(code);
         var ids = ruleIds ?? MlPitfallsAnalyzers.LossRuleIds.ToArray();
         var rules = MlPitfallsAnalyzers.All().Where(a => ids.Contains(MlPitfallsAnalyzers.IdOf(a))).ToImmutableArray();
         for (var round = 0; round < rounds; round++)

@@ -13,7 +13,7 @@ public static class Program
     /// <c>--verbose</c> prints every round to standard error).
     /// <c>dotnet run -c Release -- --long-method [--rounds N]</c>: how the analysis of one long method grows with its length, with
     /// the share of Roslyn's control-flow graph builder apart (<see cref="DriverTimes.RunLongMethodScaling"/>).
-    /// <c>dotnet run -c Release -- --profile torch|long [--size N] [--rounds N] [--rules MLP005,...]</c>: only the analysis of one generated case,
+    /// <c>dotnet run -c Release -- --profile torch|long|project.rsp [--size N] [--rounds N] [--rules MLP005,...]</c>: only the analysis of one generated case,
     /// again and again, for a profiler to attach to (<c>dotnet-trace collect -- dotnet ...dll --profile long --size 5000</c>).
     /// <c>dotnet run -c Release -- --projects a.rsp b.rsp ... [--rounds N]</c>: the driver-times metric on real projects, from
     /// their csc response files (<see cref="RealProjects"/>).
@@ -42,8 +42,14 @@ public static class Program
         if (Array.IndexOf(args, "--profile") is var profile and >= 0 && profile + 1 < args.Length)
         {
             var size = Option(args, "--size", args[profile + 1] == "long" ? 5_000 : 100);
-            var code = args[profile + 1] == "long" ? LongMethodGenerator.Generate(size) : TrainingCodeGenerator.Generate(size);
             var rules = Array.IndexOf(args, "--rules") is var at and >= 0 && at + 1 < args.Length ? args[at + 1].Split(',') : null;
+            if (args[profile + 1].EndsWith(".rsp", StringComparison.OrdinalIgnoreCase))
+            {
+                ProfileRun.Run(RealProjects.Compilation(args[profile + 1]), Option(args, "--rounds", 20), rules);
+                return;
+            }
+
+            var code = args[profile + 1] == "long" ? LongMethodGenerator.Generate(size) : TrainingCodeGenerator.Generate(size);
             ProfileRun.Run(code, Option(args, "--rounds", 20), rules);
             return;
         }

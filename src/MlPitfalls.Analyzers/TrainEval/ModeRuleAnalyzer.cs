@@ -53,6 +53,40 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
             ? (properties.Add(FixProperty, fix), finding.OriginLocations().Insert(0, statement.GetLocation()))
             : (properties, finding.OriginLocations());
 
+    /// <summary>
+    /// True when control always leaves <paramref name="statement"/> at its end (no <c>return</c>, <c>yield</c>,
+    /// <c>goto</c>, or <c>break</c>/<c>continue</c> to a loop around it), so a call inserted after it runs whenever the
+    /// statement finished; and the statement is a block <c>using</c> or a loop, whose end is the end of what it scopes
+    /// (a <c>using var</c> declaration or a guard call scopes the rest of its block).
+    /// </summary>
+    private protected static bool CanRestoreAfter(SyntaxNode statement)
+    {
+        if (statement is not (UsingStatementSyntax { Statement: not null } or ForStatementSyntax or CommonForEachStatementSyntax or WhileStatementSyntax or DoStatementSyntax))
+        {
+            return false;
+        }
+
+        foreach (var node in statement.DescendantNodes(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)))
+        {
+            switch (node)
+            {
+                case ReturnStatementSyntax or YieldStatementSyntax or GotoStatementSyntax:
+                    return false;
+                case BreakStatementSyntax or ContinueStatementSyntax:
+                    var target = node.Ancestors().FirstOrDefault(a => a is ForStatementSyntax or CommonForEachStatementSyntax or WhileStatementSyntax or DoStatementSyntax
+                                                                  || (node is BreakStatementSyntax && a is SwitchStatementSyntax));
+                    if (target is null || !statement.Span.Contains(target.Span))
+                    {
+                        return false;
+                    }
+
+                    break;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>True when <paramref name="statement"/> stands in a loop of its member (the loop goes on after it).</summary>
     private protected static bool IsInLoop(SyntaxNode statement)
     {
@@ -86,7 +120,7 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
             {
                 var call = (IInvocationOperation)operationContext.Operation;
                 if (ModeUses.ModuleOf(torch, call) is not { } module
-                    || !MayKnowMode(module, call)
+                    || !MayKnowMode(services, module, call, operationContext.CancellationToken)
                     || ModeUses.Classify(services, call, operationContext.CancellationToken) is not { } use
                     || use.Kind != JudgedUse
                     || operationContext.GetControlFlowGraph() is not { } graph)
@@ -116,11 +150,18 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
     /// <summary>
     /// False when the member cannot know the module's mode, so the graph and the fixed point are not worth building: a
     /// field or parameter starts unknown in each member, and only a <c>train</c>/<c>eval</c> call in the member can make
-    /// it known (a local may also be created in it, or set by a helper it is passed to).
+    /// it known (a local may also be created in it, or set by a helper it is passed to), or, for a field, the class-wide
+    /// fact that nothing switches it (<see cref="FieldModes"/>).
     /// </summary>
-    private static bool MayKnowMode(IOperation module, IOperation call)
+    private static bool MayKnowMode(AnalysisServices services, IOperation module, IOperation call, CancellationToken cancellationToken)
     {
         if (module is ILocalReferenceOperation { Local: var local } && CreatedAtDeclaration(local))
+        {
+            return true;
+        }
+
+        if (module is IFieldReferenceOperation { Field: var field, Instance: null or IInstanceReferenceOperation }
+            && FieldModes.ModeOf(services, field, cancellationToken).Is(ModeKind.Train))
         {
             return true;
         }
@@ -303,6 +344,14 @@ internal sealed class ModeFinding
     /// <summary>The loop whose iterations after the first are in <see cref="Mode"/>; null when the mode holds on every path.</summary>
     public SyntaxNode? Loop { get; }
 
+    /// <summary>
+    /// True when the mode comes from outside the member: a module field that its class creates and never switches out of
+    /// training mode (<see cref="FieldModes"/>), so any caller of the member reaches the use in that mode.
+    /// </summary>
+    public bool IsClassWide
+        => !Mode.Origins.IsEmpty && Call.Syntax.FirstAncestorOrSelf<MemberDeclarationSyntax>() is { } member
+           && Mode.Origins.All(o => o.SyntaxTree != member.SyntaxTree || !member.Span.Contains(o.Span));
+
     /// <summary>Where the mode was set, described for a message: <c>'model.eval()' at line 42</c>.</summary>
     public string DescribeOrigin()
     {
@@ -312,13 +361,17 @@ internal sealed class ModeFinding
             return "its mode is set elsewhere";
         }
 
-        var origin = origins.OrderBy(o => o.SpanStart).Last();
-        var line = origin.GetLocation().GetLineSpan().StartLinePosition.Line + 1;
-        var text = System.Text.RegularExpressions.Regex.Replace(origin.ToString(), @"\s+", " "); // one line, however the origin is laid out
-        if (text.Length > 60)
+        if (IsClassWide)
         {
-            text = text.Substring(0, 57) + "...";
+            var first = origins.OrderBy(o => o.SpanStart).First();
+            var owner = Call.Syntax.FirstAncestorOrSelf<BaseTypeDeclarationSyntax>()?.Identifier.ValueText ?? "its class";
+            var where = first.SyntaxTree == Call.Syntax.SyntaxTree ? "" : $" of {System.IO.Path.GetFileName(first.SyntaxTree.FilePath)}";
+            return $"the class creates it in training mode and nothing in '{owner}' switches it: created by '{OneLine(first)}' at line {LineOf(first)}{where}";
         }
+
+        var origin = origins.OrderBy(o => o.SpanStart).Last();
+        var line = LineOf(origin);
+        var text = OneLine(origin);
 
         if (origin is InvocationExpressionSyntax invocation && IsModeCall(invocation))
         {
@@ -332,6 +385,15 @@ internal sealed class ModeFinding
         return isCreation
             ? $"a new module starts in training mode: created by '{text}' at line {line}"
             : $"set by calling '{text}' at line {line}";
+    }
+
+    private static int LineOf(SyntaxNode node) => node.GetLocation().GetLineSpan().StartLinePosition.Line + 1;
+
+    /// <summary>The node's text on one line, however it is laid out, cut at 60 characters.</summary>
+    private static string OneLine(SyntaxNode node)
+    {
+        var text = System.Text.RegularExpressions.Regex.Replace(node.ToString(), @"\s+", " ");
+        return text.Length > 60 ? text.Substring(0, 57) + "..." : text;
     }
 
     public ImmutableArray<Location> OriginLocations() => Mode.Origins.Select(o => o.GetLocation()).ToImmutableArray();

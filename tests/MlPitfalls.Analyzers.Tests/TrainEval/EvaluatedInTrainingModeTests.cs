@@ -313,6 +313,198 @@ public class EvaluatedInTrainingModeTests
                 Log(predict(valid[0].x).argmax(1).item<long>());
         """));
 
+    // ---------------------------------------------------------------- a field its class never switches
+
+    private const string DropoutNet = """
+        class Net : Module<Tensor, Tensor>
+        {
+            private readonly Module<Tensor, Tensor> fc = nn.Linear(784, 10);
+            private readonly Module<Tensor, Tensor> drop = nn.Dropout(0.5);
+            public Net() : base("net") => RegisterComponents();
+            public override Tensor forward(Tensor x) => fc.call(drop.call(x));
+        }
+
+        """;
+
+    /// <summary>A trainer class holding its model in a field, with <paramref name="members"/>.</summary>
+    private static string FieldTrainer(string members, string field = "private readonly Net _model = new Net();") => DropoutNet + $$"""
+        class Trainer
+        {
+            {{field}}
+            private readonly optim.Optimizer _optimizer;
+
+            public Trainer() => _optimizer = optim.Adam(_model.parameters());
+
+            public void TrainEpoch(IReadOnlyList<(Tensor x, Tensor y)> data)
+            {
+                foreach (var (x, y) in data)
+                {
+                    _optimizer.zero_grad();
+                    functional.cross_entropy(_model.call(x), y).backward();
+                    _optimizer.step();
+                }
+            }
+
+        {{members}}
+        }
+        """;
+
+    private const string Evaluate = """
+            public double Evaluate(IReadOnlyList<(Tensor x, Tensor y)> data)
+            {
+                using var _ = torch.no_grad();
+                var correct = 0L;
+                foreach (var (x, y) in data)
+                {
+                    correct += {|#0:_model.call(x)|}.argmax(1).eq(y).sum().item<long>();
+                }
+
+                return correct;
+            }
+        """;
+
+    [Fact]
+    public Task An_evaluate_method_on_a_field_the_class_never_switches_is_reported()
+        => Verifier.AnalyzerAsync(
+            FieldTrainer(Evaluate),
+            Verifier.Diagnostic(Descriptors.MLP007_EvaluatedInTrainingMode).WithLocation(0)
+                .WithArguments("_model", "the class creates it in training mode and nothing in 'Trainer' switches it: created by 'new Net()' at line 17"));
+
+    [Theory]
+    // Created in the constructor, moved to a device, a TorchSharp container, a static field, this-qualified.
+    [InlineData("private Net _model; public Trainer(int seed) { _model = new Net().to(torch.CPU); }")]
+    [InlineData("private readonly Module<Tensor, Tensor> _model = nn.Sequential(nn.Linear(784, 10), nn.Dropout(0.5));")]
+    [InlineData("private static readonly Net _model = new Net();")]
+    [InlineData("private readonly Net _model = new(); private void Touch() => this._model.train();")]
+    public Task Class_wide_training_mode_is_found_however_the_field_is_created(string field)
+        => Verifier.AnalyzerAsync(FieldTrainer(Evaluate, field), MLP007());
+
+    [Fact]
+    public Task An_inference_wrapper_that_never_switches_its_model_is_reported()
+        => Verifier.AnalyzerAsync(DropoutNet + """
+            class Classifier
+            {
+                private readonly Net _net = new Net();
+
+                public Classifier(string weights) => _net.load(weights);
+
+                public long[] Predict(Tensor[] batches)
+                {
+                    var result = new List<long>();
+                    foreach (var batch in batches)
+                    {
+                        result.Add({|#0:_net.call(batch)|}.argmax(1).item<long>());
+                    }
+
+                    return result.ToArray();
+                }
+            }
+            """, MLP007());
+
+    [Theory]
+    // The class switches the field somewhere (eval, train(false), train(flag), apply), so its mode at Evaluate depends on the caller.
+    [InlineData("public void Freeze() => _model.eval();")]
+    [InlineData("public void Freeze() => _model.train(false);")]
+    [InlineData("public void Mode(bool on) => _model.train(on);")]
+    [InlineData("public void Init() => _model.apply(m => { });")]
+    // The field escapes: a helper, a property, an alias, a source method of the model may switch it.
+    [InlineData("public void Save() => Helpers.Store(_model);")]
+    [InlineData("public Net Model => _model;")]
+    [InlineData("public void Alias() { var m = _model; m.eval(); }")]
+    [InlineData("public void Share(List<Module> all) => all.Add(_model);")]
+    public Task A_field_the_class_may_switch_or_hand_out_is_not_judged_class_wide(string member)
+        => Verifier.AnalyzerAsync(FieldTrainer(Evaluate.Replace("{|#0:", "").Replace("|}", "") + member) + """
+
+            static class Helpers { public static void Store(Module m) { } }
+            """);
+
+    [Theory]
+    // Not private, created from outside, a module class's own child (the container can be switched from outside).
+    [InlineData("public readonly Net _model = new Net();")]
+    [InlineData("private readonly Net _model; public Trainer(Net model) { _model = model; }")]
+    [InlineData("private readonly Net _model = Load(); private static Net Load() => new Net();")]
+    public Task A_field_whose_mode_may_be_set_elsewhere_is_not_judged_class_wide(string field)
+        => Verifier.AnalyzerAsync(FieldTrainer(Evaluate.Replace("{|#0:", "").Replace("|}", ""), field));
+
+    [Fact]
+    public Task A_module_class_s_own_child_is_not_judged_class_wide()
+        => Verifier.AnalyzerAsync(DropoutNet + """
+            class Ensemble : Module<Tensor, Tensor>
+            {
+                private readonly Net _member = new Net();
+                public Ensemble() : base("ensemble") => RegisterComponents();
+                public override Tensor forward(Tensor x) => _member.call(x);
+
+                public long Vote(Tensor[] batches)
+                {
+                    using var _ = torch.no_grad();
+                    var votes = 0L;
+                    foreach (var batch in batches) votes += _member.call(batch).argmax(1).sum().item<long>();
+                    return votes;
+                }
+            }
+            """);
+
+    [Fact]
+    public Task A_model_whose_constructor_switches_to_eval_is_not_in_training_mode()
+        => Verifier.AnalyzerAsync("""
+            class Pretrained : Module<Tensor, Tensor>
+            {
+                private readonly Module<Tensor, Tensor> drop = nn.Dropout(0.5);
+                public Pretrained() : base("p") { RegisterComponents(); eval(); }
+                public override Tensor forward(Tensor x) => drop.call(x);
+            }
+
+            class Service
+            {
+                private readonly Pretrained _model = new Pretrained();
+
+                public long Predict(Tensor[] batches)
+                {
+                    using var _ = torch.no_grad();
+                    var sum = 0L;
+                    foreach (var batch in batches) sum += _model.call(batch).argmax(1).sum().item<long>();
+                    var local = new Pretrained();
+                    foreach (var batch in batches) sum += local.call(batch).argmax(1).sum().item<long>();
+                    return sum;
+                }
+            }
+            """);
+
+    [Fact]
+    public Task A_model_without_dropout_or_batch_norm_is_not_judged_class_wide()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                private readonly Module<Tensor, Tensor> _model = nn.Linear(4, 2);
+
+                public long Predict(Tensor[] batches)
+                {
+                    using var _ = torch.no_grad();
+                    var sum = 0L;
+                    foreach (var batch in batches) sum += _model.call(batch).argmax(1).sum().item<long>();
+                    return sum;
+                }
+            }
+            """);
+
+    [Fact]
+    public Task A_field_in_an_incomplete_class_raises_no_analyzer_exception()
+        => Verifier.AnalyzerAsync(DropoutNet + """
+            class Trainer
+            {
+                private readonly Net _model = new Net();
+                private readonly Net _model2;
+                private void Reset() => {|CS0191:_model2|} = _model2.to({|CS1503:_model|});
+
+                public long Predict(Tensor[] batches)
+                {
+                    using var _ = torch.no_grad();
+                    return _model2.call(batches[0]).argmax(1).item<long>() + {|CS0103:_modell|}.call(batches[0]);
+                }
+            }
+            """);
+
     [Fact]
     public Task Without_TorchSharp_nothing_is_reported()
         => Verifier.AnalyzerWithoutTorchSharpAsync("""

@@ -296,8 +296,17 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
                    && receiverType.ContainingNamespace?.Name == "System");
     }
 
+    /// <summary>
+    /// A module the state does not name: what the module above it was set to, or, for a field its class never switches
+    /// out of training mode, training (<see cref="FieldModes"/>).
+    /// </summary>
     protected override ModuleMode ReadUntracked(IOperation reference, AccessPath path, PathState<ModuleMode> state, FlowContext context)
-        => Inherited(path, state);
+    {
+        var inherited = Inherited(path, state);
+        return inherited.Is(ModeKind.Unknown) && reference is IFieldReferenceOperation { Field: var field, Instance: null or IInstanceReferenceOperation }
+            ? FieldModes.ModeOf(_services, field, _cancellationToken)
+            : inherited;
+    }
 
     /// <summary>
     /// The mode of a module the state does not name, from the nearest module above it that it does: <c>train()</c> and
@@ -353,7 +362,9 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     }
 
     private ModuleMode NewModule(ITypeSymbol type, SyntaxNode creation)
-        => OverridesTrain(type) ? Values.Unknown : ModuleMode.Of(ModeKind.Train, creation);
+        => OverridesTrain(type) || (type is INamedTypeSymbol named && FieldModes.ConstructorsSwitchModes(named, _cancellationToken))
+            ? Values.Unknown
+            : ModuleMode.Of(ModeKind.Train, creation);
 
     private bool IsModeSetter(IMethodSymbol method)
         => method.Name is "train" or "eval" && Torch.IsModule(method.ContainingType)
@@ -637,7 +648,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         return false;
     }
 
-    private bool OverridesTrain(ITypeSymbol type)
+    internal static bool OverridesTrain(ITypeSymbol type)
     {
         for (var current = type as INamedTypeSymbol; current is not null && !current.DeclaringSyntaxReferences.IsEmpty; current = current.BaseType)
         {
