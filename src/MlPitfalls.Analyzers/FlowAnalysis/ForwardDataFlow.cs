@@ -40,6 +40,32 @@ internal abstract class ForwardDataFlow<TState>
     protected abstract TState AfterFinally(TState state, ControlFlowRegion finallyRegion, ControlFlowGraph graph);
 
     /// <summary>
+    /// The state along one way out of a block that branches on its <see cref="BasicBlock.BranchValue"/>: the conditional
+    /// branch when <paramref name="conditional"/> (taken when the value is <see cref="BasicBlock.ConditionKind"/>), else
+    /// the fall-through. An analysis whose effect depends on the outcome (a <c>foreach</c>'s <c>MoveNext()</c>: the
+    /// iterator ran to its next <c>yield</c>, or to its end) refines the state here.
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="arrived"/> splits the block's input by where it came from (the state before its operations), for
+    /// an effect that differs between the first time a loop's head is reached and the times after.
+    /// </remarks>
+    protected virtual TState AlongBranch(ControlFlowGraph graph, BasicBlock block, TState state, BranchInputs arrived, bool conditional) => state;
+
+    /// <summary>A block's input split by the edges it came along: from earlier blocks, or back from later ones (a loop's back edges).</summary>
+    protected readonly struct BranchInputs
+    {
+        public BranchInputs(TState forward, TState back)
+        {
+            Forward = forward;
+            Back = back;
+        }
+
+        public TState Forward { get; }
+
+        public TState Back { get; }
+    }
+
+    /// <summary>
     /// The state once a branch has left <paramref name="region"/>: what only lived in it (its locals, its flow captures)
     /// can be dropped, which keeps states, joins and comparisons as small as what is in scope.
     /// </summary>
@@ -60,10 +86,12 @@ internal abstract class ForwardDataFlow<TState>
         var blocks = graph.Blocks;
         var inputs = new TState[blocks.Length];
         var backEdgeInputs = new TState[blocks.Length];
+        var forwardInputs = new TState[blocks.Length];
         for (var i = 0; i < inputs.Length; i++)
         {
             inputs[i] = Lattice.Bottom;
             backEdgeInputs[i] = Lattice.Bottom;
+            forwardInputs[i] = Lattice.Bottom;
         }
 
         var worklist = new SortedSet<int>();
@@ -105,15 +133,25 @@ internal abstract class ForwardDataFlow<TState>
                 state = TransferBranchValue(branchValue, state, new FlowContext(graph, block, isReturn, cancellationToken));
             }
 
-            Propagate(block.FallThroughSuccessor, state, inputs, backEdgeInputs, worklist, graph, range);
-            Propagate(block.ConditionalSuccessor, state, inputs, backEdgeInputs, worklist, graph, range);
+            if (block.ConditionalSuccessor is not null)
+            {
+                // What arrived from before the loop the block may head, and what came round it (in a run of a loop's later
+                // iterations, the entry state came round too).
+                var arrived = new BranchInputs(forwardInputs[ordinal], ordinal == first && first != 0 ? Lattice.Join(backEdgeInputs[ordinal], entry) : backEdgeInputs[ordinal]);
+                Propagate(block.FallThroughSuccessor, AlongBranch(graph, block, state, arrived, conditional: false), inputs, backEdgeInputs, forwardInputs, worklist, graph, range);
+                Propagate(block.ConditionalSuccessor, AlongBranch(graph, block, state, arrived, conditional: true), inputs, backEdgeInputs, forwardInputs, worklist, graph, range);
+            }
+            else
+            {
+                Propagate(block.FallThroughSuccessor, state, inputs, backEdgeInputs, forwardInputs, worklist, graph, range);
+            }
         }
 
         return new FlowResult<TState>(ImmutableArray.Create(inputs), ImmutableArray.Create(backEdgeInputs), exit, converged: true);
     }
 
     private void Propagate(
-        ControlFlowBranch? branch, TState state, TState[] inputs, TState[] backEdgeInputs, SortedSet<int> worklist, ControlFlowGraph graph, (int First, int Last) range)
+        ControlFlowBranch? branch, TState state, TState[] inputs, TState[] backEdgeInputs, TState[] forwardInputs, SortedSet<int> worklist, ControlFlowGraph graph, (int First, int Last) range)
     {
         if (branch?.Destination is not { } destination)
         {
@@ -139,6 +177,10 @@ internal abstract class ForwardDataFlow<TState>
         {
             // Blocks are laid out in source order, so a branch back to an earlier block (or the same one) closes a loop.
             backEdgeInputs[destination.Ordinal] = Lattice.Join(backEdgeInputs[destination.Ordinal], state);
+        }
+        else
+        {
+            forwardInputs[destination.Ordinal] = Lattice.Join(forwardInputs[destination.Ordinal], state);
         }
 
         var joined = Lattice.Join(inputs[destination.Ordinal], state);

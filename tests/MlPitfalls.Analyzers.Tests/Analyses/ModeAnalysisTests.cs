@@ -82,4 +82,34 @@ public class ModeAnalysisTests
                 void EvalField() => field.eval();
                 static IEnumerable<int> Lazy(Module<Tensor, Tensor> m) { m.eval(); yield return 1; }
             """));
+
+    private const string EvalSteps = """
+        static IEnumerable<int> EvalSteps(Module<Tensor, Tensor> m, IReadOnlyList<int> items)
+        {
+            m.eval();
+            foreach (var i in items) { yield return i; }
+        }
+
+        static IEnumerable<int> Restoring(Module<Tensor, Tensor> m, IReadOnlyList<int> items)
+        {
+            m.eval();
+            foreach (var i in items) { yield return i; }
+            m.train();
+        }
+        """;
+
+    [Theory]
+    // A foreach over a source iterator: its body runs in the mode the iterator's steps leave, and after the loop the
+    // iterator has run to its end.
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in EvalSteps(m, items)) { } Use(m);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in EvalSteps(m, items)) { Use(m); }", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in Restoring(m, items)) { } Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in Restoring(m, items)) { Use(m); }", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in Restoring(m, items)) { m.train(); } Use(m);", (int)ModeKind.Train)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in Restoring(m, items)) { if (c) break; } Use(m);", (int)(ModeKind.Train | ModeKind.Eval))]
+    [InlineData("var m = nn.Linear(1, 1); var other = nn.Linear(1, 1); foreach (var i in Restoring(other, items)) { } Use(m);", (int)ModeKind.Unknown)]
+    [InlineData("var m = nn.Linear(1, 1); var steps = EvalSteps(m, items); Use(m);", (int)ModeKind.Unknown)]
+    [InlineData("var m = nn.Linear(1, 1); foreach (var i in EvalSteps(m, items).ToList()) { } Use(m);", (int)ModeKind.Unknown)]
+    public void A_foreach_over_an_iterator_applies_its_steps(string body, int expected)
+        => Assert.Equal(expected, ModeAtUse(body, EvalSteps));
 }

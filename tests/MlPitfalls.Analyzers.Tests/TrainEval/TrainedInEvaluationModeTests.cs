@@ -234,4 +234,87 @@ public class TrainedInEvaluationModeTests
                     Log(validationLoss.item<float>());
                 }
         """)));
+
+    // ---------------------------------------------------------------- iterator methods
+
+    private const string Predictions = """
+            static IEnumerable<long> Predictions(Net m, IReadOnlyList<(Tensor x, Tensor y)> data)
+            {
+                m.eval();
+                using var _ = torch.no_grad();
+                foreach (var (x, _) in data)
+                {
+                    yield return m.call(x).argmax(1).item<long>();
+                }
+        """;
+
+    private const string TrainAgain = """
+                    foreach (var (x, y) in train)
+                    {
+                        optimizer.zero_grad();
+                        functional.cross_entropy({|#0:model.call(x)|}, y).backward();
+                        optimizer.step();
+                    }
+        """;
+
+    private static string Unmarked(string code) => code.Replace("{|#0:", "").Replace("|}", "");
+
+    [Fact]
+    public Task Training_after_enumerating_an_iterator_that_switches_to_eval_is_reported()
+        => Verifier.AnalyzerAsync(
+            Trainer("""
+                    foreach (var p in Predictions(model, valid)) Log(p);
+            """ + TrainAgain, members: Predictions + """
+                }
+            """),
+            MLP008());
+
+    [Fact]
+    public Task An_iterator_that_switches_back_to_train_at_its_end_leaves_training_mode()
+        => Verifier.AnalyzerAsync(
+            Trainer("""
+                    foreach (var p in Predictions(model, valid)) Log(p);
+            """ + Unmarked(TrainAgain), members: Predictions + """
+                    m.train();
+                }
+            """));
+
+    [Fact]
+    public Task Leaving_the_enumeration_early_leaves_the_mode_unknown()
+        => Verifier.AnalyzerAsync(
+            Trainer("""
+                    foreach (var p in Predictions(model, valid))
+                    {
+                        if (p < 0) break;
+                        Log(p);
+                    }
+            """ + Unmarked(TrainAgain), members: Predictions + """
+                    m.train();
+                }
+            """));
+
+    [Theory]
+    // The iterator restores the mode in a finally, or is enumerated where the analysis cannot follow it.
+    [InlineData("foreach (var p in Predictions(model, valid)) Log(p);", "try { foreach (var (x, _) in data) { yield return m.call(x).argmax(1).item<long>(); } } finally { m.eval(); }")]
+    [InlineData("var all = Predictions(model, valid).ToList();", "")]
+    [InlineData("var lazy = Predictions(model, valid); model.train(); foreach (var p in lazy) Log(p);", "")]
+    public Task Iterator_steps_the_analysis_cannot_follow_are_not_judged(string enumerate, string more)
+        => Verifier.AnalyzerAsync(
+            Trainer(enumerate + Unmarked(TrainAgain), members: Predictions + more + """
+                }
+            """));
+
+    [Fact]
+    public Task Inside_the_enumeration_the_body_runs_in_the_mode_the_iterator_set()
+        => Verifier.AnalyzerAsync(
+            Trainer("""
+                    foreach (var p in Predictions(model, valid))
+                    {
+            """ + TrainAgain + """
+                    }
+            """, members: Predictions + """
+                    m.train();
+                }
+            """),
+            MLP008());
 }

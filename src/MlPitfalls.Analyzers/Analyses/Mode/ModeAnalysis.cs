@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
@@ -37,6 +38,18 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
 
     /// <summary>Set when the body set the mode of a module it cannot name (<c>GetModel().eval()</c>): its summary then forgets every mode.</summary>
     private bool _setUnnamed;
+
+    /// <summary>
+    /// For an iterator's summary: the state the body resumes from after each <c>yield return</c>: the summary's seeds
+    /// (what reaches the next <c>yield</c> or the end is what one later step of the enumeration does), or none (only
+    /// the first step is followed); null for other bodies.
+    /// </summary>
+    private PathState<ModuleMode>? _resumeAfterYield;
+
+    /// <summary>For an iterator's summary: the join of the states at its <c>yield return</c>s (since the previous one).</summary>
+    private PathState<ModuleMode> _atYields = PathState<ModuleMode>.Empty;
+
+    private bool _reachedYield;
 
     private ModeAnalysis(AnalysisServices services, INamedTypeSymbol? thisType, CancellationToken cancellationToken)
         : base(ModuleMode.Lattice)
@@ -141,6 +154,14 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
 
     protected override PathState<ModuleMode> TransferOperation(IOperation operation, PathState<ModuleMode> state, FlowContext context)
     {
+        if (_resumeAfterYield is { } resume && operation is IReturnOperation { Kind: OperationKind.YieldReturn })
+        {
+            state = base.TransferOperation(operation, state, context);
+            _atYields = _reachedYield ? Lattice.Join(_atYields, state) : state;
+            _reachedYield = true;
+            return resume; // the caller's loop body runs here, and the next step starts from what it left
+        }
+
         var facts = Facts(context.Graph);
         if (!facts.Relevant.Contains(operation))
         {
@@ -448,31 +469,116 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     private ModuleMode SourceCall(IInvocationOperation invocation, IMethodSymbol method, ref PathState<ModuleMode> state)
     {
         var effects = Effects(method);
+        if (effects.IsIterator)
+        {
+            // An iterator's body runs while it is enumerated, not at the call: a foreach over the call applies it step by
+            // step (AlongBranch); any other use (LINQ, a list, a local) enumerates it where the analysis cannot see.
+            if (!IsForEachCollection(invocation.Syntax))
+            {
+                state = PathState<ModuleMode>.Empty;
+            }
+
+            return Values.Unknown;
+        }
+
         if (effects.Opaque)
         {
             state = PathState<ModuleMode>.Empty;
             return Values.Unknown;
         }
 
-        if (!effects.Changes.IsEmpty)
-        {
-            var mapped = new List<(AccessPath Path, ModuleMode Effect)>();
-            foreach (var (calleePath, effect) in effects.Changes)
-            {
-                if (MapToCaller(invocation, calleePath) is not { } callerPath)
-                {
-                    state = PathState<ModuleMode>.Empty; // the method sets the mode of a module this body cannot name
-                    return Values.Unknown;
-                }
-
-                mapped.Add((callerPath, effect));
-            }
-
-            state = Apply(state, mapped, invocation.Syntax);
-        }
-
+        state = ApplyAt(invocation, effects.Changes, state);
         return effects.Returned.Kinds is ModeKind.Train or ModeKind.Eval ? ModuleMode.Of(effects.Returned.Kinds, invocation.Syntax) : Values.Unknown;
     }
+
+    /// <summary>A summary's <paramref name="changes"/> applied at <paramref name="invocation"/>, in the caller's names; every mode forgotten when one cannot be named.</summary>
+    private PathState<ModuleMode> ApplyAt(IInvocationOperation invocation, ImmutableArray<(AccessPath Path, ModuleMode Effect)> changes, PathState<ModuleMode> state)
+    {
+        if (changes.IsEmpty)
+        {
+            return state;
+        }
+
+        var mapped = new List<(AccessPath Path, ModuleMode Effect)>();
+        foreach (var (calleePath, effect) in changes)
+        {
+            if (MapToCaller(invocation, calleePath) is not { } callerPath)
+            {
+                return PathState<ModuleMode>.Empty; // the method sets the mode of a module this body cannot name
+            }
+
+            mapped.Add((callerPath, effect));
+        }
+
+        return Apply(state, mapped, invocation.Syntax);
+    }
+
+    /// <summary>True for the collection expression of a (synchronous) <c>foreach</c>: <c>foreach (var x in Batches(model))</c>.</summary>
+    private static bool IsForEachCollection(SyntaxNode expression)
+    {
+        var node = expression;
+        while (node.Parent is ParenthesizedExpressionSyntax parenthesized)
+        {
+            node = parenthesized;
+        }
+
+        return node.Parent is CommonForEachStatementSyntax { AwaitKeyword.RawKind: 0 } loop && loop.Expression == node;
+    }
+
+    /// <summary>
+    /// A <c>foreach</c> over a source iterator's call, at its <c>MoveNext()</c>: on the way into the body the iterator
+    /// ran to a <c>yield return</c>, on the way out it ran to its end. Each step starts where the caller's body left the
+    /// modes, so the iterator's effects are those since its previous <c>yield</c>.
+    /// </summary>
+    protected override PathState<ModuleMode> AlongBranch(ControlFlowGraph graph, BasicBlock block, PathState<ModuleMode> state, BranchInputs arrived, bool conditional)
+    {
+        if (block.BranchValue is not IInvocationOperation { TargetMethod.Name: "MoveNext", IsImplicit: true } moveNext
+            || moveNext.Syntax.FirstAncestorOrSelf<CommonForEachStatementSyntax>() is not { AwaitKeyword.RawKind: 0 } loop
+            || !IsForEachMachinery(moveNext)
+            || _services.SemanticModel(loop.SyntaxTree).GetOperation(Unparenthesized(loop.Expression), _cancellationToken) is not IInvocationOperation call
+            || SourceMethodBodies.DefinitionWithBody(call.TargetMethod).DeclaringSyntaxReferences.IsEmpty)
+        {
+            return state;
+        }
+
+        var effects = Effects(call.TargetMethod);
+        if (!effects.IsIterator)
+        {
+            return state; // a method returning a collection: its effects applied at the call
+        }
+
+        var facts = GraphFacts.For(graph);
+        if (effects.Opaque || call.Arguments.Any(a => a.Value.WithoutConversions() is ILocalReferenceOperation { Local: var local } && facts.IsReassigned(local)
+                                                       || a.Value.WithoutConversions() is IParameterReferenceOperation { Parameter: var parameter } && facts.IsReassigned(parameter)))
+        {
+            return PathState<ModuleMode>.Empty; // the arguments may name other modules by now
+        }
+
+        if (!block.Operations.IsEmpty)
+        {
+            return PathState<ModuleMode>.Empty; // the split inputs are the states before the block's operations
+        }
+
+        // The first step runs from the iterator's start, the later ones from its last yield.
+        var finished = conditional == (block.ConditionKind == ControlFlowConditionKind.WhenFalse);
+        var first = finished ? effects.EndWithoutYield : effects.FirstYield;
+        var later = finished ? effects.Changes : effects.YieldChanges;
+        var result = Lattice.Bottom;
+        if (arrived.Forward.IsReached && !first.IsDefault)
+        {
+            result = ApplyAt(call, first, arrived.Forward);
+        }
+
+        if (arrived.Back.IsReached && !later.IsDefault)
+        {
+            result = Lattice.Join(result, ApplyAt(call, later, arrived.Back));
+        }
+
+        return result;
+    }
+
+    private static ExpressionSyntax Unparenthesized(ExpressionSyntax expression)
+        => expression is ParenthesizedExpressionSyntax parenthesized ? Unparenthesized(parenthesized.Expression) : expression;
 
     /// <summary>
     /// Applies a summary's changes: each changed module (and every module under it) takes the mode the method leaves it
@@ -556,9 +662,10 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     private static ModeEffects Summarize(AnalysisServices services, IMethodSymbol method, ControlFlowGraph graph, CancellationToken cancellationToken)
     {
         var definition = SourceMethodBodies.DefinitionWithBody(method);
-        if (IsIterator(definition, cancellationToken))
+        var isIterator = IsIterator(definition, cancellationToken);
+        if (isIterator && MayRunCodeWhenDisposed(services, definition, cancellationToken))
         {
-            return ModeEffects.Unknown; // its body runs while the caller enumerates, not at the call
+            return ModeEffects.UnknownIterator; // a finally runs when the caller leaves the loop early, and no step says what it does
         }
 
         var torch = services.Torch;
@@ -597,11 +704,34 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             }
         }
 
-        var analysis = new ModeAnalysis(services, definition.ContainingType, cancellationToken);
-        var result = analysis.AnalyzeBody(graph, PathState<ModuleMode>.Create(seeds.ToImmutable()), cancellationToken);
+        var entry = PathState<ModuleMode>.Create(seeds.ToImmutable());
+        var analysis = new ModeAnalysis(services, definition.ContainingType, cancellationToken) { _resumeAfterYield = isIterator ? entry : null };
+        var result = analysis.AnalyzeBody(graph, entry, cancellationToken);
         if (!result.Converged || analysis._setUnnamed || result.Flow is not { } flow)
         {
-            return ModeEffects.Unknown;
+            return isIterator ? ModeEffects.UnknownIterator : ModeEffects.Unknown;
+        }
+
+        var facts = GraphFacts.For(graph);
+        if (isIterator)
+        {
+            // Steps from a yield (or the start) to the next yield or the end; then the first step alone, which ends at
+            // the first yield (paths stop there) or at the end without yielding. A part no path reaches stays default.
+            var firstStep = new ModeAnalysis(services, definition.ContainingType, cancellationToken) { _resumeAfterYield = PathState<ModuleMode>.Unreached };
+            var firstResult = firstStep.AnalyzeBody(graph, entry, cancellationToken);
+            if (!firstResult.Converged || firstStep._setUnnamed || firstResult.Flow is not { } firstFlow)
+            {
+                return ModeEffects.UnknownIterator;
+            }
+
+            return new ModeEffects(
+                opaque: false,
+                flow.Exit.IsReached ? ChangesIn(flow.Exit, seeds, facts) : default,
+                ModuleMode.Unknown,
+                isIterator: true,
+                analysis._reachedYield ? ChangesIn(analysis._atYields, seeds, facts) : default,
+                firstStep._reachedYield ? ChangesIn(firstStep._atYields, seeds, facts) : default,
+                firstFlow.Exit.IsReached ? ChangesIn(firstFlow.Exit, seeds, facts) : default);
         }
 
         if (!flow.Exit.IsReached)
@@ -609,20 +739,25 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             return ModeEffects.None; // never returns normally: the caller's code after it is not reached that way
         }
 
-        var facts = GraphFacts.For(graph);
+        return new ModeEffects(opaque: false, ChangesIn(flow.Exit, seeds, facts), result.Returned);
+    }
+
+    /// <summary>The modules named by the seeds (and modules under them) whose mode <paramref name="state"/> says changed, and how.</summary>
+    private static ImmutableArray<(AccessPath, ModuleMode)> ChangesIn(PathState<ModuleMode> state, ImmutableDictionary<AccessPath, ModuleMode>.Builder seeds, GraphFacts facts)
+    {
         var changes = ImmutableArray.CreateBuilder<(AccessPath, ModuleMode)>();
         foreach (var seed in seeds.Keys)
         {
             var value = seed.Root is IParameterSymbol parameter && facts.IsWritten(parameter)
                 ? ModuleMode.Unknown // the parameter names another module by the end
-                : flow.Exit.Get(seed, ModuleMode.Lattice);
+                : state.Get(seed, ModuleMode.Lattice);
             if (!value.Equals(ModuleMode.Unchanged))
             {
                 changes.Add((seed, value));
             }
         }
 
-        foreach (var pair in flow.Exit.Values)
+        foreach (var pair in state.Values)
         {
             if (!seeds.ContainsKey(pair.Key) && !pair.Key.Members.IsEmpty && pair.Key.Root is { } root && seeds.ContainsKey(AccessPath.ForSymbol(root))
                 && !pair.Value.Equals(ModuleMode.Unchanged))
@@ -631,7 +766,38 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             }
         }
 
-        return new ModeEffects(opaque: false, changes.ToImmutable(), result.Returned);
+        return changes.ToImmutable();
+    }
+
+    /// <summary>
+    /// True when leaving a foreach over the iterator early may run its code: a <c>finally</c>, or the <c>Dispose</c> of a
+    /// <c>using</c> resource of a source type (a guard that restores a mode). Library resources (<c>no_grad()</c>) run none.
+    /// </summary>
+    private static bool MayRunCodeWhenDisposed(AnalysisServices services, IMethodSymbol iterator, CancellationToken cancellationToken)
+    {
+        foreach (var reference in iterator.DeclaringSyntaxReferences)
+        {
+            var syntax = reference.GetSyntax(cancellationToken);
+            var model = services.SemanticModel(syntax.SyntaxTree);
+            foreach (var node in syntax.DescendantNodes(n => n == syntax || n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)))
+            {
+                var resources = node switch
+                {
+                    FinallyClauseSyntax => null,
+                    UsingStatementSyntax @using => @using.Expression is { } expression ? new[] { expression } : @using.Declaration?.Variables.Select(v => v.Initializer?.Value).ToArray(),
+                    LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 } declaration => declaration.Declaration.Variables.Select(v => v.Initializer?.Value).ToArray(),
+                    _ => Array.Empty<ExpressionSyntax?>(),
+                };
+
+                if (resources is null
+                    || resources.Any(r => r is null || model.GetTypeInfo(r, cancellationToken).Type is not { } type || !type.DeclaringSyntaxReferences.IsEmpty || type.TypeKind == TypeKind.Error))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     private static bool IsIterator(IMethodSymbol method, CancellationToken cancellationToken)
@@ -667,15 +833,39 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     /// <summary>What a source method does to the modes of the modules its caller can name.</summary>
     private sealed class ModeEffects
     {
-        public ModeEffects(bool opaque, ImmutableArray<(AccessPath Path, ModuleMode Effect)> changes, ModuleMode returned)
+        public ModeEffects(
+            bool opaque, ImmutableArray<(AccessPath Path, ModuleMode Effect)> changes, ModuleMode returned, bool isIterator = false,
+            ImmutableArray<(AccessPath Path, ModuleMode Effect)> yieldChanges = default, ImmutableArray<(AccessPath Path, ModuleMode Effect)> firstYield = default,
+            ImmutableArray<(AccessPath Path, ModuleMode Effect)> endWithoutYield = default)
         {
             Opaque = opaque;
             Changes = changes;
             Returned = returned;
+            IsIterator = isIterator;
+            YieldChanges = yieldChanges;
+            FirstYield = firstYield;
+            EndWithoutYield = endWithoutYield;
         }
 
         /// <summary>Not known: the caller forgets every mode.</summary>
         public static ModeEffects Unknown { get; } = new(opaque: true, ImmutableArray<(AccessPath, ModuleMode)>.Empty, ModuleMode.Unknown);
+
+        /// <summary>An iterator whose steps are not known: a foreach over it forgets every mode at each step.</summary>
+        public static ModeEffects UnknownIterator { get; } = new(opaque: true, ImmutableArray<(AccessPath, ModuleMode)>.Empty, ModuleMode.Unknown, isIterator: true);
+
+        /// <summary>
+        /// An iterator (a body with <c>yield</c>): <see cref="Changes"/> are what its last step does (from its last
+        /// <c>yield return</c>, or its start, to its end), <see cref="YieldChanges"/> what any step that yields does,
+        /// <see cref="FirstYield"/> and <see cref="EndWithoutYield"/> what the first step does when it yields or ends.
+        /// Each is default when no path does it (an iterator that never ends, one that always yields first).
+        /// </summary>
+        public bool IsIterator { get; }
+
+        public ImmutableArray<(AccessPath Path, ModuleMode Effect)> YieldChanges { get; }
+
+        public ImmutableArray<(AccessPath Path, ModuleMode Effect)> FirstYield { get; }
+
+        public ImmutableArray<(AccessPath Path, ModuleMode Effect)> EndWithoutYield { get; }
 
         /// <summary>Changes no mode the caller can name.</summary>
         public static ModeEffects None { get; } = new(opaque: false, ImmutableArray<(AccessPath, ModuleMode)>.Empty, ModuleMode.Unknown);
