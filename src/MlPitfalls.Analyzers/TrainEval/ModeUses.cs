@@ -4,6 +4,7 @@ using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers.Infrastructure;
 
@@ -482,6 +483,11 @@ internal static class ModeUses
                 continue; // a library outside TorchSharp does not train a model
             }
 
+            if (!(question == Question.MayTrain ? TrainReach : StepReach).MayReach(services, definition, cancellationToken))
+            {
+                continue; // its text shows it cannot step or train: not bound to learn it
+            }
+
             if (depth >= MaxHelperDepth || ((method.IsVirtual || method.IsAbstract || method.IsOverride) && !method.IsSealed && !method.ContainingType.IsSealed)
                 || services.GetBody(definition, cancellationToken) is not { } body)
             {
@@ -519,6 +525,14 @@ internal static class ModeUses
     }
 
     private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<(ISymbol, Question), bool>> HelperAnswers = new();
+
+    /// <summary>Helpers that may step an optimizer: their text, or a callee's, names <c>step</c> (unseen code does not count, as in <see cref="Calls"/>).</summary>
+    private static readonly SyntacticReach StepReach = new(
+        static node => node is IdentifierNameSyntax { Identifier.ValueText: "step" }, unseenCodeReaches: false, sourceCreationsReach: false);
+
+    /// <summary>Helpers that may train: their text, or a callee's, names <c>step</c> or <c>backward</c>, or they call code the syntax cannot follow.</summary>
+    private static readonly SyntacticReach TrainReach = new(
+        static node => node is IdentifierNameSyntax { Identifier.ValueText: "step" or "backward" }, unseenCodeReaches: true, sourceCreationsReach: false);
 
     private sealed class HelperKeyComparer : IEqualityComparer<(ISymbol Helper, Question Question)>
     {

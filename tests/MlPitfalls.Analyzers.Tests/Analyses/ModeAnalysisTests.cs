@@ -14,7 +14,9 @@ namespace MlPitfalls.Analyzers.Tests.Analyses;
 /// <summary>The mode analysis on its own: the mode of the receiver of the last <c>Use(m)</c> call in <c>M</c>.</summary>
 public class ModeAnalysisTests
 {
-    private static int ModeAtUse(string body, string members = "")
+    private static int ModeAtUse(string body, string members = "") => Analyze(body, members).Mode;
+
+    private static (int Mode, AnalysisServices Services) Analyze(string body, string members = "")
     {
         var compilation = TestCompilation.Create(referenceTorchSharp: true, TorchSharpSources.Usings + $$"""
             class C
@@ -35,7 +37,7 @@ public class ModeAnalysisTests
         var services = AnalysisServices.For(compilation)!;
         var result = ModeAnalysis.For(services, model.GetDeclaredSymbol(method)!, graph, CancellationToken.None);
         var argument = tree.GetRoot().DescendantNodes().OfType<InvocationExpressionSyntax>().Last(i => i.Expression.ToString() == "Use").ArgumentList.Arguments[0].Expression;
-        return (int)result.ValueOf(argument).Kinds;
+        return ((int)result.ValueOf(argument).Kinds, services);
     }
 
     [Theory]
@@ -112,4 +114,30 @@ public class ModeAnalysisTests
     [InlineData("var m = nn.Linear(1, 1); foreach (var i in EvalSteps(m, items).ToList()) { } Use(m);", (int)ModeKind.Unknown)]
     public void A_foreach_over_an_iterator_applies_its_steps(string body, int expected)
         => Assert.Equal(expected, ModeAtUse(body, EvalSteps));
+
+    private const string Helpers = """
+            static void Outer(Module<Tensor, Tensor> m) => Middle(m);
+            static void Middle(Module<Tensor, Tensor> m) { Console.WriteLine(1); Inner(m); }
+            static void Inner(Module<Tensor, Tensor> m) => m.eval();
+            static void ViaGroup(Module<Tensor, Tensor> m, List<Module<Tensor, Tensor>> all) => all.ForEach(Inner);
+            static Tensor Features(Module<Tensor, Tensor> m, Tensor x) { var y = m.call(x); Log(y); return y.relu(); }
+            static void Log(Tensor t) => Console.WriteLine(t.shape[0]);
+        """;
+
+    [Theory]
+    // A switch two calls away, or a method group handed over, is still followed: the syntactic pre-filter only skips
+    // helpers whose every callee is known not to switch.
+    [InlineData("var m = nn.Linear(1, 1); Outer(m); Use(m);", (int)ModeKind.Eval)]
+    [InlineData("var m = nn.Linear(1, 1); ViaGroup(m, new List<Module<Tensor, Tensor>>()); Use(m);", (int)ModeKind.Unknown)]
+    [InlineData("var m = nn.Linear(1, 1); Features(m, torch.zeros(1)); Use(m);", (int)ModeKind.Train)]
+    public void Helpers_reach_switches_through_their_callees(string body, int expected)
+        => Assert.Equal((ModeKind)expected, (ModeKind)ModeAtUse(body, Helpers));
+
+    [Fact]
+    public void A_helper_that_cannot_reach_a_switch_is_not_analysed()
+    {
+        var (mode, services) = Analyze("var m = nn.Linear(1, 1); m.eval(); Features(m, torch.zeros(1)); Log(torch.zeros(1)); Use(m);", Helpers);
+        Assert.Equal(ModeKind.Eval, (ModeKind)mode);
+        Assert.Equal(0, services.SummariesComputed);
+    }
 }

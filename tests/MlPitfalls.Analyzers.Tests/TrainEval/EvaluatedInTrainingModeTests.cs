@@ -376,6 +376,7 @@ public class EvaluatedInTrainingModeTests
     [InlineData("private readonly Module<Tensor, Tensor> _model = nn.Sequential(nn.Linear(784, 10), nn.Dropout(0.5));")]
     [InlineData("private static readonly Net _model = new Net();")]
     [InlineData("private readonly Net _model = new(); private void Touch() => this._model.train();")]
+    [InlineData("private readonly Net _model = new(); private void Move() { _model.to(torch.CPU); var count = _model.parameters().Count(); }")]
     public Task Class_wide_training_mode_is_found_however_the_field_is_created(string field)
         => Verifier.AnalyzerAsync(FieldTrainer(Evaluate, field), MLP007());
 
@@ -412,6 +413,10 @@ public class EvaluatedInTrainingModeTests
     [InlineData("public Net Model => _model;")]
     [InlineData("public void Alias() { var m = _model; m.eval(); }")]
     [InlineData("public void Share(List<Module> all) => all.Add(_model);")]
+    // TorchSharp calls that hand out the module or its children: the caller can switch what they return.
+    [InlineData("public void Freeze() { foreach (var m in _model.modules()) m.eval(); }")]
+    [InlineData("public void Freeze() { foreach (var (_, m) in _model.named_children()) m.eval(); }")]
+    [InlineData("public void Move() { var moved = _model.to(torch.CPU); moved.eval(); }")]
     public Task A_field_the_class_may_switch_or_hand_out_is_not_judged_class_wide(string member)
         => Verifier.AnalyzerAsync(FieldTrainer(Evaluate.Replace("{|#0:", "").Replace("|}", "") + member) + """
 

@@ -158,8 +158,38 @@ internal static class FieldModes
             "eval" or "apply" => false,
             "train" => invocation.ArgumentList.Arguments.Count == 0
                        || model.GetConstantValue(invocation.ArgumentList.Arguments[0].Expression, cancellationToken) is { HasValue: true, Value: true },
-            _ => true,
+
+            // A call that hands out the module or its children (to(device) returns the module itself; modules(),
+            // children(), named_modules() the modules under it) lets the caller switch them, unless the result is dropped.
+            _ => IsDropped(invocation) || !MayHoldModule(torch, method.ReturnType, depth: 0),
         };
+    }
+
+    /// <summary>True when the call's value is thrown away: a statement, or the body of a constructor or void method (<c>Ctor(string w) => _net.load(w);</c>).</summary>
+    private static bool IsDropped(InvocationExpressionSyntax invocation)
+        => invocation.Parent is ExpressionStatementSyntax
+           || (invocation.Parent is ArrowExpressionClauseSyntax arrow
+               && arrow.Parent is ConstructorDeclarationSyntax or MethodDeclarationSyntax { ReturnType: PredefinedTypeSyntax { Keyword.RawKind: (int)SyntaxKind.VoidKeyword } });
+
+    /// <summary>True for a module type, or a type that can hold one: an array, a tuple or a generic type over one, an unknown type.</summary>
+    internal static bool MayHoldModule(TorchSymbols torch, ITypeSymbol? type, int depth)
+    {
+        switch (type)
+        {
+            case null or IErrorTypeSymbol or ITypeParameterSymbol:
+                return true;
+            case IArrayTypeSymbol array:
+                return MayHoldModule(torch, array.ElementType, depth + 1);
+            case INamedTypeSymbol named:
+                if (torch.IsModule(named) || named.SpecialType == SpecialType.System_Object)
+                {
+                    return true;
+                }
+
+                return depth < 4 && (named.IsTupleType ? named.TupleElements.Select(e => e.Type) : named.TypeArguments).Any(t => MayHoldModule(torch, t, depth + 1));
+            default:
+                return false;
+        }
     }
 
     /// <summary>A module created right there: <c>new Net()</c>, a TorchSharp factory (<c>nn.Linear(...)</c>), moved with <c>to</c>/<c>cuda</c>/<c>cpu</c>.</summary>

@@ -29,6 +29,18 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
 
     private static readonly ConditionalWeakTable<ControlFlowGraph, ValueFlowResult<ModuleMode>> Results = new();
 
+    /// <summary>
+    /// Source methods that may switch a mode or run code this analysis forgets every mode at: their text names
+    /// <c>train</c>, <c>eval</c> or <c>apply</c>, creates a delegate or a source object with arguments (a guard),
+    /// disposes at a <c>using</c> or runs a <c>finally</c>; virtual methods count as switching.
+    /// </summary>
+    private static readonly SyntacticReach SwitchReach = new(
+        static node => node is IdentifierNameSyntax { Identifier.ValueText: "train" or "eval" or "apply" }
+                           or AnonymousFunctionExpressionSyntax or UsingStatementSyntax or FinallyClauseSyntax
+                           or LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 },
+        unseenCodeReaches: true,
+        sourceCreationsReach: true);
+
     private static readonly ImmutableHashSet<string> SameModuleMethods = ImmutableHashSet.Create(
         "to", "cuda", "cpu", "@float", "@double", "half", "bfloat16", "type", "to_type", "float", "double");
 
@@ -655,7 +667,14 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             return ModeEffects.Unknown; // an override elsewhere may run instead
         }
 
+        // A helper that cannot reach a mode switch (most: a model's parts, data loading, metrics) and returns no module
+        // changes nothing, and its body is not bound to learn it.
         var services = _services;
+        if (!FieldModes.MayHoldModule(Torch, method.ReturnType, depth: 0) && !SwitchReach.MayReach(services, SourceMethodBodies.DefinitionWithBody(method), _cancellationToken))
+        {
+            return ModeEffects.None;
+        }
+
         return services.GetSummary(SummaryName, method, (graph, token) => Summarize(services, method, graph, token), ModeEffects.Unknown, _cancellationToken);
     }
 

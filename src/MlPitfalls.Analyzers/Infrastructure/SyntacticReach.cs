@@ -1,0 +1,215 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace MlPitfalls.Analyzers.Infrastructure;
+
+/// <summary>
+/// Whether a source method may reach something a question looks for (a mode switch, an optimizer step), read from
+/// syntax alone, through the calls it makes. It answers before the method's body is bound, which is the cost the
+/// driver charges to a rule that follows a helper: a model's parts, data loading and metrics are ruled out by their
+/// text. A method may reach the thing when its text has a marker, or when it calls, or hands over as a method group, a
+/// source method of the same name as one that may. Names stand for every overload and every type's method of that name,
+/// so the answer errs towards "may"; a "may not" is certain, as far as calls go by name.
+/// </summary>
+internal sealed class SyntacticReach
+{
+    private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<string, bool>> _byName = new();
+    private readonly Func<SyntaxNode, bool> _isMarker;
+
+    /// <param name="isMarker">A node that reaches the thing by itself (a <c>step</c> name, a lambda).</param>
+    /// <param name="unseenCodeReaches">
+    /// True when code the syntax cannot follow counts as reaching: a virtual, abstract or interface method, a call by a
+    /// name no source method has in simple form (<c>callback(x)</c>: a delegate), a delegate field or property called, an
+    /// <c>Invoke</c>. False when it counts as not reaching (the question ignores it).
+    /// </param>
+    /// <param name="sourceCreationsReach">True when creating an object of a source type with arguments reaches (its constructor may use them).</param>
+    public SyntacticReach(Func<SyntaxNode, bool> isMarker, bool unseenCodeReaches, bool sourceCreationsReach)
+    {
+        _isMarker = isMarker;
+        UnseenCodeReaches = unseenCodeReaches;
+        SourceCreationsReach = sourceCreationsReach;
+    }
+
+    private bool UnseenCodeReaches { get; }
+
+    private bool SourceCreationsReach { get; }
+
+    /// <summary>False when nothing <paramref name="method"/> can run reaches the thing; true when it may (or has no source).</summary>
+    public bool MayReach(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        var byMethod = _byMethod.GetValue(services, static _ => new ConcurrentDictionary<IMethodSymbol, bool>(SymbolEqualityComparer.Default));
+        if (byMethod.TryGetValue(method, out var known))
+        {
+            return known;
+        }
+
+        var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
+        return byMethod.GetOrAdd(method, MayReach(services, method, names, new HashSet<string>(), cancellationToken));
+    }
+
+    private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<IMethodSymbol, bool>> _byMethod = new();
+
+    private bool MayReach(AnalysisServices services, IMethodSymbol method, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    {
+        if (method.DeclaringSyntaxReferences.IsEmpty)
+        {
+            return true;
+        }
+
+        if (method.IsAbstract || method.IsVirtual || method.IsOverride || method.ContainingType?.TypeKind == TypeKind.Interface)
+        {
+            return UnseenCodeReaches;
+        }
+
+        var called = new HashSet<string>();
+        var simplyCalled = new HashSet<string>();
+        var groups = new HashSet<string>();
+        var created = new HashSet<string>();
+        foreach (var reference in method.DeclaringSyntaxReferences)
+        {
+            if (Marks(reference.GetSyntax(cancellationToken), called, simplyCalled, groups, created, cancellationToken))
+            {
+                return true;
+            }
+        }
+
+        if (SourceCreationsReach && created.Any(type => services.Compilation.GetSymbolsWithName(type, SymbolFilter.Type, cancellationToken).Any()))
+        {
+            return true;
+        }
+
+        foreach (var name in called)
+        {
+            if (NameMayReach(services, name, simplyCalled.Contains(name) ? Use.SimpleCall : Use.Call, names, inProgress, cancellationToken))
+            {
+                return true;
+            }
+        }
+
+        foreach (var name in groups)
+        {
+            if (!called.Contains(name) && NameMayReach(services, name, Use.MethodGroup, names, inProgress, cancellationToken))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>How a body names a member: <c>x.Name()</c>, <c>Name()</c>, or <c>F(Name)</c> (an argument that may be a method group).</summary>
+    private enum Use
+    {
+        Call,
+        SimpleCall,
+        MethodGroup,
+    }
+
+    /// <summary>True when some source member named <paramref name="name"/> may reach the thing (memoised per name; a name being decided counts as "may").</summary>
+    private bool NameMayReach(
+        AnalysisServices services, string name, Use use, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    {
+        var key = use switch { Use.SimpleCall => name + "()", Use.MethodGroup => name + "&", _ => name };
+        if (names.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        if (!inProgress.Add(key))
+        {
+            return true; // a recursion: decided by the methods on the cycle that have a marker themselves, conservatively here
+        }
+
+        var result = false;
+        var anyMethod = false;
+        foreach (var symbol in services.Compilation.GetSymbolsWithName(name, SymbolFilter.Member, cancellationToken))
+        {
+            if (symbol is not IMethodSymbol candidate)
+            {
+                result = UnseenCodeReaches && use != Use.MethodGroup; // a delegate field or property called by name (an argument that names one only passes it)
+            }
+            else
+            {
+                anyMethod = true;
+                result = MayReach(services, candidate, names, inProgress, cancellationToken);
+            }
+
+            if (result)
+            {
+                break;
+            }
+        }
+
+        if (!anyMethod && use == Use.SimpleCall && UnseenCodeReaches)
+        {
+            result = true; // callback(x): a delegate local or parameter
+        }
+
+        inProgress.Remove(key);
+        if (inProgress.Count == 0 || result)
+        {
+            names.TryAdd(key, result); // a "no" reached inside a cycle may rest on a name still being decided
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// True when <paramref name="body"/> has a marker; otherwise collects the names of the methods it calls or hands over
+    /// (those called by a simple name apart), and of the source-looking types it creates with arguments.
+    /// </summary>
+    private bool Marks(
+        SyntaxNode body, HashSet<string> called, HashSet<string> simplyCalled, HashSet<string> groups, HashSet<string> created, CancellationToken cancellationToken)
+    {
+        foreach (var node in body.DescendantNodesAndSelf())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (_isMarker(node))
+            {
+                return true;
+            }
+
+            switch (node)
+            {
+                case ImplicitObjectCreationExpressionSyntax { ArgumentList.Arguments.Count: > 0 } when SourceCreationsReach:
+                    return true;
+                case ObjectCreationExpressionSyntax { ArgumentList.Arguments.Count: > 0, Type: var type } when SourceCreationsReach && NameOf(type) is { } typeName:
+                    created.Add(typeName);
+                    break;
+                case InvocationExpressionSyntax invocation when NameOf(invocation.Expression) is { } name:
+                    if (UnseenCodeReaches && name == "Invoke")
+                    {
+                        return true;
+                    }
+
+                    called.Add(name);
+                    if (invocation.Expression is SimpleNameSyntax)
+                    {
+                        simplyCalled.Add(name);
+                    }
+
+                    break;
+                case ArgumentSyntax { Expression: var argument } when NameOf(argument) is { } group:
+                    groups.Add(group); // a method group becomes a delegate the callee may run
+                    break;
+            }
+        }
+
+        return false;
+    }
+
+    private static string? NameOf(ExpressionSyntax expression) => expression switch
+    {
+        SimpleNameSyntax name => name.Identifier.ValueText,
+        QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
+        MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText,
+        MemberBindingExpressionSyntax binding => binding.Name.Identifier.ValueText,
+        _ => null,
+    };
+}
