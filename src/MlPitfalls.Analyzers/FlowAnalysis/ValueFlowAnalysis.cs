@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
 
@@ -470,6 +471,11 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         if (method.MethodKind == MethodKind.LocalFunction)
         {
             var definition = method.OriginalDefinition;
+            if (definition.IsAsync || definition.DeclaringSyntaxReferences.Any(r => r.GetSyntax(context.CancellationToken) is LocalFunctionStatementSyntax function && IsIterator(function)))
+            {
+                return null; // its body runs while it is enumerated, or after an await: not at the call
+            }
+
             for (var graph = context.Graph; graph is not null; graph = graph.Parent)
             {
                 if (graph.LocalFunctions.Contains(definition, SymbolEqualityComparer.Default))
@@ -489,6 +495,10 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
 
         return null;
     }
+
+    /// <summary>True for a local function with a <c>yield</c> of its own (not one in a lambda or local function inside it).</summary>
+    private static bool IsIterator(LocalFunctionStatementSyntax function)
+        => function.DescendantNodes(n => n == function || n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)).OfType<YieldStatementSyntax>().Any();
 
     private sealed class InvokedFunction
     {

@@ -349,7 +349,8 @@ internal sealed class ModeFinding
     /// training mode (<see cref="FieldModes"/>), so any caller of the member reaches the use in that mode.
     /// </summary>
     public bool IsClassWide
-        => !Mode.Origins.IsEmpty && Call.Syntax.FirstAncestorOrSelf<MemberDeclarationSyntax>() is { } member
+        => Module is IFieldReferenceOperation && !Mode.Origins.IsEmpty
+           && Call.Syntax.FirstAncestorOrSelf<MemberDeclarationSyntax>() is { } member and not GlobalStatementSyntax
            && Mode.Origins.All(o => o.SyntaxTree != member.SyntaxTree || !member.Span.Contains(o.Span));
 
     /// <summary>Where the mode was set, described for a message: <c>'model.eval()' at line 42</c>.</summary>
@@ -364,7 +365,7 @@ internal sealed class ModeFinding
         if (IsClassWide)
         {
             var first = origins.OrderBy(o => o.SpanStart).First();
-            var owner = Call.Syntax.FirstAncestorOrSelf<BaseTypeDeclarationSyntax>()?.Identifier.ValueText ?? "its class";
+            var owner = ((IFieldReferenceOperation)Module).Field.ContainingType.Name;
             var where = first.SyntaxTree == Call.Syntax.SyntaxTree ? "" : $" of {System.IO.Path.GetFileName(first.SyntaxTree.FilePath)}";
             return $"the class creates it in training mode and nothing in '{owner}' switches it: created by '{OneLine(first)}' at line {LineOf(first)}{where}";
         }

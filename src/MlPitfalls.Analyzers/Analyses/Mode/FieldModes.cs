@@ -75,7 +75,7 @@ internal static class FieldModes
 
                     if (declarator.Initializer is { Value: var initial })
                     {
-                        if (!IsCreation(torch, model, initial, cancellationToken))
+                        if (!IsCreation(services, model, initial, cancellationToken))
                         {
                             return ModuleMode.Unknown;
                         }
@@ -88,21 +88,21 @@ internal static class FieldModes
 
                 if (token.Parent is not IdentifierNameSyntax name)
                 {
-                    return ModuleMode.Unknown; // a name the fact cannot read
+                    continue; // a parameter, local or member declared with the same name
                 }
 
                 var symbol = model.GetSymbolInfo(name, cancellationToken);
                 if (!SymbolEqualityComparer.Default.Equals(symbol.Symbol, field))
                 {
-                    if (symbol.Symbol is null && symbol.CandidateSymbols.Contains(field, SymbolEqualityComparer.Default))
+                    if (symbol.Symbol is null)
                     {
-                        return ModuleMode.Unknown; // broken code that may mean the field
+                        return ModuleMode.Unknown; // broken code or a dynamic access that may mean the field
                     }
 
                     continue;
                 }
 
-                var (keeps, created) = Use(torch, model, name, cancellationToken);
+                var (keeps, created) = Use(services, model, name, cancellationToken);
                 if (!keeps)
                 {
                     return ModuleMode.Unknown;
@@ -122,14 +122,15 @@ internal static class FieldModes
     /// What a mention of the field does: whether it keeps the module in training mode (it only runs or reads the module,
     /// or assigns a new one) rather than possibly switching it or handing it out, and the created module when it assigns one.
     /// </summary>
-    private static (bool Keeps, ExpressionSyntax? Created) Use(TorchSymbols torch, SemanticModel model, IdentifierNameSyntax name, CancellationToken cancellationToken)
+    private static (bool Keeps, ExpressionSyntax? Created) Use(AnalysisServices services, SemanticModel model, IdentifierNameSyntax name, CancellationToken cancellationToken)
     {
+        var torch = services.Torch;
         ExpressionSyntax mention = name.Parent is MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax } qualified && qualified.Name == name ? qualified : name;
         switch (mention.Parent)
         {
             case AssignmentExpressionSyntax assignment when assignment.Left == mention:
                 return (assignment.IsKind(SyntaxKind.SimpleAssignmentExpression) || assignment.IsKind(SyntaxKind.CoalesceAssignmentExpression))
-                       && IsCreation(torch, model, assignment.Right, cancellationToken)
+                       && IsCreation(services, model, assignment.Right, cancellationToken)
                     ? (true, assignment.Right)
                     : (false, null);
             case MemberAccessExpressionSyntax access when access.Expression == mention:
@@ -150,7 +151,18 @@ internal static class FieldModes
     {
         if (!torch.IsInTorchSharp(method))
         {
-            return method.Name == "forward"; // a source method may switch the module (a Freeze() or a Predict() that calls eval())
+            // A source method may switch the module (a Freeze() or a Predict() that calls eval()); the override of forward
+            // is the forward pass (an overload of the same name is any method).
+            return method.Name == "forward" && method.IsOverride && torch.IsInTorchSharp(method.OverriddenMethod?.OriginalDefinition);
+        }
+
+        foreach (var argument in invocation.ArgumentList.Arguments)
+        {
+            if (argument.Expression is AnonymousFunctionExpressionSyntax
+                || model.GetTypeInfo(argument.Expression, cancellationToken).ConvertedType is not { } type || type.TypeKind is TypeKind.Delegate or TypeKind.Error)
+            {
+                return false; // a hook or callback registered on the module may switch it whenever it runs
+            }
         }
 
         return method.Name switch
@@ -192,45 +204,79 @@ internal static class FieldModes
         }
     }
 
-    /// <summary>A module created right there: <c>new Net()</c>, a TorchSharp factory (<c>nn.Linear(...)</c>), moved with <c>to</c>/<c>cuda</c>/<c>cpu</c>.</summary>
-    private static bool IsCreation(TorchSymbols torch, SemanticModel model, ExpressionSyntax expression, CancellationToken cancellationToken)
+    /// <summary>
+    /// A module created right there, out of nothing that exists elsewhere: <c>new Net()</c>, a TorchSharp factory
+    /// (<c>nn.Linear(...)</c>, <c>nn.Sequential(nn.Linear(...), ...)</c>), moved with <c>to</c>/<c>cuda</c>/<c>cpu</c>. A module
+    /// passed in as a part (<c>nn.Sequential(_backbone, ...)</c>) may be switched through the name it has elsewhere.
+    /// </summary>
+    private static bool IsCreation(AnalysisServices services, SemanticModel model, ExpressionSyntax expression, CancellationToken cancellationToken)
     {
+        var torch = services.Torch;
         switch (expression)
         {
             case BaseObjectCreationExpressionSyntax creation:
                 return model.GetTypeInfo(creation, cancellationToken).Type is INamedTypeSymbol type && torch.IsModule(type)
-                       && !ModeAnalysis.OverridesTrain(type) && !ConstructorsSwitchModes(type, cancellationToken);
+                       && !ModeAnalysis.OverridesTrain(type) && !ConstructorsSwitchModes(services, type, cancellationToken)
+                       && PartsAreCreations(services, model, creation.ArgumentList, cancellationToken);
             case InvocationExpressionSyntax invocation when model.GetSymbolInfo(invocation, cancellationToken).Symbol is IMethodSymbol method:
                 if (invocation.Expression is MemberAccessExpressionSyntax { Name.Identifier.ValueText: "to" or "cuda" or "cpu" } moved && torch.IsInTorchSharp(method))
                 {
-                    return IsCreation(torch, model, moved.Expression, cancellationToken);
+                    return IsCreation(services, model, moved.Expression, cancellationToken);
                 }
 
-                return method.IsStatic && !method.IsExtensionMethod && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Nn) && torch.IsModule(method.ReturnType);
+                return method.IsStatic && !method.IsExtensionMethod && SymbolEqualityComparer.Default.Equals(method.ContainingType, torch.Nn) && torch.IsModule(method.ReturnType)
+                       && PartsAreCreations(services, model, invocation.ArgumentList, cancellationToken);
             case ParenthesizedExpressionSyntax parenthesized:
-                return IsCreation(torch, model, parenthesized.Expression, cancellationToken);
+                return IsCreation(services, model, parenthesized.Expression, cancellationToken);
             default:
                 return false;
         }
     }
 
-    /// <summary>True when a constructor of the type or a source base names <c>train</c> or <c>eval</c> (a pretrained wrapper that ends its constructor with <c>eval()</c>).</summary>
-    internal static bool ConstructorsSwitchModes(INamedTypeSymbol type, CancellationToken cancellationToken)
+    /// <summary>True when every argument that may hold a module is itself a creation (<c>nn.Sequential(nn.Linear(...), new Block())</c>).</summary>
+    private static bool PartsAreCreations(AnalysisServices services, SemanticModel model, ArgumentListSyntax? arguments, CancellationToken cancellationToken)
+    {
+        var torch = services.Torch;
+        foreach (var argument in arguments?.Arguments ?? default)
+        {
+            var type = model.GetTypeInfo(argument.Expression, cancellationToken).Type;
+            if (type is not null && type.SpecialType == SpecialType.System_String)
+            {
+                continue; // a name
+            }
+
+            if (MayHoldModule(torch, type, depth: 0) && !IsCreation(services, model, argument.Expression, cancellationToken)
+                && !(argument.Expression is TupleExpressionSyntax tuple && tuple.Arguments.All(a => !MayHoldModule(torch, model.GetTypeInfo(a.Expression, cancellationToken).Type, 0) || IsCreation(services, model, a.Expression, cancellationToken))))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// True when a constructor of the type or a source base may switch a mode: it names <c>train</c> or <c>eval</c>, or
+    /// calls a source method that may (a pretrained wrapper whose constructor ends with <c>Restore(path)</c> and
+    /// <c>eval()</c> there).
+    /// </summary>
+    internal static bool ConstructorsSwitchModes(AnalysisServices services, INamedTypeSymbol type, CancellationToken cancellationToken)
     {
         for (var current = type; current is not null && !current.DeclaringSyntaxReferences.IsEmpty; current = current.BaseType)
         {
             foreach (var constructor in current.InstanceConstructors)
             {
-                foreach (var reference in constructor.DeclaringSyntaxReferences)
+                if (!constructor.DeclaringSyntaxReferences.IsEmpty && ConstructorSwitchReach.MayReach(services, constructor, cancellationToken))
                 {
-                    if (reference.GetSyntax(cancellationToken).DescendantTokens().Any(t => t.ValueText is "train" or "eval"))
-                    {
-                        return true;
-                    }
+                    return true;
                 }
             }
         }
 
         return false;
     }
+
+    /// <summary>Constructors that may switch a mode: their text, or a source callee's, names <c>train</c> or <c>eval</c> (library calls such as <c>RegisterComponents()</c> do not).</summary>
+    private static readonly SyntacticReach ConstructorSwitchReach = new(
+        static node => node is IdentifierNameSyntax { Identifier.ValueText: "train" or "eval" or "apply" }, unseenCodeReaches: false, sourceCreationsReach: false);
 }

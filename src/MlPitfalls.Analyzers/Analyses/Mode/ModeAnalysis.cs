@@ -6,6 +6,7 @@ using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -62,6 +63,23 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     private PathState<ModuleMode> _atYields = PathState<ModuleMode>.Empty;
 
     private bool _reachedYield;
+
+    /// <summary>For a summary: the roots its seeds name (parameters, fields, <c>this</c>); null for a member's own analysis.</summary>
+    private ImmutableHashSet<ISymbol>? _seedRoots;
+
+    /// <summary>
+    /// Set when a summarized body switched a module its seeds do not name (a static field, <c>session.Model</c> through a
+    /// parameter that is not a module): no change in the summary would carry it, so the summary forgets every mode.
+    /// </summary>
+    private bool _setOutsideSeeds;
+
+    private void NoteSet(AccessPath path)
+    {
+        if (_seedRoots is not null && path.Root is { } root and not ILocalSymbol && !_seedRoots.Contains(root))
+        {
+            _setOutsideSeeds = true;
+        }
+    }
 
     private ModeAnalysis(AnalysisServices services, INamedTypeSymbol? thisType, CancellationToken cancellationToken)
         : base(ModuleMode.Lattice)
@@ -395,7 +413,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     }
 
     private ModuleMode NewModule(ITypeSymbol type, SyntaxNode creation)
-        => OverridesTrain(type) || (type is INamedTypeSymbol named && FieldModes.ConstructorsSwitchModes(named, _cancellationToken))
+        => OverridesTrain(type) || (type is INamedTypeSymbol named && FieldModes.ConstructorsSwitchModes(_services, named, _cancellationToken))
             ? Values.Unknown
             : ModuleMode.Of(ModeKind.Train, creation);
 
@@ -447,6 +465,8 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             return;
         }
 
+        NoteSet(target);
+
         var values = ImmutableDictionary.CreateBuilder<AccessPath, ModuleMode>();
         foreach (var pair in state.Values)
         {
@@ -484,8 +504,9 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         if (effects.IsIterator)
         {
             // An iterator's body runs while it is enumerated, not at the call: a foreach over the call applies it step by
-            // step (AlongBranch); any other use (LINQ, a list, a local) enumerates it where the analysis cannot see.
-            if (!IsForEachCollection(invocation.Syntax))
+            // step (AlongBranch); any other use (LINQ, a list, a local, a foreach's own GetEnumerator) enumerates it where
+            // the analysis cannot see.
+            if (invocation.IsImplicit || !IsForEachCollection(invocation.Syntax))
             {
                 state = PathState<ModuleMode>.Empty;
             }
@@ -546,22 +567,23 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     {
         if (block.BranchValue is not IInvocationOperation { TargetMethod.Name: "MoveNext", IsImplicit: true } moveNext
             || moveNext.Syntax.FirstAncestorOrSelf<CommonForEachStatementSyntax>() is not { AwaitKeyword.RawKind: 0 } loop
-            || !IsForEachMachinery(moveNext)
-            || _services.SemanticModel(loop.SyntaxTree).GetOperation(Unparenthesized(loop.Expression), _cancellationToken) is not IInvocationOperation call
-            || SourceMethodBodies.DefinitionWithBody(call.TargetMethod).DeclaringSyntaxReferences.IsEmpty)
+            || !IsForEachMachinery(moveNext))
         {
             return state;
         }
 
-        var effects = Effects(call.TargetMethod);
-        if (!effects.IsIterator)
+        var model = _services.SemanticModel(loop.SyntaxTree);
+        if (model.GetOperation(Unparenthesized(loop.Expression), _cancellationToken) is not IInvocationOperation { IsImplicit: false } call
+            || SourceMethodBodies.DefinitionWithBody(call.TargetMethod).DeclaringSyntaxReferences.IsEmpty
+            || Effects(call.TargetMethod) is not { IsIterator: true } effects)
         {
-            return state; // a method returning a collection: its effects applied at the call
+            // Not a direct call of a source iterator: its steps are not followed, so each MoveNext forgets every mode
+            // when it may run source code that switches one (an iterator in a local, behind LINQ or a wrapper, a custom
+            // GetEnumerator); a list or a loader that cannot switch a mode leaves them.
+            return MayEnumerateSwitches(model, loop) ? PathState<ModuleMode>.Empty : state;
         }
 
-        var facts = GraphFacts.For(graph);
-        if (effects.Opaque || call.Arguments.Any(a => a.Value.WithoutConversions() is ILocalReferenceOperation { Local: var local } && facts.IsReassigned(local)
-                                                       || a.Value.WithoutConversions() is IParameterReferenceOperation { Parameter: var parameter } && facts.IsReassigned(parameter)))
+        if (effects.Opaque || !IsStable(call))
         {
             return PathState<ModuleMode>.Empty; // the arguments may name other modules by now
         }
@@ -589,6 +611,77 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         return result;
     }
 
+    /// <summary>
+    /// True when enumerating the loop's collection may run source code that switches a mode: a source
+    /// <c>GetEnumerator</c>/<c>MoveNext</c>, or a source method or property getter, in the collection expression (or in
+    /// the initializer of the local it names), that may reach a switch.
+    /// </summary>
+    private bool MayEnumerateSwitches(SemanticModel model, CommonForEachStatementSyntax loop)
+    {
+        var info = model.GetForEachStatementInfo(loop);
+        foreach (var method in new[] { info.GetEnumeratorMethod, info.MoveNextMethod })
+        {
+            if (method is not null && !method.DeclaringSyntaxReferences.IsEmpty && SwitchReach.MayReach(_services, method, _cancellationToken))
+            {
+                return true;
+            }
+        }
+
+        var sources = new List<SyntaxNode> { loop.Expression };
+        if (Unparenthesized(loop.Expression) is IdentifierNameSyntax name && model.GetSymbolInfo(name, _cancellationToken).Symbol is ILocalSymbol local)
+        {
+            sources.AddRange(local.DeclaringSyntaxReferences.Select(r => r.GetSyntax(_cancellationToken)).OfType<VariableDeclaratorSyntax>()
+                .Select(d => (SyntaxNode?)d.Initializer?.Value).Where(v => v is not null)!);
+        }
+
+        foreach (var node in sources.SelectMany(s => s.DescendantNodesAndSelf()))
+        {
+            var symbol = node is InvocationExpressionSyntax or IdentifierNameSyntax or MemberAccessExpressionSyntax ? model.GetSymbolInfo(node, _cancellationToken).Symbol : null;
+            var method = symbol switch
+            {
+                IMethodSymbol m => m,
+                IPropertySymbol { GetMethod: { } getter } => getter,
+                _ => null,
+            };
+
+            if (method is not null && !SourceMethodBodies.DefinitionWithBody(method).DeclaringSyntaxReferences.IsEmpty
+                && SwitchReach.MayReach(_services, SourceMethodBodies.DefinitionWithBody(method), _cancellationToken))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// True when the receiver and the arguments of an iterator's call name the same objects for the whole loop: no name
+    /// on their paths is assigned anywhere in the member (<c>_model = new Net()</c> in the loop body would make the
+    /// iterator's later steps switch a module the call's names no longer reach).
+    /// </summary>
+    private static bool IsStable(IInvocationOperation call)
+    {
+        if (MemberWrites.Around(call.Syntax) is not { } writes)
+        {
+            return false;
+        }
+
+        var values = call.Arguments.Select(a => a.Value).Append(call.Instance);
+        foreach (var value in values)
+        {
+            var symbols = value.WithoutConversions().ReferencedSymbols();
+            foreach (var symbol in symbols.IsDefault ? ImmutableArray<ISymbol>.Empty : symbols)
+            {
+                if (!writes.NeverWrites(symbol.Name))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
     private static ExpressionSyntax Unparenthesized(ExpressionSyntax expression)
         => expression is ParenthesizedExpressionSyntax parenthesized ? Unparenthesized(parenthesized.Expression) : expression;
 
@@ -598,6 +691,11 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     /// </summary>
     private PathState<ModuleMode> Apply(PathState<ModuleMode> state, List<(AccessPath Path, ModuleMode Effect)> changes, SyntaxNode call)
     {
+        foreach (var (path, _) in changes)
+        {
+            NoteSet(path);
+        }
+
         var values = ImmutableDictionary.CreateBuilder<AccessPath, ModuleMode>();
         foreach (var pair in state.Values)
         {
@@ -724,9 +822,10 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         }
 
         var entry = PathState<ModuleMode>.Create(seeds.ToImmutable());
-        var analysis = new ModeAnalysis(services, definition.ContainingType, cancellationToken) { _resumeAfterYield = isIterator ? entry : null };
+        var seedRoots = seeds.Keys.Select(k => k.Root).OfType<ISymbol>().ToImmutableHashSet<ISymbol>(SymbolEqualityComparer.Default);
+        var analysis = new ModeAnalysis(services, definition.ContainingType, cancellationToken) { _resumeAfterYield = isIterator ? entry : null, _seedRoots = seedRoots };
         var result = analysis.AnalyzeBody(graph, entry, cancellationToken);
-        if (!result.Converged || analysis._setUnnamed || result.Flow is not { } flow)
+        if (!result.Converged || analysis._setUnnamed || analysis._setOutsideSeeds || result.Flow is not { } flow)
         {
             return isIterator ? ModeEffects.UnknownIterator : ModeEffects.Unknown;
         }
@@ -736,7 +835,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         {
             // Steps from a yield (or the start) to the next yield or the end; then the first step alone, which ends at
             // the first yield (paths stop there) or at the end without yielding. A part no path reaches stays default.
-            var firstStep = new ModeAnalysis(services, definition.ContainingType, cancellationToken) { _resumeAfterYield = PathState<ModuleMode>.Unreached };
+            var firstStep = new ModeAnalysis(services, definition.ContainingType, cancellationToken) { _resumeAfterYield = PathState<ModuleMode>.Unreached, _seedRoots = seedRoots };
             var firstResult = firstStep.AnalyzeBody(graph, entry, cancellationToken);
             if (!firstResult.Converged || firstStep._setUnnamed || firstResult.Flow is not { } firstFlow)
             {
