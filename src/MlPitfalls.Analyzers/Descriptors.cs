@@ -6,7 +6,7 @@ namespace MlPitfalls.Analyzers;
 public static class Descriptors
 {
     /// <summary>Where rule pages live; the help link of rule MLPnnn is this plus <c>MLPnnn.md</c>.</summary>
-    public const string HelpLinkBase = "https://github.com/mlpitfalls/mlpitfalls/blob/main/docs/rules/";
+    public const string HelpLinkBase = "https://github.com/mlpitfalls/mlpitfalls/blob/" + ReleaseTag.Name + "/docs/rules/";
 
     /// <summary>
     /// MLP001: a training loop runs backward() and an optimizer step each iteration without clearing the gradients

@@ -31,8 +31,13 @@ public class RuleDocumentationTests
 
     [Theory]
     [MemberData(nameof(Rules))]
-    public void Help_link_points_to_the_rule_page(string id)
-        => Assert.Equal($"{Descriptors.HelpLinkBase}{id}.md", Descriptor(id).HelpLinkUri);
+    public void Help_link_points_to_the_rule_page_of_the_installed_release(string id)
+    {
+        // The page of the version the user has (its tag), not main's, which may already describe a changed rule.
+        var version = typeof(Descriptors).Assembly.GetName().Version!;
+        Assert.Equal($"https://github.com/mlpitfalls/mlpitfalls/blob/v{version.Major}.{version.Minor}.{version.Build}/docs/rules/{id}.md", Descriptor(id).HelpLinkUri);
+        Assert.Equal($"{Descriptors.HelpLinkBase}{id}.md", Descriptor(id).HelpLinkUri);
+    }
 
     [Theory]
     [MemberData(nameof(Rules))]
