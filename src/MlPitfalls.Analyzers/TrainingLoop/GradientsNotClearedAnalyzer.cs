@@ -181,7 +181,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         }
 
         var inSource = method.DeclaringSyntaxReferences.Length > 0;
-        if (!inSource || method.IsAbstract)
+        if ((!inSource || method.IsAbstract) && !IsKnownNotToClear(method))
         {
             foreach (var argument in invocation.Arguments)
             {
@@ -202,6 +202,20 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         var overridable = (method.IsVirtual || method.IsAbstract || (method.IsOverride && !method.IsSealed)) && !method.ContainingType.IsSealed;
         var userHook = method.ReturnsVoid && ((inSource && overridable) || method.MethodKind == MethodKind.DelegateInvoke);
         return userHook ? (GradientEventKind.PossibleClear, null) : (null, null);
+    }
+
+    /// <summary>
+    /// Library code that is handed a module or its parameters without being able to clear gradients: LINQ and collections
+    /// (<c>model.parameters().ToArray()</c>, seen in real TorchSharp examples), strings and formatting, console, debug and
+    /// file output, logging. Delegates and reflection may run anything and are not in the list.
+    /// </summary>
+    private static bool IsKnownNotToClear(IMethodSymbol method)
+    {
+        var space = method.ContainingNamespace?.ToDisplayString() ?? "";
+        return space is "System.Linq" or "System.Collections.Generic" or "System.Collections" or "System.Collections.Concurrent"
+                   or "System.Collections.Immutable" or "System.Collections.ObjectModel" or "System.Text" or "System.IO" or "System.Diagnostics"
+                   or "System.Runtime.CompilerServices" or "Microsoft.Extensions.Logging"
+               || (space == "System" && method.ContainingType?.Name is "String" or "Console" or "Math" or "MathF" or "Convert" or "Array" or "Tuple" or "ValueTuple" or "Object");
     }
 
     private static bool IsGradReference(IOperation? operation, TorchSymbols torch)

@@ -46,6 +46,26 @@ public class GradientsNotClearedAnalyzerTests
                 "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
 
     [Theory]
+    // Library calls that are handed the model's parameters but cannot clear them (seen in real TorchSharp examples).
+    [InlineData("var ps = model.parameters().ToArray();")]
+    [InlineData("var count = model.parameters().Count();")]
+    [InlineData("var list = new List<Parameter>(model.parameters());")]
+    [InlineData("Console.WriteLine(model);")]
+    [InlineData("var text = string.Join(\", \", model.parameters().Select(p => p.shape.Length));")]
+    public Task Library_calls_handed_the_parameters_do_not_count_as_clearing(string statement)
+        => Verifier.AnalyzerAsync(
+            Training($$"""
+                    foreach (var (x, y) in batches)
+                    {
+                        {{statement}}
+                        var loss = criterion.call(model.call(x), y);
+                        {|#0:loss.backward()|};
+                        optimizer.step();
+                    }
+            """),
+            MLP001());
+
+    [Theory]
     [InlineData("for (int i = 0; i < 100; i++)")]
     [InlineData("while (true)")]
     public Task Every_loop_kind_is_checked(string header)

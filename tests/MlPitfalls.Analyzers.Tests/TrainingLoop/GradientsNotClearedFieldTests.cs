@@ -404,21 +404,24 @@ public class GradientsNotClearedFieldTests
 
     /// <summary>
     /// A call the analyzer cannot read is only assumed to clear, to stay silent. It is never blamed as a clear in
-    /// the wrong place: logging the optimizer between backward() and step() is not a misplaced zero_grad().
+    /// the wrong place: handing the optimizer to an abstract monitor between backward() and step() is not a misplaced zero_grad()
+    /// (logging it with Console.WriteLine is known not to clear: see Library_calls_handed_the_parameters_do_not_count_as_clearing).
     /// </summary>
     [Fact]
     public Task A_call_that_only_might_clear_is_never_called_misplaced()
         => Verifier.AnalyzerAsync(
             """
+            abstract class Monitor { public abstract void Record(optim.Optimizer optimizer); }
+
             class C
             {
-                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches, Monitor monitor)
                 {
                     var optimizer = optim.Adam(model.parameters());
                     foreach (var x in batches)
                     {
                         model.call(x).sum().backward();
-                        Console.WriteLine(optimizer);
+                        monitor.Record(optimizer);
                         optimizer.step();
                     }
                 }
