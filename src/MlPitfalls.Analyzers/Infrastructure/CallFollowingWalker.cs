@@ -11,8 +11,10 @@ namespace MlPitfalls.Analyzers.Infrastructure;
 /// Visits every operation of a body in evaluation order (operands before the operation that uses them, so the
 /// closure passed to <c>step(closure)</c> is visited before the step), and follows calls into methods and local
 /// functions declared in the same compilation, so a rule sees what a helper called from a loop does.
-/// Lambdas are visited where they are written (and again where a local holding one is called); local functions and
-/// method groups are visited where they are called or handed over as a delegate.
+/// A lambda handed to a call is visited where it is written; one kept to run later (stored in a field or property, added
+/// to a collection, subscribed to an event) is not, and one held in a local that is called is visited where the local
+/// is called (a local only handed on, <c>lbfgs.step(closure)</c>, is visited where it is written). Local
+/// functions and method groups are visited where they are called or handed over as a delegate.
 /// </summary>
 internal sealed class CallFollowingWalker
 {
@@ -65,7 +67,10 @@ internal sealed class CallFollowingWalker
                 children.Clear();
                 foreach (var child in operation.ChildOperations) // the struct enumerator: AddRange would box one per operation
                 {
-                    children.Add(child);
+                    if (!IsStoredForLater(child))
+                    {
+                        children.Add(child);
+                    }
                 }
 
                 for (var i = children.Count - 1; i >= 0; i--)
@@ -84,6 +89,51 @@ internal sealed class CallFollowingWalker
             }
         }
     }
+
+    /// <summary>
+    /// True for a lambda kept to run later rather than run where it is written: stored in a field or property, or in a
+    /// local that is called (followed where it is called), added to a collection (<c>callbacks.Add(...)</c>) or
+    /// subscribed to an event. A lambda handed to any other call (<c>step(closure)</c>, <c>ForEach</c>) is taken to
+    /// run there.
+    /// </summary>
+    private static bool IsStoredForLater(IOperation operation)
+    {
+        if (operation is not (IDelegateCreationOperation { Target: IAnonymousFunctionOperation } or IAnonymousFunctionOperation))
+        {
+            return false;
+        }
+
+        var user = operation.Parent;
+        while (user is IConversionOperation or IDelegateCreationOperation)
+        {
+            user = user.Parent;
+        }
+
+        return user switch
+        {
+            // A local that is called is followed where it is called; one only handed on (lbfgs.step(closure)) runs there.
+            IVariableInitializerOperation { Parent: IVariableDeclaratorOperation { Symbol: var local } } => IsCalled(local, user),
+            IVariableInitializerOperation or ISimpleAssignmentOperation or IEventAssignmentOperation or ICompoundAssignmentOperation => true,
+            IArgumentOperation { Parent: IInvocationOperation { TargetMethod.Name: "Add" or "Insert" or "Enqueue" or "Push" or "AddRange" or "Register" or "Subscribe" } } => true,
+            _ => false,
+        };
+    }
+
+    private static bool IsCalled(ILocalSymbol local, IOperation within)
+    {
+        var root = within;
+        while (root.Parent is not null)
+        {
+            root = root.Parent;
+        }
+
+        return root.Descendants().Any(o => o is IInvocationOperation { TargetMethod.MethodKind: MethodKind.DelegateInvoke, Instance: ILocalReferenceOperation { Local: var called } }
+                                           && SymbolEqualityComparer.Default.Equals(called, local));
+    }
+
+    /// <summary>True when the walk follows <paramref name="invocation"/> of a delegate into the lambda it holds (so its effects are seen, not guessed).</summary>
+    public bool FollowsDelegate(IInvocationOperation invocation, CallChain? chain, CancellationToken cancellationToken)
+        => invocation.TargetMethod.MethodKind == MethodKind.DelegateInvoke && FollowedBody(invocation, chain, cancellationToken) is not null;
 
     /// <summary>The method <paramref name="operation"/> runs and its body, when it is one the walk follows.</summary>
     private (IMethodSymbol Callee, IOperation Body)? FollowedBody(IOperation operation, CallChain? chain, CancellationToken cancellationToken)

@@ -40,9 +40,18 @@ internal sealed class GradientEvent
         Operation = operation;
         Chain = chain;
         Anchor = chain?.Outermost.Call ?? operation;
-        CalleeName = chain?.Outermost.Callee.Name;
+        CalleeName = chain is null ? null : NameOf(chain.Outermost);
         NestedLoops = nestedLoops;
     }
+
+    /// <summary>
+    /// The name the loop calls the callee by: the method's, or for a lambda held in a variable (<c>step()</c>, which
+    /// runs <c>Invoke</c>) the variable's.
+    /// </summary>
+    private static string NameOf(CallChain call)
+        => call.Callee.MethodKind == MethodKind.DelegateInvoke && call.Call is IInvocationOperation { Instance: { } instance } && instance.ReferencedSymbol() is { } held
+            ? held.Name
+            : call.Callee.Name;
 
     public GradientEventKind Kind { get; }
 

@@ -80,7 +80,10 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         var events = new List<GradientEvent>();
         void Collect(IOperation operation, CallChain? chain)
         {
-            var (kind, target) = Classify(operation, torch);
+            // A delegate the walk follows into its lambda is read like any other code: no guess that it might clear.
+            var (kind, target) = operation is IInvocationOperation call && walker.FollowsDelegate(call, chain, cancellationToken)
+                ? (null, null)
+                : Classify(operation, torch);
             if (kind is { } eventKind)
             {
                 events.Add(new GradientEvent(

@@ -66,6 +66,45 @@ public class GradientsNotClearedAnalyzerTests
             MLP001());
 
     [Theory]
+    // A clear written in the loop but kept to run later clears nothing during the iteration.
+    [InlineData("callbacks.Add(() => optimizer.zero_grad());")]
+    [InlineData("onEpochEnd += () => optimizer.zero_grad();")]
+    public Task A_clear_in_a_lambda_kept_for_later_does_not_count(string keep)
+        => Verifier.AnalyzerAsync(
+            Training($$"""
+                    var callbacks = new List<Action>();
+                    Action onEpochEnd = () => { };
+                    foreach (var (x, y) in batches)
+                    {
+                        {{keep}}
+                        var loss = criterion.call(model.call(x), y);
+                        {|#0:loss.backward()|};
+                        optimizer.step();
+                    }
+            """),
+            MLP001());
+
+    [Fact]
+    public Task A_step_held_in_a_lambda_variable_is_named_by_the_variable()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    foreach (var (x, y) in batches)
+                    {
+                        Action trainStep = () =>
+                        {
+                            var loss = criterion.call(model.call(x), y);
+                            loss.backward();
+                            optimizer.step();
+                        };
+                        {|#0:trainStep()|};
+                    }
+            """),
+            MLP001(
+                "optimizer",
+                "the loop runs backward() (through 'trainStep') and 'optimizer.step()' (through 'trainStep') every iteration but nothing in it clears the gradients, " +
+                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+
+    [Theory]
     [InlineData("for (int i = 0; i < 100; i++)")]
     [InlineData("while (true)")]
     public Task Every_loop_kind_is_checked(string header)
