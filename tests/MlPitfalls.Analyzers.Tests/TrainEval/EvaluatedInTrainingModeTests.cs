@@ -1,6 +1,7 @@
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis.Testing;
 using Xunit;
+using static MlPitfalls.Analyzers.Tests.TrainEval.ModePrograms;
 using Verifier = MlPitfalls.Analyzers.Tests.Verifiers.Verify<
     MlPitfalls.Analyzers.TrainEval.EvaluatedInTrainingModeAnalyzer,
     Microsoft.CodeAnalysis.Testing.EmptyCodeFixProvider>;
@@ -314,40 +315,6 @@ public class EvaluatedInTrainingModeTests
         """));
 
     // ---------------------------------------------------------------- a field its class never switches
-
-    private const string DropoutNet = """
-        class Net : Module<Tensor, Tensor>
-        {
-            private readonly Module<Tensor, Tensor> fc = nn.Linear(784, 10);
-            private readonly Module<Tensor, Tensor> drop = nn.Dropout(0.5);
-            public Net() : base("net") => RegisterComponents();
-            public override Tensor forward(Tensor x) => fc.call(drop.call(x));
-        }
-
-        """;
-
-    /// <summary>A trainer class holding its model in a field, with <paramref name="members"/>.</summary>
-    private static string FieldTrainer(string members, string field = "private readonly Net _model = new Net();") => DropoutNet + $$"""
-        class Trainer
-        {
-            {{field}}
-            private readonly optim.Optimizer _optimizer;
-
-            public Trainer() => _optimizer = optim.Adam(_model.parameters());
-
-            public void TrainEpoch(IReadOnlyList<(Tensor x, Tensor y)> data)
-            {
-                foreach (var (x, y) in data)
-                {
-                    _optimizer.zero_grad();
-                    functional.cross_entropy(_model.call(x), y).backward();
-                    _optimizer.step();
-                }
-            }
-
-        {{members}}
-        }
-        """;
 
     private const string Evaluate = """
             public double Evaluate(IReadOnlyList<(Tensor x, Tensor y)> data)
