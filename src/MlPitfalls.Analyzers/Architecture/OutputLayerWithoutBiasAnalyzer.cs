@@ -72,7 +72,7 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
     private static string? BiasFreeLayer(AnalysisServices services, SyntaxNode origin, CancellationToken cancellationToken)
     {
         if (origin is not InvocationExpressionSyntax
-            || services.SemanticModel(origin.SyntaxTree).GetOperation(origin, cancellationToken) is not IInvocationOperation creation)
+            || services.SemanticModel(origin.SyntaxTree)?.GetOperation(origin, cancellationToken) is not IInvocationOperation creation)
         {
             return null;
         }
@@ -95,7 +95,11 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
     /// </summary>
     private static bool MayBeDeliberate(AnalysisServices services, SyntaxNode origin, CancellationToken cancellationToken)
     {
-        var model = services.SemanticModel(origin.SyntaxTree);
+        if (services.SemanticModel(origin.SyntaxTree) is not { } model)
+        {
+            return true; // declared in a referenced compilation: nothing here can tell
+        }
+
         var type = origin.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } declaration
             ? model.GetDeclaredSymbol(declaration, cancellationToken)
             : null;
@@ -176,7 +180,7 @@ public sealed class OutputLayerWithoutBiasAnalyzer : LossPairingAnalyzer
                 }
 
                 if (token.Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } user
-                    && services.SemanticModel(tree).GetDeclaredSymbol(user, cancellationToken) is { } other
+                    && services.SemanticModel(tree)?.GetDeclaredSymbol(user, cancellationToken) is { } other // the compilation's own tree
                     && !SymbolEqualityComparer.Default.Equals(other, type) && services.Torch.IsModule(other))
                 {
                     return true;

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
@@ -174,10 +175,22 @@ internal sealed class AnalysisServices
         return _graphs.GetOrAdd(definition, graph);
     }
 
-    /// <summary>The semantic model for <paramref name="tree"/> (bodies in other files are bound through it, once, for caches).</summary>
-    public SemanticModel SemanticModel(SyntaxTree tree)
+    /// <summary>
+    /// True when every declaration of <paramref name="symbol"/> is in this compilation's trees (and it has one): its
+    /// code can be bound here. A symbol of a referenced compilation (a project reference in the IDE) has declarations
+    /// that cannot.
+    /// </summary>
+    public bool DeclaredHere(ISymbol symbol)
+        => !symbol.DeclaringSyntaxReferences.IsEmpty && symbol.DeclaringSyntaxReferences.All(r => Compilation.ContainsSyntaxTree(r.SyntaxTree));
+
+    /// <summary>
+    /// The semantic model for <paramref name="tree"/> (bodies in other files are bound through it, once, for caches); null
+    /// for a tree of another compilation: in the IDE a project reference is a compilation, and its symbols' declarations
+    /// point into trees this compilation cannot bind (asking for them throws). Their code is read as a library's.
+    /// </summary>
+    public SemanticModel? SemanticModel(SyntaxTree tree)
 #pragma warning disable RS1030 // Following a call into another file needs that file's semantic model; what is bound through it is cached.
-        => _models.GetOrAdd(tree, t => Compilation.GetSemanticModel(t));
+        => Compilation.ContainsSyntaxTree(tree) ? _models.GetOrAdd(tree, t => Compilation.GetSemanticModel(t)) : null;
 #pragma warning restore RS1030
 
     /// <summary>
@@ -315,7 +328,7 @@ internal sealed class AnalysisServices
             return null;
         }
 
-        return SemanticModel(syntax.SyntaxTree).GetOperation(syntax, cancellationToken) switch
+        return SemanticModel(syntax.SyntaxTree)?.GetOperation(syntax, cancellationToken) switch
         {
             IMethodBodyOperation body => body,
             IConstructorBodyOperation body => body,

@@ -114,7 +114,11 @@ internal sealed class CallSiteArguments
                 : Site.NotThisMethod;
         }
 
-        var model = _services.SemanticModel(tree);
+        if (_services.SemanticModel(tree) is not { } model)
+        {
+            return Site.Unknown; // a call in a referenced compilation
+        }
+
         var bound = model.GetOperation(call, cancellationToken);
         if (bound is IDynamicInvocationOperation or IDynamicObjectCreationOperation or IInvalidOperation
             || bound is IExpressionStatementOperation { Operation: IDynamicInvocationOperation or IInvalidOperation })

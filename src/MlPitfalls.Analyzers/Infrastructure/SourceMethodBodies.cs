@@ -60,6 +60,11 @@ internal sealed class SourceMethodBodies
     /// </summary>
     public IOperation? GetOperation(SyntaxNode syntax, SemanticModel callerModel, CancellationToken cancellationToken)
     {
+        if (!_compilation.ContainsSyntaxTree(syntax.SyntaxTree))
+        {
+            return null; // a declaration in another compilation (a project reference in the IDE): not bindable here
+        }
+
         var model = syntax.SyntaxTree == callerModel.SyntaxTree
             ? callerModel
 #pragma warning disable RS1030 // Following a call into another file needs that file's semantic model; bodies are bound once and cached.

@@ -261,6 +261,11 @@ internal sealed class ModuleComposition
             return default;
         }
 
+        if (!_services.DeclaredHere(type))
+        {
+            return default; // declared in a referenced compilation: its writes cannot be bound here
+        }
+
         var writes = 0;
         foreach (var token in TokensNaming(type, member.Name, cancellationToken))
         {
@@ -276,7 +281,7 @@ internal sealed class ModuleComposition
             }
 
             ExpressionSyntax named = name.Parent is MemberAccessExpressionSyntax access && access.Name == name ? access : name;
-            var reference = _services.SemanticModel(name.SyntaxTree).GetOperation(named, cancellationToken);
+            var reference = _services.SemanticModel(name.SyntaxTree)?.GetOperation(named, cancellationToken);
             if (!SymbolEqualityComparer.Default.Equals(reference.ReferencedSymbol(), member))
             {
                 continue; // another symbol of the same name (a local, a parameter, another object's member)
@@ -697,7 +702,7 @@ internal sealed class ModuleComposition
             }
         }
 
-        return _services.SemanticModel(bodySyntax.SyntaxTree).GetOperation(bodySyntax, cancellationToken);
+        return _services.SemanticModel(bodySyntax.SyntaxTree)?.GetOperation(bodySyntax, cancellationToken);
     }
 
     /// <summary>A field or property assigned in its own class only (private, readonly or get-only): the module all its assignments agree on.</summary>
@@ -746,9 +751,9 @@ internal sealed class ModuleComposition
             _ => false,
         };
 
-        if (!onlyItsClassWrites || member.ContainingType is not { } type || type.DeclaringSyntaxReferences.Length == 0)
+        if (!onlyItsClassWrites || member.ContainingType is not { } type || !_services.DeclaredHere(type))
         {
-            return null;
+            return null; // no source, or source in a referenced compilation that cannot be bound here
         }
 
         var writes = ImmutableArray.CreateBuilder<IOperation>();
@@ -757,7 +762,11 @@ internal sealed class ModuleComposition
         {
             foreach (var node in candidates)
             {
-                var model = _services.SemanticModel(node.SyntaxTree);
+                if (_services.SemanticModel(node.SyntaxTree) is not { } model)
+                {
+                    return null;
+                }
+
                 switch (node)
                 {
                     case VariableDeclaratorSyntax { Initializer: { } initializer } declarator

@@ -63,7 +63,11 @@ internal static class FieldModes
         foreach (var part in field.ContainingType.DeclaringSyntaxReferences)
         {
             var declaration = part.GetSyntax(cancellationToken);
-            var model = services.SemanticModel(declaration.SyntaxTree);
+            if (services.SemanticModel(declaration.SyntaxTree) is not { } model)
+            {
+                return ModuleMode.Unknown; // declared in a referenced compilation
+            }
+
             foreach (var token in services.TokensNaming(declaration, field.Name, cancellationToken))
             {
                 if (token.Parent is VariableDeclaratorSyntax declarator)

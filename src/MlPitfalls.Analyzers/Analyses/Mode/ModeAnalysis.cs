@@ -315,7 +315,11 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             return false;
         }
 
-        var model = invocation.SemanticModel ?? _services.SemanticModel(invocation.Syntax.SyntaxTree);
+        if ((invocation.SemanticModel ?? _services.SemanticModel(invocation.Syntax.SyntaxTree)) is not { } model)
+        {
+            return false;
+        }
+
         return resources.All(resource => resource is InvocationExpressionSyntax or ObjectCreationExpressionSyntax
                                          && model.GetSymbolInfo(resource).Symbol is IMethodSymbol { DeclaringSyntaxReferences.IsEmpty: true });
     }
@@ -572,7 +576,10 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             return state;
         }
 
-        var model = _services.SemanticModel(loop.SyntaxTree);
+        if (_services.SemanticModel(loop.SyntaxTree) is not { } model)
+        {
+            return PathState<ModuleMode>.Empty;
+        }
         if (model.GetOperation(Unparenthesized(loop.Expression), _cancellationToken) is not IInvocationOperation { IsImplicit: false } call
             || SourceMethodBodies.DefinitionWithBody(call.TargetMethod).DeclaringSyntaxReferences.IsEmpty
             || Effects(call.TargetMethod) is not { IsIterator: true } effects)
@@ -896,7 +903,10 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         foreach (var reference in iterator.DeclaringSyntaxReferences)
         {
             var syntax = reference.GetSyntax(cancellationToken);
-            var model = services.SemanticModel(syntax.SyntaxTree);
+            if (services.SemanticModel(syntax.SyntaxTree) is not { } model)
+            {
+                return true; // declared in a referenced compilation: what its resources are cannot be bound here
+            }
             foreach (var node in syntax.DescendantNodes(n => n == syntax || n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)))
             {
                 var resources = node switch
