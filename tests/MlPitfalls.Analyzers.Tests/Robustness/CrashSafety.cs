@@ -45,6 +45,22 @@ internal static class CrashSafety
     }
 
     /// <summary>
+    /// <paramref name="compilation"/> emitted and read back as a metadata reference: how a command-line build sees a
+    /// referenced project or package (the IDE hands a project's compilation itself, <see cref="Compilation.ToMetadataReference"/>).
+    /// </summary>
+    public static MetadataReference EmitToImage(Compilation compilation)
+    {
+        using var image = new System.IO.MemoryStream();
+        var emitted = compilation.Emit(image);
+        if (!emitted.Success)
+        {
+            throw new InvalidOperationException($"{compilation.AssemblyName} does not emit: " + string.Join(Environment.NewLine, emitted.Diagnostics));
+        }
+
+        return MetadataReference.CreateFromImage(image.ToArray());
+    }
+
+    /// <summary>
     /// Analyses <paramref name="compilation"/> with every analyzer and fails, saying <paramref name="what"/> was analysed,
     /// on an analyzer exception or when the analysis takes longer than <paramref name="timeout"/> (default <see cref="Timeout"/>).
     /// </summary>
