@@ -1,20 +1,23 @@
-using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis.CSharp;
 using Xunit;
 
 namespace MlPitfalls.Analyzers.Tests.Robustness;
 
 /// <summary>
 /// Crash safety over every C# source the analyzer tests are written with (hundreds of small TorchSharp programs, each
-/// aimed at a corner of some rule): each as written, cut off at one token, with one token deleted, and with one way of
-/// referring to what does not exist. The cut points and the broken reference vary from source to source (chosen by a
-/// hash of the source's name, the same on every run), so together the sources cover every part of a program and every
-/// kind of breakage.
+/// aimed at a corner of some rule): each as written, cut off at <see cref="EditsPerSource"/> tokens, with as many
+/// tokens deleted, and with as many ways of referring to what does not exist. The cut points, the language version of
+/// the cut programs and the broken references vary from source to source (chosen by a hash of the source's name, the
+/// same on every run), so together the sources cover every part of a program, every version and every kind of breakage.
 /// </summary>
 public class CrashSafetyTestSourceTests
 {
+    /// <summary>Cuts, deletions and broken references per source; sized so the whole crash-safety sweep fits in CI's time.</summary>
+    internal const int EditsPerSource = 2;
+
     public static IEnumerable<object[]> Sources()
         => SweepCorpus.TestSourceList.Value.Select(p => new object[] { p.Name });
 
@@ -29,25 +32,32 @@ public class CrashSafetyTestSourceTests
     {
         var program = SweepCorpus.Get(name);
         var (path, text) = program.Files.Single();
-        var hash = StableHash(name);
         await CrashSafety.AssertAnalyzedAsync(program.Compile(), name + " as written");
 
-        var cut = CutPoints.At(text, Fraction(hash));
-        await CrashSafety.AssertAnalyzedAsync(program.CompileWith(path, CutPoints.Truncate(text, cut)), $"{name} truncated at {CutPoints.Describe(cut)}");
-
-        var deleted = CutPoints.At(text, Fraction(hash * 31 + 17));
-        await CrashSafety.AssertAnalyzedAsync(program.CompileWith(path, CutPoints.DeleteToken(text, deleted)), $"{name} with the token deleted at {CutPoints.Describe(deleted)}");
-
-        // Each broken reference in turn, and TorchSharp not referenced at all as one more.
-        var way = (int)(hash % (uint)(BrokenReferences.All.Length + 1));
-        if (way < BrokenReferences.All.Length)
+        var versions = CrashSafetyBrokenCodeTests.LanguageVersions().ToList();
+        var ways = BrokenReferences.All.Length + 1;
+        for (int k = 0; k < EditsPerSource; k++)
         {
-            var (brokenName, edit) = BrokenReferences.All[way];
-            await CrashSafety.AssertAnalyzedAsync(program.CompileEdited(edit), $"{name} with {brokenName}");
-        }
-        else
-        {
-            await CrashSafety.AssertAnalyzedAsync(program.Compile(referenceTorchSharp: false), $"{name} without TorchSharp referenced");
+            var version = versions[(int)(StableHash(name + "#version" + k) % (uint)versions.Count)];
+            var cut = CutPoints.At(text, Fraction(name + "#cut" + k));
+            await CrashSafety.AssertAnalyzedAsync(
+                program.CompileWith(path, CutPoints.Truncate(text, cut), version), $"{name} truncated at {CutPoints.Describe(cut)}, C# {version.ToDisplayString()}");
+
+            var deleted = CutPoints.At(text, Fraction(name + "#delete" + k));
+            await CrashSafety.AssertAnalyzedAsync(
+                program.CompileWith(path, CutPoints.DeleteToken(text, deleted), version), $"{name} with the token deleted at {CutPoints.Describe(deleted)}, C# {version.ToDisplayString()}");
+
+            // The broken references in turn, and TorchSharp not referenced at all as one more (distinct for each k).
+            var way = (int)((StableHash(name) + (uint)(3 * k)) % (uint)ways);
+            if (way < BrokenReferences.All.Length)
+            {
+                var (brokenName, edit) = BrokenReferences.All[way];
+                await CrashSafety.AssertAnalyzedAsync(program.CompileEdited(edit), $"{name} with {brokenName}");
+            }
+            else
+            {
+                await CrashSafety.AssertAnalyzedAsync(program.Compile(referenceTorchSharp: false), $"{name} without TorchSharp referenced");
+            }
         }
     }
 
@@ -63,5 +73,6 @@ public class CrashSafetyTestSourceTests
         return hash;
     }
 
-    private static double Fraction(uint hash) => (hash % 10007u) / 10007.0;
+    /// <summary>A fraction from 0 to 1 that depends only on <paramref name="key"/>.</summary>
+    private static double Fraction(string key) => (StableHash(key) % 10007u) / 10007.0;
 }
