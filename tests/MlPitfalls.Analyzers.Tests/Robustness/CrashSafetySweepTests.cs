@@ -32,7 +32,7 @@ public class CrashSafetySweepTests
     public void The_programs_cut_are_correct_TorchSharp_programs_before_they_are_cut()
     {
         // The samples/RuntimeChecks sample uses MlPitfalls.Runtime, which is not referenced here: its errors are expected.
-        foreach (var program in SweepCorpus.Realistic.Value.Where(p => p.Name != "samples/RuntimeChecks"))
+        foreach (var program in SweepCorpus.Realistic.Value.Concat(SweepCorpus.TwoProjects.Value).Where(p => p.Name != "samples/RuntimeChecks"))
         {
             var errors = program.Compile().GetDiagnostics().Where(d => d.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error).Take(3).ToList();
             Assert.True(errors.Count == 0, $"{program.Name} does not compile: {string.Join("; ", errors)}");

@@ -30,11 +30,20 @@ internal static class SweepCorpus
         Generated("generated/LongMethod", LongMethodGenerator.Generate(200)),
         Generated("generated/PlainCode", PlainCodeGenerator.Generate(1))));
 
+    /// <summary>
+    /// Programs written as a model library and a training application (<c>Program.cs</c>): the two-file samples, and the
+    /// generated training code with its modules moved to a file of their own.
+    /// </summary>
+    public static readonly Lazy<ImmutableArray<SweepProgram>> TwoProjects = new(() => ImmutableArray.Create(
+        Realistic.Value.Single(p => p.Name == "samples/TrainingLoop"),
+        Realistic.Value.Single(p => p.Name == "samples/TrainingLoop.Fixed"),
+        SplitModules("generated/TrainingCode (modules apart)", TrainingCodeGenerator.Generate(1).Source)));
+
     /// <summary>Every distinct C# source written in the analyzer tests, named by its test file and line.</summary>
     public static readonly Lazy<ImmutableArray<SweepProgram>> TestSourceList = new(() => ReadTestSources().ToImmutableArray());
 
     private static readonly Lazy<ImmutableDictionary<string, SweepProgram>> Programs = new(() =>
-        Realistic.Value.Concat(TestSourceList.Value).ToImmutableDictionary(p => p.Name));
+        Realistic.Value.Concat(TwoProjects.Value).Concat(TestSourceList.Value).Distinct().ToImmutableDictionary(p => p.Name));
 
     public static SweepProgram Get(string name) => Programs.Value[name];
 
@@ -53,6 +62,16 @@ internal static class SweepCorpus
     }
 
     private static SweepProgram Generated(string name, GeneratedCode code) => new(name, new[] { (name.Substring(name.IndexOf('/') + 1) + ".cs", code.Source) });
+
+    /// <summary>The classes that derive from a module in <c>Models.cs</c>, the rest in <c>Program.cs</c>, each with the usings.</summary>
+    private static SweepProgram SplitModules(string name, string source)
+    {
+        var root = (CompilationUnitSyntax)CSharpSyntaxTree.ParseText(source).GetRoot();
+        var usings = string.Concat(root.Usings.Select(u => u.ToFullString()));
+        bool IsModule(MemberDeclarationSyntax member) => member is ClassDeclarationSyntax { BaseList: { } bases } && bases.ToString().Contains("Module<", StringComparison.Ordinal);
+        string Of(bool modules) => usings + string.Concat(root.Members.Where(m => IsModule(m) == modules).Select(m => m.ToFullString()));
+        return new SweepProgram(name, new[] { ("Models.cs", Of(modules: true)), ("Program.cs", Of(modules: false)) });
+    }
 
     // Markup of Microsoft.CodeAnalysis.Testing ({|#0:...|}, {|MLP001:...|}, [|...|]), not C#: removed before compiling.
     private static readonly Regex Markup = new(@"\{\|[^:{}|\s]+:|\|\}|\[\||\|\]", RegexOptions.Compiled);

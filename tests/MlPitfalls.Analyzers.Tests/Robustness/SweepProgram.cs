@@ -40,6 +40,18 @@ internal sealed class SweepProgram
     public CSharpCompilation CompileAgainst(MetadataReference torchSharp)
         => CrashSafety.Compile(Files, LanguageVersion.Latest, referenceTorchSharp: false, OutputKind, new[] { torchSharp });
 
+    /// <summary>
+    /// The program split into two projects: an application of <paramref name="applicationFile"/> referencing a library of
+    /// the other files, the way the IDE compiles it (a reference to the library's compilation, whose symbols have syntax in
+    /// the library's trees) or the way a command-line build does (the library's emitted assembly).
+    /// </summary>
+    public CSharpCompilation CompileAsTwoProjects(string applicationFile, bool asTheIdeDoes)
+    {
+        var library = CrashSafety.Compile(Files.Where(f => f.Path != applicationFile)).WithAssemblyName("Library");
+        var reference = asTheIdeDoes ? library.ToMetadataReference() : CrashSafety.EmitToImage(library);
+        return CrashSafety.Compile(Files.Where(f => f.Path == applicationFile), LanguageVersion.Latest, referenceTorchSharp: true, OutputKind, new[] { reference });
+    }
+
     public string Text(string path) => Files.Single(f => f.Path == path).Text;
 
     public override string ToString() => Name;
