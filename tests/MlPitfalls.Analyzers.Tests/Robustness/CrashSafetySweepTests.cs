@@ -46,7 +46,7 @@ public class CrashSafetySweepTests
 
     internal static string Case(string program, string file, string edit, int ordinal) => $"{program}/{file}, {edit} #{ordinal}";
 
-    internal static async Task AssertCutAsync(string program, string file, string edit, int ordinal)
+    private static async Task AssertCutAsync(string program, string file, string edit, int ordinal)
     {
         var source = SweepCorpus.Get(program);
         var text = source.Text(file);

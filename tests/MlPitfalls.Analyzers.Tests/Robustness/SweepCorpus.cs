@@ -114,7 +114,7 @@ internal static class SweepCorpus
                         names.Add(name);
                     }
 
-                    var kind = SweepText.HasTopLevelStatements(text) ? OutputKind.ConsoleApplication : OutputKind.DynamicallyLinkedLibrary;
+                    var kind = HasTopLevelStatements(text) ? OutputKind.ConsoleApplication : OutputKind.DynamicallyLinkedLibrary;
                     yield return new SweepProgram(name, new[] { ("Test.cs", text) }, kind);
                 }
             }
@@ -127,4 +127,7 @@ internal static class SweepCorpus
 
     /// <summary>True when the source starts (after comments) with a using directive: a whole file, compiled as written.</summary>
     private static bool HasUsings(string text) => Regex.IsMatch(text, @"\A\s*(//[^\n]*\n\s*)*(global\s+)?using\s+(static\s+)?[A-Za-z_][\w.]*\s*(=\s*[\w.<>]+\s*)?;");
+
+    private static bool HasTopLevelStatements(string text)
+        => CSharpSyntaxTree.ParseText(text).GetRoot().ChildNodes().OfType<GlobalStatementSyntax>().Any();
 }

@@ -33,8 +33,8 @@ internal sealed class SweepProgram
         => CrashSafety.Compile(Files.Select(f => f.Path == path ? (f.Path, text) : f), version, referenceTorchSharp: true, OutputKind);
 
     /// <summary>The program with <paramref name="edit"/> applied to the text of every file.</summary>
-    public CSharpCompilation CompileEdited(Func<string, string> edit, bool referenceTorchSharp = true)
-        => CrashSafety.Compile(Files.Select(f => (f.Path, edit(f.Text))), LanguageVersion.Latest, referenceTorchSharp, OutputKind);
+    public CSharpCompilation CompileEdited(Func<string, string> edit)
+        => CrashSafety.Compile(Files.Select(f => (f.Path, edit(f.Text))), LanguageVersion.Latest, referenceTorchSharp: true, OutputKind);
 
     /// <summary>The program compiled against <paramref name="torchSharp"/> instead of the real TorchSharp.</summary>
     public CSharpCompilation CompileAgainst(MetadataReference torchSharp)
@@ -150,7 +150,7 @@ internal static class BrokenReferences
             @"\b(functional|nn|optim|torch)\.(\w+)\(", "$1.$2_missing(")),
         // TorchSharp's Tensor itself undefined (an older using set, a missing reference in one file).
         ("undefined tensor type", text => Replace(text, @"\bTensor\b", "UndefinedTensor")),
-        // Every value dynamic: no binding at all for the rules to look at.
+        // Locals declared dynamic: calls on them are bound at run time, with no method for the rules to look at.
         ("dynamic locals", text => Replace(text, @"\bvar\b", "dynamic")),
         // A using removed: the static imports of torch and nn.
         ("static usings removed", text => Replace(text, @"using static TorchSharp\.torch(\.nn)?;", "")));
@@ -159,19 +159,4 @@ internal static class BrokenReferences
 
     private static string Replace(string text, string pattern, string replacement)
         => System.Text.RegularExpressions.Regex.Replace(text, pattern, replacement);
-}
-
-/// <summary>Helpers over source text.</summary>
-internal static class SweepText
-{
-    /// <summary>Text around <paramref name="position"/>, for failure messages.</summary>
-    public static string Around(string text, int position, int width = 120)
-    {
-        var start = Math.Max(0, position - width);
-        var end = Math.Min(text.Length, position + width);
-        return text.Substring(start, end - start);
-    }
-
-    public static bool HasTopLevelStatements(string text)
-        => CSharpSyntaxTree.ParseText(text).GetRoot().ChildNodes().OfType<GlobalStatementSyntax>().Any();
 }
