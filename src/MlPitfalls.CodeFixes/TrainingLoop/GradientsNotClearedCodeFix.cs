@@ -65,10 +65,13 @@ public sealed class GradientsNotClearedCodeFix : CodeFixProvider
             return null;
         }
 
-        var wantedKind = context.CodeActionEquivalenceKey == MoveEquivalenceKey ? GradientsNotClearedAnalyzer.MoveFix : GradientsNotClearedAnalyzer.InsertFix;
+        // Both kinds at once, whichever action fix-all started from: `dotnet format analyzers` fixes all of a rule's
+        // diagnostics with the first action's key, so a project with a missing and a misplaced clear needed two runs.
+        // The edits never overlap (one diagnostic per optimizer and loop, and ApplyAsync groups inserts by loop and moves
+        // by clear).
         var edits = diagnostics
             .Select(d => PlanEdit(root, d))
-            .Where(e => e is not null && e.Value.Kind == wantedKind)
+            .Where(e => e is not null)
             .Select(e => e!.Value)
             .ToList();
         return edits.Count == 0 ? null : await ApplyAsync(document, edits, context.CancellationToken).ConfigureAwait(false);

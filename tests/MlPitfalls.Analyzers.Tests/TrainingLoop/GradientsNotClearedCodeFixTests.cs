@@ -584,6 +584,67 @@ public class GradientsNotClearedCodeFixTests
             GradientsNotClearedCodeFix.InsertEquivalenceKey,
             MLP001(0));
 
+    /// <summary>
+    /// A missing clear in one loop and a misplaced one in another: one fix-all pass applies both kinds, whichever action
+    /// it starts from, as `dotnet format analyzers --diagnostics MLP001` does (it used to need two runs).
+    /// </summary>
+    [Fact]
+    public async Task Fix_all_applies_the_insert_and_the_move_in_one_pass()
+    {
+        const string Before = """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        {|#0:model.call(x).sum().backward()|};
+                        optimizer.step();
+                    }
+
+                    foreach (var x in batches)
+                    {
+                        model.call(x).sum().backward();
+                        {|#1:optimizer.zero_grad()|};
+                        optimizer.step();
+                    }
+                }
+            }
+            """;
+        const string After = """
+            class Trainer
+            {
+                void Train(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var x in batches)
+                    {
+                        optimizer.zero_grad();
+                        model.call(x).sum().backward();
+                        optimizer.step();
+                    }
+
+                    foreach (var x in batches)
+                    {
+                        optimizer.zero_grad();
+                        model.call(x).sum().backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """;
+        var test = Verifier.Create();
+        test.TestCode = Verifier.Usings + Before;
+        test.FixedCode = Verifier.Usings + After;
+        test.BatchFixedCode = Verifier.Usings + After;
+        test.NumberOfIncrementalIterations = 2;
+        test.NumberOfFixAllIterations = 1;
+        test.ExpectedDiagnostics.Add(MLP001(0));
+        test.ExpectedDiagnostics.Add(MLP001(1));
+        await test.RunAsync();
+    }
+
     /// <summary>A loop written directly in top-level statements is fixed like any other.</summary>
     [Fact]
     public async Task Fixes_a_loop_in_top_level_statements()
