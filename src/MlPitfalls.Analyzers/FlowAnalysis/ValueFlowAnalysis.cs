@@ -6,6 +6,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Infrastructure;
 
 namespace MlPitfalls.Analyzers.FlowAnalysis;
 
@@ -471,7 +472,7 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         if (method.MethodKind == MethodKind.LocalFunction)
         {
             var definition = method.OriginalDefinition;
-            if (definition.IsAsync || definition.DeclaringSyntaxReferences.Any(r => r.GetSyntax(context.CancellationToken) is LocalFunctionStatementSyntax function && IsIterator(function)))
+            if (definition.IsAsync || definition.DeclaringSyntaxReferences.Any(r => r.GetSyntax(context.CancellationToken) is LocalFunctionStatementSyntax function && SourceMethodBodies.IsIterator(function)))
             {
                 return null; // its body runs while it is enumerated, or after an await: not at the call
             }
@@ -495,10 +496,6 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
 
         return null;
     }
-
-    /// <summary>True for a local function with a <c>yield</c> of its own (not one in a lambda or local function inside it).</summary>
-    private static bool IsIterator(LocalFunctionStatementSyntax function)
-        => function.DescendantNodes(n => n == function || n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)).OfType<YieldStatementSyntax>().Any();
 
     private sealed class InvokedFunction
     {

@@ -580,6 +580,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         {
             return PathState<ModuleMode>.Empty;
         }
+
         if (model.GetOperation(Unparenthesized(loop.Expression), _cancellationToken) is not IInvocationOperation { IsImplicit: false } call
             || SourceMethodBodies.DefinitionWithBody(call.TargetMethod).DeclaringSyntaxReferences.IsEmpty
             || Effects(call.TargetMethod) is not { IsIterator: true } effects)
@@ -624,6 +625,12 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     /// the initializer of the local it names), that may reach a switch.
     /// </summary>
     private bool MayEnumerateSwitches(SemanticModel model, CommonForEachStatementSyntax loop)
+        => EnumerationAnswers.GetValue(_services, static _ => new ConcurrentDictionary<SyntaxNode, bool>())
+            .GetOrAdd(loop, _ => MayEnumerateSwitchesCore(model, loop)); // asked at every visit of the loop's head in every fixed point
+
+    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<SyntaxNode, bool>> EnumerationAnswers = new();
+
+    private bool MayEnumerateSwitchesCore(SemanticModel model, CommonForEachStatementSyntax loop)
     {
         var info = model.GetForEachStatementInfo(loop);
         foreach (var method in new[] { info.GetEnumeratorMethod, info.MoveNextMethod })
@@ -929,18 +936,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     }
 
     private static bool IsIterator(IMethodSymbol method, CancellationToken cancellationToken)
-    {
-        foreach (var reference in method.DeclaringSyntaxReferences)
-        {
-            var syntax = reference.GetSyntax(cancellationToken);
-            if (syntax.DescendantNodes(n => n == syntax || n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)).OfType<YieldStatementSyntax>().Any())
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+        => method.DeclaringSyntaxReferences.Any(r => SourceMethodBodies.IsIterator(r.GetSyntax(cancellationToken)));
 
     internal static bool OverridesTrain(ITypeSymbol type)
     {
