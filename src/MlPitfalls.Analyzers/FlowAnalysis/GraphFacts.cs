@@ -71,14 +71,6 @@ internal sealed class GraphFacts
     /// <summary>True when the body assigns <paramref name="symbol"/> (a local or parameter) anywhere, a declaration's initializer included.</summary>
     public bool IsWritten(ISymbol symbol) => _writes.ContainsKey(symbol);
 
-    /// <summary>
-    /// True when <paramref name="symbol"/> may name different objects at different points of the body: a parameter
-    /// assigned anywhere, a local assigned more than once (its declaration counts), either assigned by a nested function.
-    /// </summary>
-    public bool IsReassigned(ISymbol symbol)
-        => _writtenByNestedFunctions.Contains(symbol)
-           || (_writes.TryGetValue(symbol, out var writes) && (symbol is IParameterSymbol || writes > 1));
-
     /// <summary>True when some lambda or local function in the body assigns a captured local or parameter.</summary>
     public bool HasWritesByNestedFunctions => _writtenByNestedFunctions.Count > 0;
 

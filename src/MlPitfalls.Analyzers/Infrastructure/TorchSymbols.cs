@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
@@ -208,6 +209,27 @@ internal sealed class TorchSymbols
     public bool IsModule(ITypeSymbol? type) => InheritsFrom(type, Module);
 
     public bool IsOptimizer(ITypeSymbol? type) => InheritsFrom(type, Optimizer);
+
+    /// <summary>True for a module type, or a type that can hold one: an array, a tuple or a generic type over one, an unknown type.</summary>
+    public bool MayHoldModule(ITypeSymbol? type, int depth = 0)
+    {
+        switch (type)
+        {
+            case null or IErrorTypeSymbol or ITypeParameterSymbol:
+                return true;
+            case IArrayTypeSymbol array:
+                return MayHoldModule(array.ElementType, depth + 1);
+            case INamedTypeSymbol named:
+                if (IsModule(named) || named.SpecialType == SpecialType.System_Object)
+                {
+                    return true;
+                }
+
+                return depth < 4 && (named.IsTupleType ? named.TupleElements.Select(e => e.Type) : named.TypeArguments).Any(t => MayHoldModule(t, depth + 1));
+            default:
+                return false;
+        }
+    }
 
     /// <summary>True when <paramref name="symbol"/> is declared in TorchSharp's own assembly.</summary>
     public bool IsInTorchSharp(ISymbol? symbol) => symbol is not null && SymbolEqualityComparer.Default.Equals(symbol.ContainingAssembly, Tensor.ContainingAssembly);

@@ -177,7 +177,7 @@ internal static class FieldModes
 
             // A call that hands out the module or its children (to(device) returns the module itself; modules(),
             // children(), named_modules() the modules under it) lets the caller switch them, unless the result is dropped.
-            _ => IsDropped(invocation) || !MayHoldModule(torch, method.ReturnType, depth: 0),
+            _ => IsDropped(invocation) || !torch.MayHoldModule(method.ReturnType),
         };
     }
 
@@ -186,27 +186,6 @@ internal static class FieldModes
         => invocation.Parent is ExpressionStatementSyntax
            || (invocation.Parent is ArrowExpressionClauseSyntax arrow
                && arrow.Parent is ConstructorDeclarationSyntax or MethodDeclarationSyntax { ReturnType: PredefinedTypeSyntax { Keyword.RawKind: (int)SyntaxKind.VoidKeyword } });
-
-    /// <summary>True for a module type, or a type that can hold one: an array, a tuple or a generic type over one, an unknown type.</summary>
-    internal static bool MayHoldModule(TorchSymbols torch, ITypeSymbol? type, int depth)
-    {
-        switch (type)
-        {
-            case null or IErrorTypeSymbol or ITypeParameterSymbol:
-                return true;
-            case IArrayTypeSymbol array:
-                return MayHoldModule(torch, array.ElementType, depth + 1);
-            case INamedTypeSymbol named:
-                if (torch.IsModule(named) || named.SpecialType == SpecialType.System_Object)
-                {
-                    return true;
-                }
-
-                return depth < 4 && (named.IsTupleType ? named.TupleElements.Select(e => e.Type) : named.TypeArguments).Any(t => MayHoldModule(torch, t, depth + 1));
-            default:
-                return false;
-        }
-    }
 
     /// <summary>
     /// A module created right there, out of nothing that exists elsewhere: <c>new Net()</c>, a TorchSharp factory
@@ -249,8 +228,8 @@ internal static class FieldModes
                 continue; // a name
             }
 
-            if (MayHoldModule(torch, type, depth: 0) && !IsCreation(services, model, argument.Expression, cancellationToken)
-                && !(argument.Expression is TupleExpressionSyntax tuple && tuple.Arguments.All(a => !MayHoldModule(torch, model.GetTypeInfo(a.Expression, cancellationToken).Type, 0) || IsCreation(services, model, a.Expression, cancellationToken))))
+            if (torch.MayHoldModule(type) && !IsCreation(services, model, argument.Expression, cancellationToken)
+                && !(argument.Expression is TupleExpressionSyntax tuple && tuple.Arguments.All(a => !torch.MayHoldModule(model.GetTypeInfo(a.Expression, cancellationToken).Type) || IsCreation(services, model, a.Expression, cancellationToken))))
             {
                 return false;
             }

@@ -782,7 +782,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
         // A helper that cannot reach a mode switch (most: a model's parts, data loading, metrics) and returns no module
         // changes nothing, and its body is not bound to learn it.
         var services = _services;
-        if (!FieldModes.MayHoldModule(Torch, method.ReturnType, depth: 0) && !SwitchReach.MayReach(services, SourceMethodBodies.DefinitionWithBody(method), _cancellationToken))
+        if (!Torch.MayHoldModule(method.ReturnType) && !SwitchReach.MayReach(services, SourceMethodBodies.DefinitionWithBody(method), _cancellationToken))
         {
             return ModeEffects.None;
         }
