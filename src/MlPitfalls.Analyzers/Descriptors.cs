@@ -117,6 +117,34 @@ public static class Descriptors
             "statistics: the model overfits sooner and its batch normalization drifts from what it sees in training. Call " +
             "train() at the start of each epoch (or before each training block).");
 
+    /// <summary>MLP009: view or reshape given a tensor's own dimensions in another order, as if it moved axes.</summary>
+    public static readonly DiagnosticDescriptor MLP009_ViewReordersDimensions = Create(
+        id: "MLP009",
+        title: "view or reshape is used to reorder dimensions",
+        messageFormat: "'{0}' turns dimensions {1} into {2}, but {3} does not move data: it regroups the elements in their existing order, so values end up in the wrong positions; use {4}",
+        category: Categories.TensorLayout,
+        severity: DiagnosticSeverity.Warning,
+        description:
+            "view and reshape keep the order of the elements in memory and only change how they are grouped into dimensions. " +
+            "Asking for a tensor's own dimensions in another order (NCHW to NHWC as view(n, h, w, c), or heads before time as " +
+            "view(b, heads, t, d)) does not move any axis: it cuts the same sequence of values into new rows, mixing channels, " +
+            "positions or samples. Nothing fails and the model trains on scrambled data. Use permute (or transpose) to move " +
+            "dimensions, then reshape to merge or split them.");
+
+    /// <summary>MLP010: view on a tensor that permute or transpose left out of memory order.</summary>
+    public static readonly DiagnosticDescriptor MLP010_ViewOfPermutedTensor = Create(
+        id: "MLP010",
+        title: "view is applied to a tensor that permute or transpose left non-contiguous",
+        messageFormat: "'{0}' is not contiguous after '{1}': view cannot merge the dimensions that were moved and throws \"view size is not compatible with input tensor's size and stride\" unless the sizes happen to allow it; call contiguous() before view, or use reshape",
+        category: Categories.TensorLayout,
+        severity: DiagnosticSeverity.Warning,
+        description:
+            "permute, transpose, t(), T and mT only change the strides: the data stays where it was, so the tensor is no longer " +
+            "contiguous. view never copies, so it can split dimensions and merge dimensions that still follow each other in " +
+            "memory, but not merge the ones that were moved. It then throws at run time, or works only for sizes where the " +
+            "moved dimensions happen to be 1, which a test with small sizes does not catch. Call contiguous() first, or use " +
+            "reshape, which copies when it must.");
+
     private static DiagnosticDescriptor Create(
         string id, string title, string messageFormat, string category, DiagnosticSeverity severity, string description)
         => new(id, title, messageFormat, category, severity, isEnabledByDefault: true, description, HelpLinkBase + id + ".md");
@@ -136,4 +164,7 @@ public static class Categories
 
     /// <summary>A model run in the wrong mode: evaluated in training mode, or trained in evaluation mode.</summary>
     public const string TrainEvalMode = "TrainEvalMode";
+
+    /// <summary>A tensor's dimensions regrouped or viewed in a way its memory layout does not allow or does not mean.</summary>
+    public const string TensorLayout = "TensorLayout";
 }

@@ -115,6 +115,14 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
     protected virtual TValue ReadUntracked(IOperation reference, AccessPath path, PathState<TValue> state, FlowContext context) => Values.Unknown;
 
     /// <summary>
+    /// <see cref="ReadUntracked(IOperation, AccessPath, PathState{TValue}, FlowContext)"/> for an analysis that gives an
+    /// untracked variable a value at its first read and keeps it (the shape analysis names the dimensions of a tensor it
+    /// meets for the first time, so that every later read of the variable speaks of the same dimensions).
+    /// </summary>
+    protected virtual TValue ReadUntracked(IOperation reference, AccessPath path, ref PathState<TValue> state, FlowContext context)
+        => ReadUntracked(reference, path, state, context);
+
+    /// <summary>
     /// Whether rules may ask <see cref="ValueFlowResult{TValue}.ValueOf"/> about <paramref name="operation"/>: only those
     /// are recorded (every evaluation writes a record, which dominates the cost of an analysis whose values live on a
     /// few expressions).
@@ -123,6 +131,13 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
 
     /// <summary>The value of any other operation, given its children's values in evaluation order.</summary>
     protected virtual TValue VisitOther(IOperation operation, List<TValue> children, FlowContext context) => Values.Unknown;
+
+    /// <summary>
+    /// <see cref="VisitOther(IOperation, List{TValue}, FlowContext)"/> for an analysis that learns about a variable by
+    /// reading it (the shape analysis: <c>x.shape[1]</c> names a dimension of whatever <c>x</c> holds from then on).
+    /// </summary>
+    protected virtual TValue VisitOther(IOperation operation, List<TValue> children, ref PathState<TValue> state, FlowContext context)
+        => VisitOther(operation, children, context);
 
     protected override PathState<TValue> TransferOperation(IOperation operation, PathState<TValue> state, FlowContext context)
     {
@@ -254,6 +269,22 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
                 AnalyseAlone(context.Graph.GetAnonymousFunctionControlFlowGraphInScope(lambda), context);
                 value = Values.Unknown;
                 break;
+            case IDeconstructionAssignmentOperation { Target: var target, Value: var tupleValue }
+                when TupleElements(target) is { } targets && TupleElements(tupleValue) is { } values && targets.Length == values.Length:
+                // var (b, c) = (x.shape[0], x.shape[1]): each element is assigned its own value, all evaluated first.
+                var elementValues = new TValue[values.Length];
+                for (var i = 0; i < values.Length; i++)
+                {
+                    elementValues[i] = Evaluate(values[i], ref state, context);
+                }
+
+                for (var i = 0; i < targets.Length; i++)
+                {
+                    Assign(targets[i], elementValues[i], ref state, context);
+                }
+
+                value = Values.Unknown;
+                break;
             case ICompoundAssignmentOperation or IIncrementOrDecrementOperation or IDeconstructionAssignmentOperation:
                 EvaluateChildren(operation, ref state, context);
                 value = Values.Unknown;
@@ -265,11 +296,11 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
                 break;
             case ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
                 when AccessPath.Of(operation) is { } path:
-                value = state.Values.TryGetValue(path, out var stored) ? stored : ReadUntracked(operation, path, state, context);
+                value = state.Values.TryGetValue(path, out var stored) ? stored : ReadUntracked(operation, path, ref state, context);
                 break;
             default:
                 var children = EvaluateChildren(operation, ref state, context);
-                value = VisitOther(operation, children, context);
+                value = VisitOther(operation, children, ref state, context);
                 break;
         }
 
@@ -300,14 +331,48 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
             return;
         }
 
+        if (target is IDeclarationExpressionOperation declaration)
+        {
+            target = declaration.Expression; // a local declared by a deconstruction
+        }
+
         if (AccessPath.Of(target) is { } path)
         {
             state = state.Set(path, value, Values);
         }
         else
         {
-            EvaluateChildren(target, ref state, context); // a[i] = v: evaluate a and i; nothing tracked is written
+            EvaluateChildren(target, ref state, context); // a[i] = v: evaluate a and i
+            if (target is IArrayElementReferenceOperation { ArrayReference: var array } && AccessPath.Of(array) is { } arrayPath)
+            {
+                state = state.Forget(arrayPath.IsPrefixOf); // what was known of the array's elements no longer holds
+            }
         }
+    }
+
+    /// <summary>The elements of a tuple written or read element by element (<c>(a, b)</c>, <c>var (a, b)</c>); null for anything else or a nested tuple.</summary>
+    private static ImmutableArray<IOperation>? TupleElements(IOperation operation)
+    {
+        operation = operation.WithoutConversions()!;
+        if (operation is IDeclarationExpressionOperation declaration)
+        {
+            operation = declaration.Expression;
+        }
+
+        if (operation is not ITupleOperation tuple)
+        {
+            return null;
+        }
+
+        foreach (var element in tuple.Elements)
+        {
+            if (element.WithoutConversions() is ITupleOperation or IDeclarationExpressionOperation { Expression: ITupleOperation })
+            {
+                return null;
+            }
+        }
+
+        return tuple.Elements;
     }
 
     private TValue EvaluateInvocation(IInvocationOperation invocation, ref PathState<TValue> state, FlowContext context)

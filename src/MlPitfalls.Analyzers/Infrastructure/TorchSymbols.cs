@@ -210,6 +210,51 @@ internal sealed class TorchSymbols
 
     public bool IsOptimizer(ITypeSymbol? type) => InheritsFrom(type, Optimizer);
 
+    /// <summary>
+    /// True when <paramref name="invocation"/> may run user code that changes fields or captured locals: a source method,
+    /// a delegate, a user or container module (hooks), a library virtual or interface method that may dispatch to user code,
+    /// or a library method handed a delegate. TorchSharp layers and other library calls run none.
+    /// </summary>
+    public bool MayRunUserCode(Microsoft.CodeAnalysis.Operations.IInvocationOperation invocation)
+    {
+        var method = invocation.TargetMethod;
+        if (method.MethodKind == MethodKind.DelegateInvoke)
+        {
+            return true; // a delegate the engine did not resolve to a lambda may run any user code
+        }
+
+        if (IsModuleInvocation(method))
+        {
+            // A TorchSharp layer runs no user code; a container, an abstract Module<...> or a user module may (and hooks may).
+            return invocation.Instance?.Type is not INamedTypeSymbol { IsAbstract: false } type || !IsInTorchSharp(type)
+                   || Containers.NameOf(type) is not null;
+        }
+
+        if (method.DeclaringSyntaxReferences.Length > 0)
+        {
+            return true;
+        }
+
+        // A library interface or virtual method may dispatch to user code (an iterator's MoveNext, a user Dispose).
+        if ((method.IsVirtual || method.IsAbstract || method.IsOverride || method.ContainingType.TypeKind == TypeKind.Interface)
+            && invocation.Instance?.Type is not INamedTypeSymbol { IsSealed: true, DeclaringSyntaxReferences.Length: 0 }
+            && !IsInTorchSharp(method))
+        {
+            return true;
+        }
+
+        // A library method runs user code only through delegates handed to it.
+        foreach (var argument in invocation.Arguments)
+        {
+            if (argument.Value.Type?.TypeKind == TypeKind.Delegate)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>True for a module type, or a type that can hold one: an array, a tuple or a generic type over one, an unknown type.</summary>
     public bool MayHoldModule(ITypeSymbol? type, int depth = 0)
     {

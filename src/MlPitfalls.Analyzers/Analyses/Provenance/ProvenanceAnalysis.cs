@@ -392,45 +392,7 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
             : Provenance.Unknown;
     }
 
-    protected override bool MayChangeState(IInvocationOperation invocation)
-    {
-        var method = invocation.TargetMethod;
-        if (method.MethodKind == MethodKind.DelegateInvoke)
-        {
-            return true; // a delegate the engine did not resolve to a lambda may run any user code
-        }
-
-        if (Torch.IsModuleInvocation(method))
-        {
-            // A TorchSharp layer runs no user code; a container, an abstract Module<...> or a user module may (and hooks may).
-            return invocation.Instance?.Type is not INamedTypeSymbol { IsAbstract: false } type || !Torch.IsInTorchSharp(type)
-                   || Torch.Containers.NameOf(type) is not null;
-        }
-
-        if (method.DeclaringSyntaxReferences.Length > 0)
-        {
-            return true;
-        }
-
-        // A library interface or virtual method may dispatch to user code (an iterator's MoveNext, a user Dispose).
-        if ((method.IsVirtual || method.IsAbstract || method.IsOverride || method.ContainingType.TypeKind == TypeKind.Interface)
-            && invocation.Instance?.Type is not INamedTypeSymbol { IsSealed: true, DeclaringSyntaxReferences.Length: 0 }
-            && !Torch.IsInTorchSharp(method))
-        {
-            return true;
-        }
-
-        // A library method runs user code only through delegates handed to it.
-        foreach (var argument in invocation.Arguments)
-        {
-            if (argument.Value.Type?.TypeKind == TypeKind.Delegate)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    protected override bool MayChangeState(IInvocationOperation invocation) => Torch.MayRunUserCode(invocation);
 
     protected override Provenance VisitOther(IOperation operation, List<Provenance> children, FlowContext context)
         => operation switch

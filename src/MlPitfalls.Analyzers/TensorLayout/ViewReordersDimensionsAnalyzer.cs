@@ -1,0 +1,101 @@
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Analyses.Shapes;
+
+namespace MlPitfalls.Analyzers.TensorLayout;
+
+/// <summary>
+/// MLP009. <c>view</c> and <c>reshape</c> keep the element order and only regroup it: sizes that name the tensor's own
+/// dimensions in another order (<c>x.view(b, h, w, c)</c> on <c>(b, c, h, w)</c>) scramble the data instead of moving
+/// an axis. Reported when the symbolic shapes prove the order changed; the fix writes the permute that was meant.
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
+{
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
+        ImmutableArray.Create(Descriptors.MLP009_ViewReordersDimensions);
+
+    /// <summary>Sizes that are all numbers say nothing about which dimension is which.</summary>
+    private protected override bool MayApply(ViewCall call)
+        => call.Elements.IsDefault || (call.Elements.Length >= 2 && call.Elements.Any(e => !e.ConstantValue.HasValue));
+
+    private protected override Diagnostic? Judge(ViewCall call, ShapeValue tensor, ImmutableArray<Dim> sizes, System.Func<SyntaxNode, ShapeValue> valueOf)
+    {
+        if (ViewJudgement.FindReordering(tensor, sizes) is not { } reordering)
+        {
+            return null;
+        }
+
+        var written = call.Elements.IsDefault ? sizes.Select(s => s.ToString()).ToList() : call.Elements.Select(e => Shorten(e.Syntax)).ToList();
+        var names = AtomNames(call, valueOf);
+        var source = "(" + string.Join(", ", reordering.SourceDims.Select(dim => NameOf(dim, sizes, written, names))) + ")";
+        var requested = "(" + string.Join(", ", written) + ")";
+        var permutation = reordering.Permutation;
+        var receiver = Shorten(call.Tensor.Syntax);
+        string advice;
+        var properties = ImmutableDictionary<string, string?>.Empty;
+        if (permutation.IsDefault)
+        {
+            advice = "permute (or transpose) to move dimensions, then " + call.Invocation.TargetMethod.Name + " to regroup them";
+        }
+        else
+        {
+            var permuteOnly = reordering.IsPureReordering(sizes.Length);
+            var permute = $"permute({string.Join(", ", permutation)})";
+            advice = permuteOnly ? $"{receiver}.{permute}" : $"{receiver}.{permute}.reshape{requested}";
+            if (call.IsMemberCall)
+            {
+                properties = properties.Add(PermutationProperty, string.Join(",", permutation)).Add(PermuteOnlyProperty, permuteOnly ? "true" : "false");
+            }
+        }
+
+        return Diagnostic.Create(
+            Descriptors.MLP009_ViewReordersDimensions,
+            LocationOf(call),
+            properties,
+            Shorten(call.Invocation.Syntax), source, requested, call.Invocation.TargetMethod.Name, advice);
+    }
+
+    /// <summary>A source dimension as the code names it: the size written for exactly that dimension, else its symbols.</summary>
+    private static string NameOf(Dim dim, ImmutableArray<Dim> sizes, System.Collections.Generic.List<string> written, System.Collections.Generic.Dictionary<DimAtom, string> names)
+    {
+        for (var i = 0; i < sizes.Length && i < written.Count; i++)
+        {
+            if (sizes[i].Equals(dim) && dim.IsKnown)
+            {
+                return written[i];
+            }
+        }
+
+        return dim.ToString(atom => names.TryGetValue(atom, out var name) ? name : atom.Name);
+    }
+
+    /// <summary>The variables the sizes are computed from, by the atom each holds (<c>h</c> and <c>w</c> in <c>h * w</c>).</summary>
+    private static System.Collections.Generic.Dictionary<DimAtom, string> AtomNames(ViewCall call, System.Func<SyntaxNode, ShapeValue> valueOf)
+    {
+        var names = new System.Collections.Generic.Dictionary<DimAtom, string>();
+        if (call.Elements.IsDefault)
+        {
+            return names;
+        }
+
+        foreach (var element in call.Elements)
+        {
+            foreach (var operation in element.DescendantsAndSelf())
+            {
+                if (operation is Microsoft.CodeAnalysis.Operations.ILocalReferenceOperation or Microsoft.CodeAnalysis.Operations.IParameterReferenceOperation
+                        or Microsoft.CodeAnalysis.Operations.IFieldReferenceOperation or Microsoft.CodeAnalysis.Operations.IPropertyReferenceOperation
+                    && valueOf(operation.Syntax) is { Kind: ShapeKind.Scalar, Scalar: { Numerator: 1, Denominator: 1, Factors: { Length: 1 } factors } }
+                    && factors[0].Power == 1 && !names.ContainsKey(factors[0].Atom))
+                {
+                    names[factors[0].Atom] = Shorten(operation.Syntax);
+                }
+            }
+        }
+
+        return names;
+    }
+}
