@@ -250,45 +250,68 @@ internal static class ViewJudgement
             var chunk = chunks[source[s]];
             var sourceSize = tensor.Dims[source[s++]];
             var targetSize = target[t++];
-            while (!sourceSize.Equals(targetSize))
+            if (sourceSize.Equals(targetSize))
             {
-                if (IsWholeMultiple(targetSize.DividedBy(sourceSize)))
-                {
-                    if (s >= source.Count)
-                    {
-                        return ViewOutcome.Unknown;
-                    }
+                continue;
+            }
 
-                    if (chunks[source[s]] != chunk)
+            // A size made of the next source dimensions merges them; source dimensions made of the next sizes are split.
+            if (Prefix(tensor.Dims, source, s, sourceSize, targetSize) is { } merged)
+            {
+                for (var k = s; k < merged; k++)
+                {
+                    if (chunks[source[k]] != chunk)
                     {
                         return ViewOutcome.Throws; // merges dimensions that do not follow each other in memory
                     }
+                }
 
-                    sourceSize = sourceSize.Times(tensor.Dims[source[s++]]);
-                }
-                else if (IsWholeMultiple(sourceSize.DividedBy(targetSize)))
-                {
-                    if (t >= target.Count)
-                    {
-                        return ViewOutcome.Unknown;
-                    }
-
-                    targetSize = targetSize.Times(target[t++]);
-                }
-                else
-                {
-                    return ViewOutcome.Unknown;
-                }
+                s = merged;
+            }
+            else if (Prefix(target, t, targetSize, sourceSize) is { } split)
+            {
+                t = split;
+            }
+            else
+            {
+                return ViewOutcome.Unknown;
             }
         }
 
         return ViewOutcome.Succeeds;
     }
 
-    /// <summary>True for a product that is a whole number larger than 1 whatever its atoms are (positive powers, integer coefficient).</summary>
-    private static bool IsWholeMultiple(Dim quotient)
-        => quotient.IsKnown && quotient.Denominator == 1 && quotient.Numerator >= 1 && !quotient.IsOne
-           && quotient.Factors.All(f => f.Power > 0);
+    /// <summary>The index after the source dimensions from <paramref name="from"/> whose product with <paramref name="start"/> is <paramref name="goal"/>; null when none.</summary>
+    private static int? Prefix(ImmutableArray<Dim> dims, List<int> source, int from, Dim start, Dim goal)
+    {
+        var product = start;
+        for (var k = from; k < source.Count; k++)
+        {
+            product = product.Times(dims[source[k]]);
+            if (product.Equals(goal))
+            {
+                return k + 1;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The index after the sizes from <paramref name="from"/> whose product with <paramref name="start"/> is <paramref name="goal"/>; null when none.</summary>
+    private static int? Prefix(List<Dim> sizes, int from, Dim start, Dim goal)
+    {
+        var product = start;
+        for (var k = from; k < sizes.Count; k++)
+        {
+            product = product.Times(sizes[k]);
+            if (product.Equals(goal))
+            {
+                return k + 1;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>
     /// How <c>view(sizes)</c> or <c>reshape(sizes)</c> of <paramref name="tensor"/> reorders its dimensions, or null when
