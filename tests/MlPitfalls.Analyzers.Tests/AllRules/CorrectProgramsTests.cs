@@ -138,6 +138,47 @@ public class CorrectProgramsTests
         """;
 
     /// <summary>Correct mode switching, including the look-alikes of MLP007 and MLP008.</summary>
+    /// <summary>Layout code real models write: attention split and merge, CNN flattens, image conversions, buffers.</summary>
+    private const string Layouts = """
+        sealed class CausalSelfAttention : Module<Tensor, Tensor>
+        {
+            private readonly Linear qkv = nn.Linear(64, 192);
+            private readonly Linear proj = nn.Linear(64, 64);
+            private readonly long heads = 4;
+            public CausalSelfAttention() : base(nameof(CausalSelfAttention)) { RegisterComponents(); }
+            public override Tensor forward(Tensor x)
+            {
+                var (B, T, C) = (x.shape[0], x.shape[1], x.shape[2]);
+                var parts = qkv.call(x).split(C, 2);
+                var q = parts[0].view(B, T, heads, C / heads).transpose(1, 2);
+                var k = parts[1].view(B, T, heads, C / heads).transpose(1, 2);
+                var v = parts[2].view(B, T, heads, C / heads).transpose(1, 2);
+                var att = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / System.Math.Sqrt(C / heads));
+                var y = torch.matmul(att.softmax(-1), v);
+                var merged = y.transpose(1, 2).contiguous().view(B, T, C);
+                var viaReshape = y.transpose(1, 2).reshape(B, T, C);
+                var fused = functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).view(B, T, C);
+                return proj.call(merged + viaReshape + fused);
+            }
+        }
+
+        static class Images
+        {
+            public static Tensor ToChannelsLast(Tensor images) => images.permute(0, 2, 3, 1);
+            public static Tensor ToTokens(Tensor maps)
+            {
+                var (n, c, h, w) = (maps.shape[0], maps.shape[1], maps.shape[2], maps.shape[3]);
+                var tokens = maps.flatten(2).transpose(1, 2);
+                var back = tokens.transpose(1, 2).view(n, c, h, w);
+                var split = tokens.view(n, h, w, c);
+                return maps.view(n, -1) + maps.view(n, c, h * w).sum() + maps.reshape(n * c, h, w).sum() + back.sum() + split.sum();
+            }
+            public static Tensor FromPixels(byte[] rgb, long height, long width)
+                => torch.tensor(rgb).view(height, width, 3).permute(2, 0, 1).to_type(ScalarType.Float32) / 255;
+            public static Tensor Square(Tensor x) => x.view(x.size(0), 1, x.size(2), x.size(2));
+        }
+        """;
+
     private const string EpochLoops = """
         sealed class RegularizedNet : Module<Tensor, Tensor>
         {
@@ -224,13 +265,13 @@ public class CorrectProgramsTests
         Assert.Empty(compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         Assert.Empty(await AllAnalyzers.RunAsync(compilation));
 
-        var program = AllAnalyzers.Compile(LanguageVersion.Latest, addUsings: true, Classifier, Architectures, EpochLoops);
+        var program = AllAnalyzers.Compile(LanguageVersion.Latest, addUsings: true, Classifier, Architectures, Layouts, EpochLoops);
         Assert.Empty(program.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         Assert.Empty(await AllAnalyzers.RunAsync(program));
     }
 
     [Fact]
-    public async Task The_sample_raises_exactly_its_four_bugs()
+    public async Task The_sample_raises_exactly_its_five_bugs()
     {
         var compilation = AllAnalyzers.Compile(
             LanguageVersion.Latest,
@@ -243,6 +284,6 @@ public class CorrectProgramsTests
             .Select(d => $"{d.Id} {System.IO.Path.GetFileName(d.Location.GetLineSpan().Path)} {d.Location.GetLineSpan().StartLinePosition.Line + 1}")
             .OrderBy(d => d)
             .ToArray();
-        Assert.Equal(new[] { "MLP001 File0.cs 29", "MLP002 File0.cs 28", "MLP005 File1.cs 14", "MLP007 File3.cs 15" }, reported);
+        Assert.Equal(new[] { "MLP001 File0.cs 29", "MLP002 File0.cs 28", "MLP005 File1.cs 15", "MLP007 File3.cs 15", "MLP009 File1.cs 36" }, reported);
     }
 }
