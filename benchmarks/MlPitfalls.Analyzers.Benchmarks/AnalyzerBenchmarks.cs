@@ -62,6 +62,12 @@ public class AnalyzerBenchmarks
     public Task<int> MLP008_TrainedInEvaluationMode() => RunAsync(MlPitfallsAnalyzers.For("MLP008"));
 
     [Benchmark]
+    public Task<int> MLP009_ViewReordersDimensions() => RunAsync(MlPitfallsAnalyzers.For("MLP009"));
+
+    [Benchmark]
+    public Task<int> MLP010_ViewOfPermutedTensor() => RunAsync(MlPitfallsAnalyzers.For("MLP010"));
+
+    [Benchmark]
     public Task<int> LossCallRules_MLP002_to_MLP004_and_MLP006() => RunAsync(MlPitfallsAnalyzers.LossRules());
 
     [Benchmark]

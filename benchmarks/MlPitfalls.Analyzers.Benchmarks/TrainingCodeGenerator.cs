@@ -47,6 +47,10 @@ internal static class TrainingCodeGenerator
         // ModeTrainer{i}.Fit: eval() ends each epoch and nothing calls train() again; FitThenEvaluate: evaluated in training mode
         Pair("MLP007", 1),
         Pair("MLP008", 1),
+        // Layout{i}.ChannelsLast: NCHW moved channels-last with view
+        Pair("MLP009", 1),
+        // Attention{i}.forward: heads merged with view right after the transpose
+        Pair("MLP010", 1),
     });
 
     public const string Usings = """
@@ -68,6 +72,7 @@ internal static class TrainingCodeGenerator
             AppendTrainingLoops(code, i);
             AppendLossCode(code, i);
             AppendArchitecture(code, i);
+            AppendLayoutCode(code, i);
         }
 
         return new GeneratedCode(code.ToString(), referencesTorchSharp: true, GeneratedCode.Times(ExpectedPerClass, classes));
@@ -458,6 +463,46 @@ internal static class TrainingCodeGenerator
                          + klLossOnProbabilities.call(logProbs, target)
                          + klLoss.call(logProbs, teacherLogits.log_softmax(1));
                 }
+            }
+
+            """);
+
+    private static void AppendLayoutCode(StringBuilder code, int i)
+        => code.Append($$"""
+            public sealed class Attention{{i}} : Module<Tensor, Tensor>
+            {
+                private readonly Linear qkv = nn.Linear(64, 192);
+                private readonly Linear proj = nn.Linear(64, 64);
+                private readonly long heads = 4;
+
+                public Attention{{i}}() : base(nameof(Attention{{i}})) => RegisterComponents();
+
+                public override Tensor forward(Tensor x)
+                {
+                    var (B, T, C) = (x.shape[0], x.shape[1], x.shape[2]);
+                    var parts = qkv.call(x).split(C, 2);
+                    var q = parts[0].view(B, T, heads, C / heads).transpose(1, 2);
+                    var k = parts[1].view(B, T, heads, C / heads).transpose(1, 2);
+                    var v = parts[2].view(B, T, heads, C / heads).transpose(1, 2);
+                    var y = torch.matmul(torch.matmul(q, k.transpose(-2, -1)).softmax(-1), v);
+                    var merged = y.transpose(1, 2).contiguous().view(B, T, C);
+                    var wrong = y.transpose(1, 2).view(B, T, C); // MLP010
+                    return proj.call(merged + wrong + y.transpose(1, 2).reshape(B, T, C));
+                }
+            }
+
+            public static class Layout{{i}}
+            {
+                public static Tensor ChannelsLast(Tensor images)
+                {
+                    var (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3]);
+                    var right = images.permute(0, 2, 3, 1);
+                    var flat = images.view(n, -1) + images.view(n, c, h * w).sum();
+                    return right + images.view(n, h, w, c) + flat.sum(); // MLP009
+                }
+
+                public static Tensor Pixels(byte[] rgb, long height, long width)
+                    => torch.tensor(rgb).view(height, width, 3).permute(2, 0, 1).to_type(ScalarType.Float32);
             }
 
             """);

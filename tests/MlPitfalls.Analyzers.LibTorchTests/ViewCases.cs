@@ -153,8 +153,9 @@ public static class ViewCases
         new("heads_merge_back_with_view", Btht, throws: true, fullyKnown: true, Attention + "\nreturn y.transpose(1, 2).view(b, t, h * d);"),
         new("heads_merge_back_contiguous", Btht, throws: false, fullyKnown: true, Attention + "\nreturn y.transpose(1, 2).contiguous().view(b, t, h * d);"),
         new("heads_merge_back_reshape", Btht, throws: false, fullyKnown: true, Attention + "\nreturn y.transpose(1, 2).reshape(b, t, h * d);"),
-        // The head size is c / heads: the analysis cannot prove that heads * (c / heads) is c (integer division).
-        new("heads_count_parameter_merge_back", new long[] { 2, 5, 12 }, throws: true, fullyKnown: false, """
+        // The head size is c / heads: the earlier view succeeded, so heads * (c / heads) is c; the analysis reads integer
+        // division in sizes as exact.
+        new("heads_count_parameter_merge_back", new long[] { 2, 5, 12 }, throws: true, fullyKnown: true, """
             var (b, t, c) = (x.shape[0], x.shape[1], x.shape[2]);
             var q = x.view(b, t, heads, c / heads).transpose(1, 2);
             var y = torch.matmul(torch.matmul(q, q.transpose(-2, -1)).softmax(-1), q);
@@ -191,57 +192,24 @@ public static class ViewCases
         new("unit_dim_rank_fixed_unsqueeze_transpose", new long[] { 3, 5 }, throws: false, fullyKnown: true,
             "var (b, c) = (x.shape[0], x.shape[1]);\nreturn x.view(b, c).unsqueeze(1).transpose(0, 1).view(-1);"),
         new("unit_dim_unsqueeze_transpose", new long[] { 3, 5 }, throws: false, fullyKnown: false,
-            "var (b, c) = (x.shape[0], x.shape[1]);\nreturn x.unsqueeze(1).transpose(0, 1).view(-1);")
-        {
-            // DISAGREEMENT with libtorch: kept in the table, its test skipped (ViewOfPermutedAgreesWithLibTorchTests).
-            Disagreement = "MLP010 reported, libtorch succeeds: the transpose moves the size-1 dimension unsqueeze added, which leaves memory order intact; the analysis lost the shape at unsqueeze (rank of x unknown) and then treats any swap of two dimensions as making view(-1) throw",
-        },
+            "var (b, c) = (x.shape[0], x.shape[1]);\nreturn x.unsqueeze(1).transpose(0, 1).view(-1);"),
         new("unit_dim_unsqueeze_mT", new long[] { 3, 5 }, throws: false, fullyKnown: false,
-            "return x.unsqueeze(-1).mT.view(-1);")
-        {
-            // DISAGREEMENT with libtorch: kept in the table, its test skipped (ViewOfPermutedAgreesWithLibTorchTests).
-            Disagreement = "MLP010 reported, libtorch succeeds: mT swaps the size-1 dimension unsqueeze(-1) added with the last one; shape lost at unsqueeze, then view(-1) of any swapped tensor is judged to throw",
-        },
-
+            "return x.unsqueeze(-1).mT.view(-1);"),
         // t() and T of a vector are the vector itself.
-        new("t_vector_flatten", new long[] { 5 }, throws: false, fullyKnown: false, "return x.t().view(-1);")
-        {
-            // DISAGREEMENT with libtorch: kept in the table, its test skipped (ViewOfPermutedAgreesWithLibTorchTests).
-            Disagreement = "MLP010 reported, libtorch succeeds: t() of a vector is the vector itself; the analysis assumes rank 2 for t() on a tensor of unknown rank",
-        },
-        new("T_vector_flatten", new long[] { 5 }, throws: false, fullyKnown: false, "return x.T.view(-1);")
-        {
-            // DISAGREEMENT with libtorch: kept in the table, its test skipped (ViewOfPermutedAgreesWithLibTorchTests).
-            Disagreement = "MLP010 reported, libtorch succeeds: T of a vector is the vector itself; the analysis treats T on a tensor of unknown rank as a swap of two dimensions",
-        },
-
+        new("t_vector_flatten", new long[] { 5 }, throws: false, fullyKnown: false, "return x.t().view(-1);"),
+        new("T_vector_flatten", new long[] { 5 }, throws: false, fullyKnown: false, "return x.T.view(-1);"),
         // Narrowing or selecting away a moved dimension: what is left may be in memory order again.
         new("narrow_moved_dim_to_unit", new long[] { 3, 5 }, throws: false, fullyKnown: true,
-            "var (b, c) = (x.shape[0], x.shape[1]);\nreturn x.view(b, c).t().narrow(1, 0, 1).view(-1);")
-        {
-            // DISAGREEMENT with libtorch: kept in the table, its test skipped (ViewOfPermutedAgreesWithLibTorchTests).
-            Disagreement = "MLP010 reported, libtorch succeeds (shapes fully known): narrowing a moved dimension to length 1 puts the rest back in memory order; the analysis forgets the memory order at narrow and then judges view(-1) of any permuted tensor to throw",
-        },
-        new("narrow_keeps_moved_dims", new long[] { 3, 5 }, throws: true, fullyKnown: true,
+            "var (b, c) = (x.shape[0], x.shape[1]);\nreturn x.view(b, c).t().narrow(1, 0, 1).view(-1);"),
+        // narrow, select and indexing after a move: the analysis forgets the memory order (strides not modelled), so a
+        // view after them is not judged even when the shapes are known.
+        new("narrow_keeps_moved_dims", new long[] { 3, 5 }, throws: true, fullyKnown: false,
             "var (b, c) = (x.shape[0], x.shape[1]);\nreturn x.view(b, c).t().narrow(1, 0, 2).view(-1);"),
         new("select_column_of_transpose", new long[] { 3, 5 }, throws: false, fullyKnown: true,
-            "var (b, c) = (x.shape[0], x.shape[1]);\nreturn x.view(b, c).t().select(1, 0).view(-1);")
-        {
-            // DISAGREEMENT with libtorch: kept in the table, its test skipped (ViewOfPermutedAgreesWithLibTorchTests).
-            Disagreement = "MLP010 reported, libtorch succeeds (shapes fully known): select removes one of the two swapped dimensions, leaving a 1-D strided tensor that view(-1) takes; the analysis keeps 'permuted, shape unknown' through select and judges view(-1) to throw",
-        },
-        new("index_row_of_transpose", new long[] { 3, 5 }, throws: false, fullyKnown: false, "return x.t()[0].view(-1);")
-        {
-            // DISAGREEMENT with libtorch: kept in the table, its test skipped (ViewOfPermutedAgreesWithLibTorchTests).
-            Disagreement = "MLP010 reported, libtorch succeeds: indexing removes one of the two swapped dimensions (1-D strided result, view(-1) works); the analysis keeps 'permuted, shape unknown' through the indexer",
-        },
-
-        // Sizes written as numbers: fully known, but the analysis walks sizes that divide each other only.
-        new("literal_sizes_regroup_across", new long[] { 3, 5 }, throws: true, fullyKnown: true, "return torch.randn(2, 3, 4).permute(0, 2, 1).view(2, 3, 4);")
-        {
-            // DISAGREEMENT with libtorch: kept in the table, its test skipped (ViewOfPermutedAgreesWithLibTorchTests).
-            Disagreement = "MLP010 silent, libtorch throws (shapes fully known, all literal): the sizes 4 and 3 of the permuted (2, 4, 3) do not divide each other, so the judgement answers Unknown although with numbers it is certain that 3 cannot tile the moved dimension of size 4",
-        },
+            "var (b, c) = (x.shape[0], x.shape[1]);\nreturn x.view(b, c).t().select(1, 0).view(-1);"),
+        new("index_row_of_transpose", new long[] { 3, 5 }, throws: false, fullyKnown: false, "return x.t()[0].view(-1);"),
+        // Sizes written as numbers: judged with libtorch's own stride test.
+        new("literal_sizes_regroup_across", new long[] { 3, 5 }, throws: true, fullyKnown: true, "return torch.randn(2, 3, 4).permute(0, 2, 1).view(2, 3, 4);"),
         new("literal_sizes_merge_moved", new long[] { 3, 5 }, throws: true, fullyKnown: true, "return torch.randn(2, 3, 4).permute(0, 2, 1).view(2, 12);"),
 
         // Operations that keep the strides of their input, then a view that merges moved dimensions.

@@ -4,6 +4,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers.Analyses.Shapes;
+using MlPitfalls.Analyzers.Infrastructure;
 
 namespace MlPitfalls.Analyzers.TensorLayout;
 
@@ -33,7 +34,7 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
         var names = AtomNames(call, valueOf);
         var source = "(" + string.Join(", ", reordering.SourceDims.Select(dim => NameOf(dim, sizes, written, names))) + ")";
         var requested = "(" + string.Join(", ", written) + ")";
-        var permutation = reordering.Permutation;
+        var permutation = InWrittenOrder(call, sizes, reordering, valueOf).Permutation;
         var receiver = Shorten(call.Tensor.Syntax);
         string advice;
         var properties = ImmutableDictionary<string, string?>.Empty;
@@ -57,6 +58,54 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
             LocationOf(call),
             properties,
             Shorten(call.Invocation.Syntax), source, requested, call.Invocation.TargetMethod.Name, advice);
+    }
+
+    /// <summary>
+    /// The reordering with each merged size's dimensions in the order its factors are written (<c>w * c</c> merges w then
+    /// c, so the permute must put w first); a size written as one expression keeps the dimensions' own order.
+    /// </summary>
+    private static Reordering InWrittenOrder(ViewCall call, ImmutableArray<Dim> sizes, Reordering reordering, System.Func<SyntaxNode, ShapeValue> valueOf)
+    {
+        if (reordering.Groups.IsDefault || call.Elements.IsDefault)
+        {
+            return reordering;
+        }
+
+        var groups = reordering.Groups.ToBuilder();
+        var group = 0;
+        for (var i = 0; i < sizes.Length && group < groups.Count; i++)
+        {
+            if (sizes[i].IsOne)
+            {
+                continue;
+            }
+
+            if (groups[group].Length > 1)
+            {
+                var factors = Factors(call.Elements[i]).Select(f => valueOf(f.Syntax)).ToList();
+                var places = groups[group].Select(k => factors.FindIndex(f => f.Kind == ShapeKind.Scalar && f.Scalar.Equals(reordering.SourceDims[k]))).ToList();
+                if (places.All(p => p >= 0) && places.Distinct().Count() == places.Count)
+                {
+                    groups[group] = groups[group].Zip(places, (k, p) => (k, p)).OrderBy(t => t.p).Select(t => t.k).ToImmutableArray();
+                }
+            }
+
+            group++;
+        }
+
+        return new Reordering(reordering.SourceDims, reordering.RankKnown, groups.ToImmutable());
+    }
+
+    /// <summary>The factors of a product as written, left to right (<c>w * c</c>: w, c).</summary>
+    private static System.Collections.Generic.IEnumerable<IOperation> Factors(IOperation size)
+    {
+        var operation = size.WithoutConversions()!;
+        if (operation is IBinaryOperation { OperatorKind: BinaryOperatorKind.Multiply } product)
+        {
+            return Factors(product.LeftOperand).Concat(Factors(product.RightOperand));
+        }
+
+        return new[] { operation };
     }
 
     /// <summary>A source dimension as the code names it: the size written for exactly that dimension, else its symbols.</summary>

@@ -79,6 +79,7 @@ public class ViewOfPermutedTensorTests
                     var nhwc = images.permute(0, 2, 3, 1);
                     var flat = nhwc.{|#0:view(n, -1)|};
                     var tokens = nhwc.view(n, h * width, c);
+                    var (rows, columns) = (w.shape[0], w.shape[1]);
                     return flat + tokens.sum() + w.t().{|#1:view(-1)|};
                 }
             }
@@ -86,19 +87,50 @@ public class ViewOfPermutedTensorTests
             MLP010(0), MLP010(1));
 
     [Fact]
-    public Task Views_of_a_transposed_tensor_whose_shape_is_unknown_are_not_reported_unless_they_flatten_everything()
+    public Task Views_of_a_transposed_tensor_whose_shape_is_unknown_are_not_reported()
         => Verifier.AnalyzerAsync("""
             class Decoder
             {
-                Tensor M(Tensor src, long b, long c, long h, long w)
+                // Most such views split a moved dimension, which succeeds; and a moved dimension may have size 1.
+                Tensor M(Tensor src, Tensor v, long b, long c, long h, long w)
                 {
                     var image = src.transpose(1, 2).view(b, c, h, w);
                     var back = src.transpose(-1, -2).view(b, c, h, w);
-                    return image + back + src.transpose(1, 2).{|#0:view(-1)|};
+                    var vector = v.t().view(-1) + v.T.view(-1);
+                    return image + back + src.transpose(1, 2).view(-1) + vector;
+                }
+            }
+            """);
+
+    [Fact]
+    public Task A_view_of_numbers_is_judged_as_libtorch_does()
+        => Verifier.AnalyzerAsync("""
+            class Net
+            {
+                Tensor M()
+                {
+                    var regroup = torch.randn(2, 3, 4).permute(0, 2, 1).{|#0:view(2, 3, 4)|};
+                    var split = torch.randn(2, 3, 4).permute(0, 2, 1).view(2, 2, 2, 3);
+                    var unit = torch.randn(2, 1, 4).transpose(0, 1).view(-1);
+                    return regroup + split.sum() + unit.sum();
                 }
             }
             """,
             MLP010());
+
+    [Fact]
+    public Task Narrowing_selecting_or_indexing_after_a_move_leaves_the_view_unjudged()
+        => Verifier.AnalyzerAsync("""
+            class Net
+            {
+                Tensor M(Tensor x)
+                {
+                    var (b, c) = (x.shape[0], x.shape[1]);
+                    var t = x.view(b, c).t();
+                    return t.narrow(1, 0, 1).view(-1) + t.select(1, 0).view(-1) + t[0].view(-1);
+                }
+            }
+            """);
 
     [Fact]
     public Task Moving_a_dimension_of_size_one_keeps_the_memory_order_and_is_not_reported()

@@ -200,7 +200,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             case "transpose" or "swapaxes" or "swapdims" when parameters.Constant(0) is { } a && parameters.Constant(1) is { } b:
                 return Transpose(invocation, tensor, a, b);
             case "t" when parameters.Count == 0:
-                return tensor.Rank is 0 or 1 ? tensor : Transpose(invocation, tensor, 0, 1, rankIfUnknown: 2);
+                return TransposeMatrix(invocation, tensor);
             case "contiguous" or "softmax" or "log_softmax" or "masked_fill" when KeepsShapeFresh.Contains(method.Name):
                 return ShapeValue.OfTensor(tensor.Dims, tensor.Source);
             case "unsqueeze" when parameters.Constant(0) is { } dim:
@@ -287,11 +287,11 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             case "ndim" or "Dimensions":
                 return tensor.HasRank ? ShapeValue.OfScalar(Dim.Constant(tensor.Rank)) : Opaque(operation);
             case "T":
-                return tensor.HasRank ? Permute(operation, tensor, Reversed(tensor.Rank)) : Moved(operation, tensor);
+                return tensor.HasRank ? Permute(operation, tensor, Reversed(tensor.Rank)) : ShapeValue.Unknown; // of a vector: the vector
             case "mT" or "mH":
-                return tensor.HasRank ? Transpose(operation, tensor, -2, -1) : Moved(operation, tensor);
+                return tensor.HasRank ? Transpose(operation, tensor, -2, -1) : Moved(operation, tensor); // matrices only
             case "H":
-                return tensor.Rank is 0 or 1 ? tensor : Transpose(operation, tensor, 0, 1, rankIfUnknown: 2);
+                return TransposeMatrix(operation, tensor);
         }
 
         return property.IsIndexer ? tensor.WithoutShape() : Opaque(operation);
@@ -399,6 +399,20 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
         }
 
         return builder.MoveToImmutable();
+    }
+
+    /// <summary>
+    /// <c>t()</c>: the transpose of a matrix, and a vector unchanged. Of a tensor of unknown rank whose second dimension the
+    /// code reads, a matrix (t() takes at most two dimensions); otherwise unknown.
+    /// </summary>
+    private ShapeValue TransposeMatrix(IOperation mover, ShapeValue tensor)
+    {
+        if (tensor.HasRank)
+        {
+            return tensor.Rank <= 1 ? tensor : Transpose(mover, tensor, 0, 1);
+        }
+
+        return tensor.Source is { HighestRead: >= 1 } ? Transpose(mover, tensor, 0, 1, rankIfUnknown: 2) : ShapeValue.Unknown;
     }
 
     private ShapeValue Transpose(IOperation mover, ShapeValue tensor, long a, long b, int rankIfUnknown = -1)

@@ -212,8 +212,14 @@ internal static class ViewJudgement
 
         if (!tensor.HasRank || tensor.Order.IsDefault)
         {
-            // Shape unknown, but two dimensions were swapped: view(-1) merges them whatever their sizes.
-            return sizes.Length == 1 && sizes[0].IsMinusOne ? ViewOutcome.Throws : ViewOutcome.Unknown;
+            // The order is unknown (a tensor of unknown rank, narrowed or indexed after the move): the moved dimensions
+            // may have size 1 or be gone, and then any view succeeds.
+            return ViewOutcome.Unknown;
+        }
+
+        if (NumericOutcome(tensor, sizes) is { } numeric)
+        {
+            return numeric;
         }
 
         var chunks = Chunks(tensor.Dims, tensor.Order);
@@ -250,35 +256,152 @@ internal static class ViewJudgement
             var chunk = chunks[source[s]];
             var sourceSize = tensor.Dims[source[s++]];
             var targetSize = target[t++];
-            if (sourceSize.Equals(targetSize))
-            {
-                continue;
-            }
 
-            // A size made of the next source dimensions merges them; source dimensions made of the next sizes are split.
-            if (Prefix(tensor.Dims, source, s, sourceSize, targetSize) is { } merged)
+            // One group: source dimensions and sizes with the same product. A size made of the next source dimensions
+            // merges them; source dimensions made of the next sizes are split; a size that also takes part of the next
+            // dimension (h * w against h, then w * c) merges that dimension in and the group goes on.
+            while (!sourceSize.Equals(targetSize))
             {
-                for (var k = s; k < merged; k++)
+                if (Prefix(tensor.Dims, source, s, sourceSize, targetSize) is { } merged)
                 {
-                    if (chunks[source[k]] != chunk)
+                    if (Enumerable.Range(s, merged - s).Any(k => chunks[source[k]] != chunk))
                     {
                         return ViewOutcome.Throws; // merges dimensions that do not follow each other in memory
                     }
+
+                    s = merged;
+                    break;
                 }
 
-                s = merged;
-            }
-            else if (Prefix(target, t, targetSize, sourceSize) is { } split)
-            {
-                t = split;
-            }
-            else
-            {
-                return ViewOutcome.Unknown;
+                if (Prefix(target, t, targetSize, sourceSize) is { } split)
+                {
+                    t = split;
+                    break;
+                }
+
+                if (IsWholeMultiple(targetSize.DividedBy(sourceSize)) && s < source.Count)
+                {
+                    if (chunks[source[s]] != chunk)
+                    {
+                        return ViewOutcome.Throws;
+                    }
+
+                    sourceSize = sourceSize.Times(tensor.Dims[source[s++]]);
+                }
+                else if (IsWholeMultiple(sourceSize.DividedBy(targetSize)) && t < target.Count)
+                {
+                    targetSize = targetSize.Times(target[t++]);
+                }
+                else
+                {
+                    return ViewOutcome.Unknown;
+                }
             }
         }
 
         return ViewOutcome.Succeeds;
+    }
+
+    /// <summary>True for a product that is a whole number larger than 1 whatever its atoms are (positive powers, integer coefficient).</summary>
+    private static bool IsWholeMultiple(Dim quotient)
+        => quotient.IsKnown && quotient.Denominator == 1 && quotient.Numerator >= 1 && !quotient.IsOne
+           && quotient.Factors.All(f => f.Power > 0);
+
+    /// <summary>
+    /// When every dimension and size is a number: libtorch's own test (computeStride in ATen's TensorUtils.cpp), run on
+    /// the strides the permutation gave. Null when something is symbolic.
+    /// </summary>
+    private static ViewOutcome? NumericOutcome(ShapeValue tensor, ImmutableArray<Dim> sizes)
+    {
+        var rank = tensor.Rank;
+        var shape = new long[rank];
+        long numel = 1;
+        for (var i = 0; i < rank; i++)
+        {
+            if (!tensor.Dims[i].IsConstant || tensor.Dims[i].Denominator != 1 || tensor.Dims[i].Numerator < 1)
+            {
+                return null;
+            }
+
+            shape[i] = tensor.Dims[i].Numerator;
+            numel *= shape[i];
+        }
+
+        var requested = new long[sizes.Length];
+        var inferred = -1;
+        long known = 1;
+        for (var i = 0; i < sizes.Length; i++)
+        {
+            if (sizes[i].IsMinusOne && inferred < 0)
+            {
+                inferred = i;
+                continue;
+            }
+
+            if (!sizes[i].IsConstant || sizes[i].Denominator != 1 || sizes[i].Numerator < 1)
+            {
+                return null;
+            }
+
+            requested[i] = sizes[i].Numerator;
+            known *= requested[i];
+        }
+
+        if (inferred >= 0)
+        {
+            if (numel % known != 0)
+            {
+                return null;
+            }
+
+            requested[inferred] = numel / known;
+            known = numel;
+        }
+
+        if (known != numel)
+        {
+            return null; // not a view of this many elements: it throws for another reason
+        }
+
+        // Strides: the dimensions in memory order are contiguous; each dimension takes the stride of its place.
+        var byPlace = Enumerable.Range(0, rank).OrderBy(i => tensor.Order[i]).ToArray();
+        var stride = new long[rank];
+        long next = 1;
+        for (var p = rank - 1; p >= 0; p--)
+        {
+            stride[byPlace[p]] = next;
+            next *= shape[byPlace[p]];
+        }
+
+        var viewD = requested.Length - 1;
+        var chunkBaseStride = rank > 0 ? stride[rank - 1] : 1;
+        long tensorNumel = 1, viewNumel = 1;
+        for (var tensorD = rank - 1; tensorD >= 0; tensorD--)
+        {
+            tensorNumel *= shape[tensorD];
+            if (tensorD == 0 || (shape[tensorD - 1] != 1 && stride[tensorD - 1] != tensorNumel * chunkBaseStride))
+            {
+                while (viewD >= 0 && (viewNumel < tensorNumel || requested[viewD] == 1))
+                {
+                    viewNumel *= requested[viewD];
+                    viewD--;
+                }
+
+                if (viewNumel != tensorNumel)
+                {
+                    return ViewOutcome.Throws;
+                }
+
+                if (tensorD > 0)
+                {
+                    chunkBaseStride = stride[tensorD - 1];
+                    tensorNumel = 1;
+                    viewNumel = 1;
+                }
+            }
+        }
+
+        return viewD == -1 ? ViewOutcome.Succeeds : ViewOutcome.Throws;
     }
 
     /// <summary>The index after the source dimensions from <paramref name="from"/> whose product with <paramref name="start"/> is <paramref name="goal"/>; null when none.</summary>
