@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Linq;
-using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
@@ -80,16 +79,6 @@ public abstract class ViewCallAnalyzer : TorchSharpAnalyzer
         var text = string.Join(" ", node.ToString().Split(new[] { ' ', '\t', '\r', '\n' }, System.StringSplitOptions.RemoveEmptyEntries));
         return text.Length > 60 ? text.Substring(0, 57) + "..." : text;
     }
-
-    /// <summary>True when the member around <paramref name="node"/> names an operation that moves dimensions (read from its tokens once).</summary>
-    private protected static bool MemberNamesMover(SyntaxNode node)
-    {
-        var member = node.FirstAncestorOrSelf<SyntaxNode>(n => n is MemberDeclarationSyntax or CompilationUnitSyntax) ?? node.SyntaxTree.GetRoot();
-        return MoverMembers.GetValue(member, static m => m.DescendantTokens().Any(t => t.ValueText is "permute" or "transpose" or "swapaxes" or "swapdims" or "t" or "T" or "mT" or "mH" or "H") ? Yes : No) == Yes;
-    }
-
-    private static readonly ConditionalWeakTable<SyntaxNode, object> MoverMembers = new();
-    private static readonly object Yes = new(), No = new();
 }
 
 /// <summary>A <c>view</c> or <c>reshape</c> call with sizes: the tensor it applies to and the size expressions written.</summary>

@@ -19,8 +19,8 @@ public sealed class ViewOfPermutedTensorAnalyzer : ViewCallAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
         ImmutableArray.Create(Descriptors.MLP010_ViewOfPermutedTensor);
 
-    /// <summary>Only view (reshape copies when it must), and only in members that move dimensions somewhere.</summary>
-    private protected override bool MayApply(ViewCall call) => call.IsView && MemberNamesMover(call.Invocation.Syntax);
+    /// <summary>Only view (reshape copies when it must), and only of a tensor whose code may have moved it.</summary>
+    private protected override bool MayApply(ViewCall call) => call.IsView && LayoutSyntax.Of(call.Invocation.Syntax).MayBeMoved(call.Tensor.Syntax);
 
     private protected override Diagnostic? Judge(ViewCall call, ShapeValue tensor, ImmutableArray<Dim> sizes, System.Func<SyntaxNode, ShapeValue> valueOf)
     {

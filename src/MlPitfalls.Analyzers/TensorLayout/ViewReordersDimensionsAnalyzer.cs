@@ -19,9 +19,21 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
         ImmutableArray.Create(Descriptors.MLP009_ViewReordersDimensions);
 
-    /// <summary>Sizes that are all numbers say nothing about which dimension is which.</summary>
+    /// <summary>
+    /// Sizes that are all numbers say nothing about which of the tensor's dimensions is which; nor do sizes that nothing in
+    /// the member reads from a tensor, given to a tensor whose sizes nothing in the member gave.
+    /// </summary>
     private protected override bool MayApply(ViewCall call)
-        => call.Elements.IsDefault || (call.Elements.Length >= 2 && call.Elements.Any(e => !e.ConstantValue.HasValue));
+    {
+        if (!call.Elements.IsDefault && (call.Elements.Length < 2 || call.Elements.All(e => e.ConstantValue.HasValue)))
+        {
+            return false;
+        }
+
+        var layout = LayoutSyntax.Of(call.Invocation.Syntax);
+        return layout.MayHaveGivenShape(call.Tensor.Syntax)
+               || (call.Elements.IsDefault ? layout.MayReadSizes(call.SizesArgument.Syntax) : call.Elements.Any(e => layout.MayReadSizes(e.Syntax)));
+    }
 
     private protected override Diagnostic? Judge(ViewCall call, ShapeValue tensor, ImmutableArray<Dim> sizes, System.Func<SyntaxNode, ShapeValue> valueOf)
     {

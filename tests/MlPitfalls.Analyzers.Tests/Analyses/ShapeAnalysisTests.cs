@@ -76,6 +76,10 @@ public class ShapeAnalysisTests
     [InlineData("var z = torch.zeros(n, 4).t(); if (flag) z = z.contiguous(); return z.view(-1);", "(rank ?)")]
     [InlineData("var z = torch.zeros(n, 4); foreach (var i in items) { z = z.t(); } return z.view(-1);", "(rank ?)")]
     [InlineData("var z = torch.zeros(n, 4); foreach (var i in items) { z = z * 2; } return z.view(-1);", "(n, 4)")]
+    // In place: a move changes the variable itself; other in-place operations keep its shape and strides.
+    [InlineData("var z = torch.zeros(n, 4, 5); z.transpose_(1, 2); return z.view(-1);", "permuted (n, 5, 4)")]
+    [InlineData("var z = torch.zeros(n, 4).t(); z.mul_(2).add_(1); return z.view(-1);", "permuted (4, n)")]
+    [InlineData("var z = torch.zeros(n, 4); z.unsqueeze_(0); return z.view(-1);", "(1, n, 4)")]
     // Fields written in the method; anything a call may change is forgotten.
     [InlineData("field = torch.zeros(n, 3); return field.view(-1);", "(n, 3)")]
     [InlineData("field = torch.zeros(n, 3); Helper(); return field.view(-1);", "(rank ?)")]

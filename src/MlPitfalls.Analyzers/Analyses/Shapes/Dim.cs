@@ -13,17 +13,21 @@ namespace MlPitfalls.Analyzers.Analyses.Shapes;
 /// </summary>
 internal sealed class DimAtom
 {
-    public DimAtom(int id, string name)
+    private readonly object _name; // a string, or the syntax node whose code names the atom (made into text when asked)
+    private readonly string _suffix;
+
+    public DimAtom(int id, object name, string suffix = "")
     {
         Id = id;
-        Name = name;
+        _name = name;
+        _suffix = suffix;
     }
 
     /// <summary>Creation order within one analysis: the canonical order of atoms in a <see cref="Dim"/>.</summary>
     public int Id { get; }
 
     /// <summary>How a message shows the atom: the code it was read from (<c>x.shape[1]</c>, <c>heads</c>).</summary>
-    public string Name { get; }
+    public string Name => ShapeAtoms.Shorten((_name is string text ? text : _name.ToString()) + _suffix);
 
     public override string ToString() => Name;
 }

@@ -88,12 +88,21 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
 
     protected override ShapeValue ReadUntracked(IOperation reference, AccessPath path, ref PathState<ShapeValue> state, FlowContext context)
     {
+        var name = path.Members.IsEmpty ? path.Root?.Name : path.Members[path.Members.Length - 1].Name;
+        var stable = path.Root is IParameterSymbol or IFieldSymbol or IPropertySymbol && name is not null
+                     && MemberWrites.Around(reference.Syntax)?.NeverWrites(name) == true;
         if (_torch.IsTensor(reference.Type))
         {
-            // A tensor met for the first time (a parameter, a field, a variable after a merge): its dimensions are named
-            // here, once, and the variable keeps them until it is written, so that the receiver of x.view(...) and the
-            // x.shape[i] in its arguments speak of the same dimensions.
-            var tensor = ShapeValue.OfTensor(default, _atoms.Source(reference.Syntax, reference.Syntax.ToString()));
+            // A tensor met for the first time: its dimensions are named once, so that the receiver of x.view(...) and the
+            // x.shape[i] in its arguments speak of the same dimensions. A parameter or field the member never writes
+            // holds one tensor throughout (its dimensions are the path's); any other variable keeps the dimensions named
+            // at this read until it is written.
+            if (stable)
+            {
+                return ShapeValue.OfTensor(default, _atoms.Source(path, reference.Syntax));
+            }
+
+            var tensor = ShapeValue.OfTensor(default, _atoms.Source(reference.Syntax, reference.Syntax));
             state = state.Set(path, tensor, Values);
             return tensor;
         }
@@ -110,10 +119,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
 
         // A parameter or field the member never writes holds one value throughout: one atom for every read. Anything
         // else whose value is not known here (a local after a merge) is an atom of its own at each read.
-        var name = path.Members.IsEmpty ? path.Root?.Name : path.Members[path.Members.Length - 1].Name;
-        var stable = path.Root is IParameterSymbol or IFieldSymbol or IPropertySymbol && name is not null
-                     && MemberWrites.Around(reference.Syntax)?.NeverWrites(name) == true;
-        return ShapeValue.OfScalar(Dim.Of(_atoms.Atom(stable ? path : reference.Syntax, reference.Syntax.ToString())));
+        return ShapeValue.OfScalar(Dim.Of(_atoms.Atom(stable ? path : reference.Syntax, reference.Syntax)));
     }
 
     protected override ShapeValue VisitOther(IOperation operation, List<ShapeValue> children, ref PathState<ShapeValue> state, FlowContext context)
@@ -181,7 +187,32 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
         }
 
         var parameters = new Arguments(invocation, arguments, first);
-        switch (method.Name)
+        var name = method.Name;
+        if (first == 0 && name.Length > 1 && name.EndsWith("_", StringComparison.Ordinal))
+        {
+            // In place (TorchSharp's convention): x.transpose_(1, 2) moves x itself, x.mul_(2) keeps its shape and strides,
+            // resize_/set_/as_strided_ make it anything.
+            name = name.Substring(0, name.Length - 1);
+            var result = name is "transpose" or "swapaxes" or "swapdims" or "t" or "unsqueeze" or "squeeze"
+                ? TensorCall(invocation, method, name, receiver, tensor, parameters, ref state) ?? ShapeValue.Unknown
+                : name is "resize" or "resize_as" or "set" or "as_strided" || !_torch.IsTensor(method.ReturnType) ? ShapeValue.Unknown
+                : tensor;
+            if (receiver is not null && AccessPath.Of(receiver) is { } receiverPath)
+            {
+                state = state.Set(receiverPath, result, Values);
+            }
+
+            return result;
+        }
+
+        return TensorCall(invocation, method, name, receiver, tensor, parameters, ref state) ?? Opaque(invocation);
+    }
+
+    /// <summary>The value of the TorchSharp call <paramref name="name"/> on a tensor; null when it is none the analysis knows.</summary>
+    private ShapeValue? TensorCall(
+        IInvocationOperation invocation, IMethodSymbol method, string name, IOperation? receiver, ShapeValue tensor, Arguments parameters, ref PathState<ShapeValue> state)
+    {
+        switch (name)
         {
             case "size" when parameters.Count == 0:
                 return ShapeArray(invocation, receiver, tensor, ref state);
@@ -191,7 +222,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             case "dim":
                 return tensor.HasRank ? ShapeValue.OfScalar(Dim.Constant(tensor.Rank)) : Opaque(invocation);
             case "view" or "reshape" when IsViewOrReshape(method):
-                return ViewOrReshape(invocation, method.Name == "view", tensor, parameters);
+                return ViewOrReshape(invocation, name == "view", tensor, parameters);
             case "view_as" or "reshape_as" when parameters.Count == 1 && parameters.Value(0).Kind == ShapeKind.Tensor:
                 var other = parameters.Value(0);
                 return !tensor.IsPermuted ? ShapeValue.OfTensor(other.Dims, other.Source) : tensor.WithoutShape();
@@ -201,7 +232,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
                 return Transpose(invocation, tensor, a, b);
             case "t" when parameters.Count == 0:
                 return TransposeMatrix(invocation, tensor);
-            case "contiguous" or "softmax" or "log_softmax" or "masked_fill" when KeepsShapeFresh.Contains(method.Name):
+            case var fresh when KeepsShapeFresh.Contains(fresh):
                 return ShapeValue.OfTensor(tensor.Dims, tensor.Source);
             case "unsqueeze" when parameters.Constant(0) is { } dim:
                 return Unsqueeze(tensor, dim);
@@ -220,12 +251,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
                 return tensor.WithDims(tensor.Dims.SetItem(tensor.Rank - 1, value.Dims[value.Rank - 1]), tensor.Order);
         }
 
-        if (KeepsLayout.Contains(method.Name) && _torch.IsTensor(method.ReturnType))
-        {
-            return tensor;
-        }
-
-        return Opaque(invocation);
+        return KeepsLayout.Contains(name) && _torch.IsTensor(method.ReturnType) ? tensor : null;
     }
 
     /// <summary>
@@ -243,7 +269,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
         switch (type.Name)
         {
             case "Linear" when input.HasRank && input.Rank > 0:
-                var features = Dim.Of(_atoms.Atom(invocation.Syntax, invocation.Instance.Syntax + ".out_features"));
+                var features = Dim.Of(_atoms.Atom(invocation.Syntax, invocation.Instance.Syntax, ".out_features"));
                 return ShapeValue.OfTensor(input.Dims.SetItem(input.Rank - 1, features));
             case "Dropout" or "Identity":
                 return input;
@@ -314,7 +340,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             return ShapeValue.Unknown;
         }
 
-        var source = _atoms.Source(read.Syntax, receiver?.Syntax.ToString() ?? "tensor");
+        var source = _atoms.Source(read.Syntax, receiver?.Syntax ?? read.Syntax);
         if (receiver is not null && AccessPath.Of(receiver) is { } path)
         {
             state = state.Set(path, ShapeValue.OfTensor(default, source), Values);
@@ -349,7 +375,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             if (!size.IsKnown)
             {
                 var syntax = i < elements.Length ? elements[i].Syntax : null;
-                size = Dim.Of(_atoms.Atom((object?)syntax ?? (invocation.Syntax, i), syntax?.ToString() ?? "?"));
+                size = Dim.Of(syntax is null ? _atoms.Atom((invocation.Syntax, i), invocation.Syntax, "[" + i + "]") : _atoms.Atom(syntax, syntax));
             }
 
             dims.Add(size);
@@ -636,7 +662,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
                 break;
             }
 
-            dims.Add(arguments[i].Kind == ShapeKind.Scalar ? arguments[i].Scalar : Dim.Of(_atoms.Atom(argument.Value.Syntax, argument.Value.Syntax.ToString())));
+            dims.Add(arguments[i].Kind == ShapeKind.Scalar ? arguments[i].Scalar : Dim.Of(_atoms.Atom(argument.Value.Syntax, argument.Value.Syntax)));
         }
 
         return dims.Count == 0 ? ShapeValue.Unknown : ShapeValue.OfTensor(dims.ToImmutable());
@@ -671,7 +697,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
 
     /// <summary>An integer the analysis cannot compute is an atom of its own, named by its code; anything else is unknown.</summary>
     private ShapeValue Opaque(IOperation operation)
-        => IsIntegral(operation.Type) ? ShapeValue.OfScalar(Dim.Of(_atoms.Atom(operation.Syntax, operation.Syntax.ToString()))) : ShapeValue.Unknown;
+        => IsIntegral(operation.Type) ? ShapeValue.OfScalar(Dim.Of(_atoms.Atom(operation.Syntax, operation.Syntax))) : ShapeValue.Unknown;
 
     private static long? IndexOf(IOperation index)
     {

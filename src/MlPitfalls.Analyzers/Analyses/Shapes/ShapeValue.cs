@@ -33,16 +33,16 @@ internal enum ShapeKind
 internal sealed class DimSource
 {
     private readonly ShapeAtoms _atoms;
-    private readonly string _name;
+    private readonly SyntaxNode _name;
 
-    public DimSource(ShapeAtoms atoms, string name)
+    public DimSource(ShapeAtoms atoms, SyntaxNode name)
     {
         _atoms = atoms;
         _name = name;
     }
 
     /// <summary>Dimension <paramref name="index"/> (negative: from the end) of the tensor.</summary>
-    public Dim this[int index] => Dim.Of(_atoms.Atom((this, index), _name + ".shape[" + index + "]"));
+    public Dim this[int index] => Dim.Of(_atoms.SourceAtom(this, index, _name));
 
     /// <summary>Dimension <paramref name="index"/>, read by the code: what it reads tells the rank is larger.</summary>
     public Dim ReadAt(int index)
@@ -258,28 +258,41 @@ internal sealed class ShapeAtoms
     private readonly System.Collections.Generic.Dictionary<DimAtom, (DimSource Source, int Index)> _sourceDims = new();
     private readonly System.Collections.Generic.Dictionary<object, DimSource> _sources = new();
 
-    /// <summary>The atom for <paramref name="key"/> (a syntax node, an access path, a source and index), made on first use.</summary>
-    public DimAtom Atom(object key, string name)
+    /// <summary>
+    /// The atom for <paramref name="key"/> (a syntax node, an access path), made on first use and named by the code of
+    /// <paramref name="named"/> (asked for on every evaluation, so the name is made only once).
+    /// </summary>
+    public DimAtom Atom(object key, SyntaxNode named, string suffix = "")
     {
         if (!_atoms.TryGetValue(key, out var atom))
         {
-            atom = new DimAtom(_atoms.Count, Shorten(name));
+            atom = new DimAtom(_atoms.Count, named, suffix);
             _atoms[key] = atom;
-            if (key is ValueTuple<DimSource, int> sourceDim)
-            {
-                _sourceDims[atom] = (sourceDim.Item1, sourceDim.Item2);
-            }
+        }
+
+        return atom;
+    }
+
+    /// <summary>Dimension <paramref name="index"/> of <paramref name="source"/>, made on first use.</summary>
+    public DimAtom SourceAtom(DimSource source, int index, SyntaxNode sourceName)
+    {
+        var key = (source, index);
+        if (!_atoms.TryGetValue(key, out var atom))
+        {
+            atom = new DimAtom(_atoms.Count, sourceName, ".shape[" + index + "]");
+            _atoms[key] = atom;
+            _sourceDims[atom] = key;
         }
 
         return atom;
     }
 
     /// <summary>The source of dimensions for the tensor first read at <paramref name="key"/>, made on first use.</summary>
-    public DimSource Source(object key, string name)
+    public DimSource Source(object key, SyntaxNode named)
     {
         if (!_sources.TryGetValue(key, out var source))
         {
-            source = new DimSource(this, Shorten(name));
+            source = new DimSource(this, named);
             _sources[key] = source;
         }
 
@@ -289,7 +302,8 @@ internal sealed class ShapeAtoms
     public int? SourceIndexOf(DimSource source, DimAtom atom)
         => _sourceDims.TryGetValue(atom, out var dim) && dim.Source == source ? dim.Index : null;
 
-    private static string Shorten(string text)
+    /// <summary>Code on one line, shortened for a message.</summary>
+    public static string Shorten(string text)
     {
         text = string.Join(" ", text.Split(new[] { ' ', '\t', '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries));
         return text.Length > 40 ? text.Substring(0, 37) + "..." : text;
