@@ -204,4 +204,39 @@ public class ViewOfPermutedTensorTests
             Attention("        return y.transpose(1, 2).reshape(B, T, C);"),
             ViewLayoutCodeFix.ReshapeKey,
             MLP010());
+
+    private const string TwoMerges = """
+        class Heads
+        {
+            Tensor Merge(Tensor x, long heads)
+            {
+                var (B, T, C) = (x.shape[0], x.shape[1], x.shape[2]);
+                var y = x.view(B, heads, T, C / heads);
+                return y.transpose(1, 2).{|#0:view(B, T, C)|};
+            }
+
+            Tensor Flatten(Tensor img)
+            {
+                var (n, c, h, w) = (img.shape[0], img.shape[1], img.shape[2], img.shape[3]);
+                var nhwc = img.permute(0, 2, 3, 1);
+                return nhwc.{|#1:view(n, h * w * c)|};
+            }
+        }
+        """;
+
+    [Theory]
+    [InlineData(ViewLayoutCodeFix.ContiguousKey, "y.transpose(1, 2).contiguous().view(B, T, C)", "nhwc.contiguous().view(n, h * w * c)")]
+    [InlineData(ViewLayoutCodeFix.ReshapeKey, "y.transpose(1, 2).reshape(B, T, C)", "nhwc.reshape(n, h * w * c)")]
+    public Task Fix_all_applies_the_chosen_fix_to_every_view_in_the_file(string key, string merged, string flattened)
+    {
+        var test = Verifier.Create();
+        test.TestCode = Verifiers.TorchSharpSources.Usings + TwoMerges;
+        test.FixedCode = Verifiers.TorchSharpSources.Usings + TwoMerges
+            .Replace("y.transpose(1, 2).{|#0:view(B, T, C)|}", merged)
+            .Replace("nhwc.{|#1:view(n, h * w * c)|}", flattened);
+        test.CodeActionEquivalenceKey = key;
+        test.ExpectedDiagnostics.AddRange(new[] { MLP010(0), MLP010(1) });
+        test.NumberOfFixAllIterations = 1;
+        return test.RunAsync();
+    }
 }

@@ -246,4 +246,60 @@ public class ViewReordersDimensionsTests
             }
             """,
             MLP009(0), MLP009(1));
+
+    [Fact]
+    public Task Fix_all_rewrites_every_fixable_view_in_the_file_and_leaves_the_one_without_a_fix()
+    {
+        var test = Verifier.Create();
+        test.TestCode = Verifiers.TorchSharpSources.Usings + """
+            class Encoder
+            {
+                Tensor ChannelsLast(Tensor x)
+                {
+                    var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+                    return x.{|#0:view(b, h, w, c)|};
+                }
+
+                Tensor Tokens(Tensor x)
+                {
+                    long b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+                    var tokens = x.{|#1:reshape(b, h * w, c)|};
+                    return tokens;
+                }
+
+                Tensor Image(Tensor tokens, long side)
+                {
+                    long b = tokens.shape[0], c = tokens.shape[2];
+                    return tokens.{|#2:view(b, c, side, side)|};
+                }
+            }
+            """;
+        test.FixedCode = Verifiers.TorchSharpSources.Usings + """
+            class Encoder
+            {
+                Tensor ChannelsLast(Tensor x)
+                {
+                    var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+                    return x.permute(0, 2, 3, 1);
+                }
+
+                Tensor Tokens(Tensor x)
+                {
+                    long b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+                    var tokens = x.permute(0, 2, 3, 1).reshape(b, h * w, c);
+                    return tokens;
+                }
+
+                Tensor Image(Tensor tokens, long side)
+                {
+                    long b = tokens.shape[0], c = tokens.shape[2];
+                    return tokens.{|#2:view(b, c, side, side)|};
+                }
+            }
+            """;
+        test.ExpectedDiagnostics.AddRange(new[] { MLP009(0), MLP009(1), MLP009(2) });
+        test.FixedState.ExpectedDiagnostics.Add(MLP009(2));
+        test.NumberOfFixAllIterations = 1;
+        return test.RunAsync();
+    }
 }
