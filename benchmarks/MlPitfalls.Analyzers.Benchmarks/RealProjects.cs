@@ -21,13 +21,25 @@ namespace MlPitfalls.Analyzers.Benchmarks;
 /// </summary>
 internal static class RealProjects
 {
+    /// <summary>The columns after compile time: the rules whose callback times each one adds up (rules sharing evidence together).</summary>
+    private static readonly (string Name, Func<string, bool> Counts)[] Columns =
+    {
+        ("MLP001", id => id == "MLP001"),
+        ("MLP002-004+006", id => MlPitfallsAnalyzers.LossRuleIds.Contains(id)),
+        ("MLP005", id => id == "MLP005"),
+        ("MLP007+008", id => id is "MLP007" or "MLP008"),
+        ("MLP009+010", id => id is "MLP009" or "MLP010"),
+        ("All MlPitfalls", _ => true),
+    };
+
     public static void Run(IReadOnlyList<string> responseFiles, int rounds)
     {
         Console.WriteLine($"Driver times on real projects, medians of {rounds} rounds after a warm-up pass over all projects and 2 warm-up rounds each.");
         Console.WriteLine();
-        Console.WriteLine("| Project | Lines | Compile | MLP001 | MLP002-004+006 | MLP005 | MLP007+008 | All MlPitfalls |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
-        double compileTotal = 0, mlp001Total = 0, lossTotal = 0, mlp005Total = 0, modeTotal = 0, allTotal = 0;
+        Console.WriteLine("| Project | Lines | Compile | " + string.Join(" | ", Columns.Select(c => c.Name)) + " |");
+        Console.WriteLine("|---|---:|---:|" + string.Concat(Columns.Select(_ => "---:|")));
+        var compileTotal = 0.0;
+        var columnTotals = new double[Columns.Length];
         var lines = 0;
         var projects = responseFiles.Select(file => (File: file, Project: Load(file))).ToList();
 
@@ -42,7 +54,8 @@ internal static class RealProjects
 
         foreach (var (file, (trees, references, options)) in projects)
         {
-            var measured = new List<(double Compile, double Mlp001, double Loss, double Mlp005, double Mode, double All)>();
+            var compiles = new List<double>();
+            var columnRounds = Columns.Select(_ => new List<double>()).ToArray();
             for (var round = -2; round < rounds; round++)
             {
                 var compilation = CSharpCompilation.Create("project", trees, references, options);
@@ -65,24 +78,27 @@ internal static class RealProjects
                 }
 
                 var times = mlPitfalls.ToDictionary(MlPitfallsAnalyzers.IdOf, a => withAnalyzers.GetAnalyzerTelemetryInfoAsync(a, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds);
-                measured.Add((compile, times.GetValueOrDefault("MLP001"), times.Where(t => MlPitfallsAnalyzers.LossRuleIds.Contains(t.Key)).Sum(t => t.Value), times.GetValueOrDefault("MLP005"),
-                    times.GetValueOrDefault("MLP007") + times.GetValueOrDefault("MLP008"), times.Values.Sum()));
+                compiles.Add(compile);
+                for (var column = 0; column < Columns.Length; column++)
+                {
+                    columnRounds[column].Add(times.Where(t => Columns[column].Counts(t.Key)).Sum(t => t.Value));
+                }
             }
 
-            var row = (Compile: DriverTimes.Median(measured.Select(m => m.Compile)), Mlp001: DriverTimes.Median(measured.Select(m => m.Mlp001)), Loss: DriverTimes.Median(measured.Select(m => m.Loss)),
-                Mlp005: DriverTimes.Median(measured.Select(m => m.Mlp005)), Mode: DriverTimes.Median(measured.Select(m => m.Mode)), All: DriverTimes.Median(measured.Select(m => m.All)));
+            var projectCompile = DriverTimes.Median(compiles);
+            var projectColumns = columnRounds.Select(DriverTimes.Median).ToArray();
             var projectLines = trees.Sum(t => t.GetText().Lines.Count);
             lines += projectLines;
-            compileTotal += row.Compile;
-            mlp001Total += row.Mlp001;
-            lossTotal += row.Loss;
-            mlp005Total += row.Mlp005;
-            modeTotal += row.Mode;
-            allTotal += row.All;
-            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(row.Compile)} | {Share(row.Mlp001, row.Compile)} | {Share(row.Loss, row.Compile)} | {Share(row.Mlp005, row.Compile)} | {Share(row.Mode, row.Compile)} | {Share(row.All, row.Compile)} |");
+            compileTotal += projectCompile;
+            for (var column = 0; column < Columns.Length; column++)
+            {
+                columnTotals[column] += projectColumns[column];
+            }
+
+            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(projectCompile)} | " + string.Join(" | ", projectColumns.Select(t => Share(t, projectCompile))) + " |");
         }
 
-        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | {Share(mlp001Total, compileTotal)} | {Share(lossTotal, compileTotal)} | {Share(mlp005Total, compileTotal)} | {Share(modeTotal, compileTotal)} | {Share(allTotal, compileTotal)} |");
+        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | " + string.Join(" | ", columnTotals.Select(t => Share(t, compileTotal))) + " |");
     }
 
     /// <summary>The compilation a csc response file describes (for <see cref="ProfileRun"/> on a real project).</summary>
