@@ -25,41 +25,42 @@ internal sealed class LayoutSyntax
 
     private LayoutSyntax(SyntaxNode member)
     {
-        var assignments = new List<(IReadOnlyList<string> Targets, SyntaxNode Value)>();
+        var assignments = new List<Assignment>();
         foreach (var node in member.DescendantNodes())
         {
             switch (node)
             {
                 case VariableDeclaratorSyntax { Initializer.Value: { } value } declarator:
-                    assignments.Add((new[] { declarator.Identifier.ValueText }, value));
+                    assignments.Add(new Assignment(new[] { declarator.Identifier.ValueText }, value));
                     break;
                 case AssignmentExpressionSyntax assignment:
-                    assignments.Add((Names(assignment.Left), assignment.Right));
+                    assignments.Add(new Assignment(Names(assignment.Left), assignment.Right));
                     break;
                 case ForEachStatementSyntax loop:
-                    assignments.Add((new[] { loop.Identifier.ValueText }, loop.Expression));
+                    assignments.Add(new Assignment(new[] { loop.Identifier.ValueText }, loop.Expression));
                     break;
                 case ForEachVariableStatementSyntax loop:
-                    assignments.Add((Names(loop.Variable), loop.Expression));
+                    assignments.Add(new Assignment(Names(loop.Variable), loop.Expression));
                     break;
                 case InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: var name, Expression: var receiver } }
                     when name.EndsWith("_", System.StringComparison.Ordinal):
-                    assignments.Add((Names(receiver), node)); // transpose_(1, 2) moves the receiver itself
+                    assignments.Add(new Assignment(Names(receiver), node)); // transpose_(1, 2) moves the receiver itself
                     break;
             }
         }
 
-        // To a fixed point: a variable assigned from a moved or size-holding variable holds one too.
+        // To a fixed point: a variable assigned from a moved or size-holding variable holds one too. Each value's
+        // identifiers are read once; the rounds only look names up.
         bool changed;
         do
         {
             changed = false;
-            foreach (var (targets, value) in assignments)
+            foreach (var assignment in assignments)
             {
-                var moved = MayBeMoved(value);
-                var sizes = NamesSize(value) || Mentions(value, _sizes);
-                var shaped = NamesShapeGiver(value) || Mentions(value, _shaped);
-                foreach (var target in targets)
+                var moved = !assignment.EndsInFreshMemory && (assignment.NamesMover || assignment.Mentions(_moved));
+                var sizes = assignment.NamesSize || assignment.Mentions(_sizes);
+                var shaped = assignment.NamesShapeGiver || assignment.Mentions(_shaped);
+                foreach (var target in assignment.Targets)
                 {
                     changed |= moved && _moved.Add(target);
                     changed |= sizes && _sizes.Add(target);
@@ -97,16 +98,21 @@ internal sealed class LayoutSyntax
     /// <summary>True when <paramref name="expression"/> may hold a tensor whose sizes the code gave (a view, reshape or factory).</summary>
     public bool MayHaveGivenShape(SyntaxNode expression) => NamesShapeGiver(expression) || Mentions(expression, _shaped);
 
-    private static bool NamesMover(SyntaxNode node)
-        => node.DescendantTokens().Any(t => t.IsKind(SyntaxKind.IdentifierToken)
-                                            && t.ValueText is "permute" or "transpose" or "transpose_" or "swapaxes" or "swapdims" or "t" or "T" or "mT" or "mH" or "H" or "movedim");
+    private static bool NamesMover(SyntaxNode node) => Identifiers(node).Any(IsMover);
 
-    private static bool NamesSize(SyntaxNode node)
-        => node.DescendantTokens().Any(t => t.IsKind(SyntaxKind.IdentifierToken) && t.ValueText is "shape" or "size");
+    private static bool NamesSize(SyntaxNode node) => Identifiers(node).Any(IsSize);
 
-    private static bool NamesShapeGiver(SyntaxNode node)
-        => node.DescendantTokens().Any(t => t.IsKind(SyntaxKind.IdentifierToken)
-                                            && t.ValueText is "view" or "reshape" or "zeros" or "ones" or "empty" or "randn" or "rand" or "full");
+    private static bool NamesShapeGiver(SyntaxNode node) => Identifiers(node).Any(IsShapeGiver);
+
+    private static bool IsMover(string name)
+        => name is "permute" or "transpose" or "transpose_" or "swapaxes" or "swapdims" or "t" or "T" or "mT" or "mH" or "H" or "movedim";
+
+    private static bool IsSize(string name) => name is "shape" or "size";
+
+    private static bool IsShapeGiver(string name) => name is "view" or "reshape" or "zeros" or "ones" or "empty" or "randn" or "rand" or "full";
+
+    private static IEnumerable<string> Identifiers(SyntaxNode node)
+        => node.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText);
 
     private static bool Mentions(SyntaxNode node, HashSet<string> names)
         => names.Count > 0 && node.DescendantNodesAndSelf().Any(n => n is IdentifierNameSyntax identifier && names.Contains(identifier.Identifier.ValueText));
@@ -122,4 +128,48 @@ internal sealed class LayoutSyntax
             .Where(n => n is not null)
             .Select(n => n!)
             .ToList();
+
+    /// <summary>One assignment of the member: the names it writes and what its value's text says, read once.</summary>
+    private sealed class Assignment
+    {
+        private readonly string[] _identifiers;
+
+        public Assignment(IReadOnlyList<string> targets, SyntaxNode value)
+        {
+            Targets = targets;
+            _identifiers = Identifiers(value).ToArray();
+            EndsInFreshMemory = LayoutSyntax.EndsInFreshMemory(value);
+            NamesMover = _identifiers.Any(IsMover);
+            NamesSize = _identifiers.Any(IsSize);
+            NamesShapeGiver = _identifiers.Any(IsShapeGiver);
+        }
+
+        public IReadOnlyList<string> Targets { get; }
+
+        public bool EndsInFreshMemory { get; }
+
+        public bool NamesMover { get; }
+
+        public bool NamesSize { get; }
+
+        public bool NamesShapeGiver { get; }
+
+        public bool Mentions(HashSet<string> names)
+        {
+            if (names.Count == 0)
+            {
+                return false;
+            }
+
+            foreach (var identifier in _identifiers)
+            {
+                if (names.Contains(identifier))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 }
