@@ -37,7 +37,7 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
 
     private protected override Diagnostic? Judge(ViewCall call, ShapeValue tensor, ImmutableArray<Dim> sizes, System.Func<SyntaxNode, ShapeValue> valueOf)
     {
-        if (ViewJudgement.FindReordering(tensor, sizes) is not { } reordering)
+        if (ViewJudgement.FindReordering(tensor, sizes, call.Invocation.Syntax) is not { } reordering)
         {
             return null;
         }

@@ -111,6 +111,11 @@ internal readonly struct Dim : IEquatable<Dim>
             return Unknown;
         }
 
+        if (numerator == long.MinValue || denominator == long.MinValue)
+        {
+            return Unknown; // no positive counterpart to normalise the sign or take the gcd with
+        }
+
         if (denominator < 0)
         {
             numerator = -numerator;

@@ -38,11 +38,14 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
     private static readonly ImmutableHashSet<string> Factories = ImmutableHashSet.Create("zeros", "ones", "empty", "randn", "rand", "full");
 
     private readonly TorchSymbols _torch;
-    private readonly ShapeAtoms _atoms = new();
+    private readonly ShapeAtoms _atoms;
 
-    private ShapeAnalysis(TorchSymbols torch)
+    private ShapeAnalysis(TorchSymbols torch, ControlFlowGraph graph)
         : base(ShapeValue.Lattice)
-        => _torch = torch;
+    {
+        _torch = torch;
+        _atoms = new ShapeAtoms(new Dominance(graph));
+    }
 
     /// <summary>The shapes of every view and reshape call's receiver and arguments in the body <paramref name="graph"/> was built for (once per graph).</summary>
     public static ValueFlowResult<ShapeValue> For(TorchSymbols torch, ControlFlowGraph graph, CancellationToken cancellationToken)
@@ -52,7 +55,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             return cached;
         }
 
-        var result = new ShapeAnalysis(torch).AnalyzeBody(graph, cancellationToken);
+        var result = new ShapeAnalysis(torch, graph).AnalyzeBody(graph, cancellationToken);
         return Results.GetValue(graph, _ => result);
     }
 
@@ -135,7 +138,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
                 return TensorProperty(operation, property, instance, children[0], ref state);
             case IArrayElementReferenceOperation { Indices.Length: 1 } element when children.Count == 2:
                 return children[0].Kind == ShapeKind.Array && IndexOf(element.Indices[0]) is { } index
-                    ? ShapeValue.OfScalar(children[0].DimAt(index))
+                    ? ShapeValue.OfScalar(children[0].ReadDimAt(index, operation.Syntax))
                     : Opaque(operation);
             case IArrayInitializerOperation:
                 var elements = ImmutableArray.CreateBuilder<Dim>(children.Count);
@@ -218,7 +221,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
                 return ShapeArray(invocation, receiver, tensor, ref state);
             case "size" when parameters.Constant(0) is { } index:
                 var dims = ShapeArray(invocation, receiver, tensor, ref state);
-                return ShapeValue.OfScalar(dims.DimAt(index));
+                return ShapeValue.OfScalar(dims.ReadDimAt(index, invocation.Syntax));
             case "dim":
                 return tensor.HasRank ? ShapeValue.OfScalar(Dim.Constant(tensor.Rank)) : Opaque(invocation);
             case "view" or "reshape" when IsViewOrReshape(method):
@@ -246,7 +249,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
                 return tensor.WithoutShape();
             case "matmul" or "bmm" when parameters.Count == 1:
                 return MatrixProduct(tensor, parameters.Value(0));
-            case "scaled_dot_product_attention" when parameters.Count >= 2 && parameters.Value(1) is { HasRank: true, Rank: > 0 } value && tensor.HasRank:
+            case "scaled_dot_product_attention" when parameters.Count >= 2 && parameters.Value(1) is { HasRank: true, Rank: > 0 } value && tensor is { HasRank: true, Rank: > 0 }:
                 // The output has the query's shape but the value's last dimension, and (measured) the query's strides.
                 return tensor.WithDims(tensor.Dims.SetItem(tensor.Rank - 1, value.Dims[value.Rank - 1]), tensor.Order);
         }
@@ -438,7 +441,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             return tensor.Rank <= 1 ? tensor : Transpose(mover, tensor, 0, 1);
         }
 
-        return tensor.Source is { HighestRead: >= 1 } ? Transpose(mover, tensor, 0, 1, rankIfUnknown: 2) : ShapeValue.Unknown;
+        return tensor.Source is { } source && source.HighestReadBefore(mover.Syntax) >= 1 ? Transpose(mover, tensor, 0, 1, rankIfUnknown: 2) : ShapeValue.Unknown;
     }
 
     private ShapeValue Transpose(IOperation mover, ShapeValue tensor, long a, long b, int rankIfUnknown = -1)

@@ -44,26 +44,40 @@ internal sealed class DimSource
     /// <summary>Dimension <paramref name="index"/> (negative: from the end) of the tensor.</summary>
     public Dim this[int index] => Dim.Of(_atoms.SourceAtom(this, index, _name));
 
-    /// <summary>Dimension <paramref name="index"/>, read by the code: what it reads tells the rank is larger.</summary>
-    public Dim ReadAt(int index)
+    /// <summary>Dimension <paramref name="index"/>, read by the code at <paramref name="read"/>: the tensor has more dimensions than that, there.</summary>
+    public Dim ReadAt(int index, SyntaxNode read)
     {
-        Read(index);
+        if (index >= 0 && (!_reads.TryGetValue(read, out var known) || known < index))
+        {
+            _reads[read] = index;
+        }
+
         return this[index];
     }
 
     /// <summary>The index <paramref name="atom"/> stands for when it is one of this source's dimensions.</summary>
     public int? IndexOf(DimAtom atom) => _atoms.SourceIndexOf(this, atom);
 
-    /// <summary>The highest index the code reads (<c>x.shape[3]</c>: the tensor has at least four dimensions); -1 when none.</summary>
-    public int HighestRead { get; private set; } = -1;
-
-    internal void Read(int index)
+    /// <summary>
+    /// The highest index the code reads on every path to <paramref name="at"/> before it (<c>x.shape[3]</c>: the tensor has
+    /// at least four dimensions there); -1 when none. A read on another path (<c>if (x.dim() == 4) { ... x.size(3) ... }</c>)
+    /// says nothing about the tensor here.
+    /// </summary>
+    public int HighestReadBefore(SyntaxNode at)
     {
-        if (index > HighestRead)
+        var highest = -1;
+        foreach (var read in _reads)
         {
-            HighestRead = index;
+            if (read.Value > highest && _atoms.Dominance?.Precedes(read.Key, at) == true)
+            {
+                highest = read.Value;
+            }
         }
+
+        return highest;
     }
+
+    private readonly System.Collections.Generic.Dictionary<SyntaxNode, int> _reads = new();
 }
 
 /// <summary>
@@ -144,8 +158,12 @@ internal sealed class ShapeValue : IJoinable<ShapeValue>
             return i >= 0 && i < Rank ? Dims[(int)i] : Dim.Unknown;
         }
 
-        return Source is not null && index is >= -64 and < 64 ? Source.ReadAt((int)index) : Dim.Unknown;
+        return Source is not null && index is >= -64 and < 64 ? Source[(int)index] : Dim.Unknown;
     }
+
+    /// <summary>As <see cref="DimAt"/>, for a read the code makes at <paramref name="read"/> (which tells the source's rank is larger).</summary>
+    public Dim ReadDimAt(long index, SyntaxNode read)
+        => !HasRank && Source is not null && index is >= -64 and < 64 ? Source.ReadAt((int)index, read) : DimAt(index);
 
     public ShapeValue Join(ShapeValue other)
     {
@@ -254,6 +272,11 @@ internal sealed class ShapeValue : IJoinable<ShapeValue>
 /// <summary>The atoms of one analysis, made once per key so that every evaluation of the same code yields the same atom.</summary>
 internal sealed class ShapeAtoms
 {
+    public ShapeAtoms(Dominance? dominance = null) => Dominance = dominance;
+
+    /// <summary>What runs before what in the analysed body: which of a source's reads hold on every path to a point.</summary>
+    public Dominance? Dominance { get; }
+
     private readonly System.Collections.Generic.Dictionary<object, DimAtom> _atoms = new();
     private readonly System.Collections.Generic.Dictionary<DimAtom, (DimSource Source, int Index)> _sourceDims = new();
     private readonly System.Collections.Generic.Dictionary<object, DimSource> _sources = new();

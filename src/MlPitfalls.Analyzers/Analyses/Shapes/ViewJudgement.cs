@@ -1,6 +1,8 @@
+using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
+using Microsoft.CodeAnalysis;
 
 namespace MlPitfalls.Analyzers.Analyses.Shapes;
 
@@ -85,6 +87,9 @@ internal static class ViewJudgement
 {
     /// <summary>Beyond this many dimensions the search for an assignment of dimensions to sizes is not attempted.</summary>
     private const int MaxSearchedDims = 10;
+
+    /// <summary>How many candidate groups the search for a complete assignment tries before it gives up (no claim).</summary>
+    private const int MaxSearchedGroups = 5_000;
 
     /// <summary>The size <c>-1</c> stands for: the element count over the other sizes, when both are known.</summary>
     public static Dim Inferred(ShapeValue tensor, ImmutableArray<Dim> sizes)
@@ -307,6 +312,19 @@ internal static class ViewJudgement
         => quotient.IsKnown && quotient.Denominator == 1 && quotient.Numerator >= 1 && !quotient.IsOne
            && quotient.Factors.All(f => f.Power > 0);
 
+    private static bool TryMultiply(ref long product, long factor)
+    {
+        try
+        {
+            product = checked(product * factor);
+            return true;
+        }
+        catch (OverflowException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// When every dimension and size is a number: libtorch's own test (computeStride in ATen's TensorUtils.cpp), run on
     /// the strides the permutation gave. Null when something is symbolic.
@@ -324,7 +342,10 @@ internal static class ViewJudgement
             }
 
             shape[i] = tensor.Dims[i].Numerator;
-            numel *= shape[i];
+            if (!TryMultiply(ref numel, shape[i]))
+            {
+                return null;
+            }
         }
 
         var requested = new long[sizes.Length];
@@ -344,7 +365,10 @@ internal static class ViewJudgement
             }
 
             requested[i] = sizes[i].Numerator;
-            known *= requested[i];
+            if (!TryMultiply(ref known, requested[i]))
+            {
+                return null; // more elements than a long counts: libtorch rejects it for another reason
+            }
         }
 
         if (inferred >= 0)
@@ -442,7 +466,7 @@ internal static class ViewJudgement
     /// order, merging neighbours or splitting one; a reordering is reported when the sizes are the source dimensions in
     /// another order (with merges), or when the known sizes alone place a dimension before one that precedes it.
     /// </summary>
-    public static Reordering? FindReordering(ShapeValue tensor, ImmutableArray<Dim> sizes)
+    public static Reordering? FindReordering(ShapeValue tensor, ImmutableArray<Dim> sizes, SyntaxNode at)
     {
         if (tensor.Kind != ShapeKind.Tensor || sizes.Length < 2)
         {
@@ -458,7 +482,7 @@ internal static class ViewJudgement
         else if (tensor.Source is { } source)
         {
             // Unknown rank: the dimensions the code reads or the sizes name, from the first to the last.
-            var last = source.HighestRead;
+            var last = source.HighestReadBefore(at);
             foreach (var size in sizes)
             {
                 foreach (var (atom, _) in size.Factors)
@@ -525,7 +549,14 @@ internal static class ViewJudgement
 
         var used = new bool[dims.Length];
         var groups = new ImmutableArray<int>[targets.Count];
-        return Assign(0) ? groups.ToImmutableArray() : default;
+        var budget = MaxSearchedGroups;
+        var found = Assign(0);
+        if (budget < 0)
+        {
+            return null; // gave up: equal sizes make the search exponential, and an unfinished search proves nothing
+        }
+
+        return found ? groups.ToImmutableArray() : default;
 
         bool Assign(int t)
         {
@@ -548,6 +579,11 @@ internal static class ViewJudgement
             var free = source.Where(i => !used[i]).ToList();
             for (var mask = 1; mask < 1 << free.Count; mask++)
             {
+                if (--budget < 0)
+                {
+                    return false;
+                }
+
                 var product = Dim.One;
                 var group = new List<int>();
                 for (var b = 0; b < free.Count; b++)
