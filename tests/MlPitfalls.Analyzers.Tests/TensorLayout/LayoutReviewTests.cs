@@ -138,7 +138,7 @@ public class LayoutReviewTests
 
     // ============================================================================================ FP: false positives
 
-    [Fact(Skip = "FINDING false positive, checked on libtorch: ModuleOutput models ReLU/GELU/SiLU/Tanh modules as returning fresh memory, although they run the same kernels as Tensor.relu()/gelu() (KeepsLayout); transposing back then looks permuted and a view that works is reported")]
+    [Fact]
     public Task FP01_MLP010_an_activation_module_keeps_the_strides_so_transposing_back_restores_memory_order()
         => V10.AnalyzerAsync("""
             class Block
@@ -158,7 +158,7 @@ public class LayoutReviewTests
             }
             """);
 
-    [Fact(Skip = "FINDING false positive, regression in 9b6e272 (passes on 2037b84): a field the method never writes gets one shape source for every read (ReadUntracked 'stable'), even across a call to a member that reassigns it")]
+    [Fact]
     public Task FP02_MLP009_a_field_tensor_reshaped_by_a_helper_the_method_calls_is_not_judged_by_its_old_shape()
         => V9.AnalyzerAsync("""
             class FeatureCache
@@ -206,7 +206,7 @@ public class LayoutReviewTests
             }
             """);
 
-    [Fact(Skip = "FINDING false positive, minor: an in-place transpose_ through an alias changes x, but only the alias's path is updated")]
+    [Fact]
     public Task FP05_MLP009_a_tensor_transposed_in_place_through_an_alias_is_not_judged_by_its_old_shape()
         => V9.AnalyzerAsync(Method("""
                     var (b, c) = (x.shape[0], x.shape[1]);
@@ -215,7 +215,7 @@ public class LayoutReviewTests
                     return x.reshape(c, b);
             """));
 
-    [Fact(Skip = "FINDING false positive, minor: a size array reordered by a library call (Array.Reverse) keeps its elements")]
+    [Fact]
     public Task FP06_MLP009_a_size_array_reordered_by_a_library_call_is_not_trusted()
         => V9.AnalyzerAsync(Method(Nchw + """
                     var sizes = new long[] { w, h, c, b };
@@ -290,7 +290,7 @@ public class LayoutReviewTests
                     return nhwc.{|#0:view(b, -1)|};
             """), MLP010());
 
-    [Fact(Skip = "FINDING false negative: ModuleOutput models ReLU/GELU/SiLU/Tanh modules as fresh memory, losing the strides they keep (other side of FP01)")]
+    [Fact]
     public Task FN07_MLP010_a_permuted_tensor_through_an_activation_module_is_still_permuted()
         => V10.AnalyzerAsync("""
             class Block

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
@@ -39,12 +40,39 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
 
     private readonly TorchSymbols _torch;
     private readonly ShapeAtoms _atoms;
+    private readonly SyntaxNode _body;
+    private bool? _reshapesInPlace;
+    private bool? _copiesVariables;
 
     private ShapeAnalysis(TorchSymbols torch, ControlFlowGraph graph)
         : base(ShapeValue.Lattice)
     {
         _torch = torch;
         _atoms = new ShapeAtoms(new Dominance(graph));
+        _body = graph.OriginalOperation.Syntax;
+    }
+
+    /// <summary>True when the body calls an in-place method that changes a tensor's shape or strides (transpose_, squeeze_, ...).</summary>
+    private bool ReshapesInPlace => _reshapesInPlace ??= _body.DescendantNodes().Any(
+        n => n is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax { Name.Identifier.ValueText: var name }
+             && name is "transpose_" or "t_" or "swapaxes_" or "swapdims_" or "squeeze_" or "unsqueeze_" or "resize_" or "resize_as_" or "set_" or "as_strided_" or "permute_");
+
+    /// <summary>
+    /// True when the body copies a variable into another (<c>var a = x;</c>, <c>a = this.x;</c>): only then may two of its
+    /// variables hold the same tensor object, whose in-place transpose changes both.
+    /// </summary>
+    private bool CopiesVariables => _copiesVariables ??= _body.DescendantNodes().Any(
+        n => (n is Microsoft.CodeAnalysis.CSharp.Syntax.EqualsValueClauseSyntax { Value: var value } && IsVariable(value))
+             || (n is Microsoft.CodeAnalysis.CSharp.Syntax.AssignmentExpressionSyntax { Right: var right } && IsVariable(right)));
+
+    private static bool IsVariable(SyntaxNode expression)
+    {
+        while (expression is Microsoft.CodeAnalysis.CSharp.Syntax.ParenthesizedExpressionSyntax parenthesized)
+        {
+            expression = parenthesized.Expression;
+        }
+
+        return expression is Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax or Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax;
     }
 
     /// <summary>The shapes of every view and reshape call's receiver and arguments in the body <paramref name="graph"/> was built for (once per graph).</summary>
@@ -92,14 +120,16 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
     protected override ShapeValue ReadUntracked(IOperation reference, AccessPath path, ref PathState<ShapeValue> state, FlowContext context)
     {
         var name = path.Members.IsEmpty ? path.Root?.Name : path.Members[path.Members.Length - 1].Name;
-        var stable = path.Root is IParameterSymbol or IFieldSymbol or IPropertySymbol && name is not null
-                     && MemberWrites.Around(reference.Syntax)?.NeverWrites(name) == true;
+        // A parameter, or a readonly field: another field may be reassigned by any member the method calls. And not when
+        // the body reshapes a tensor in place, which may be this one through an alias (var a = x; a.transpose_(0, 1)).
+        var stable = path.Root is IParameterSymbol or IFieldSymbol { IsReadOnly: true } && path.Members.IsEmpty && name is not null
+                     && !ReshapesInPlace && MemberWrites.Around(reference.Syntax)?.NeverWrites(name) == true;
         if (_torch.IsTensor(reference.Type))
         {
             // A tensor met for the first time: its dimensions are named once, so that the receiver of x.view(...) and the
             // x.shape[i] in its arguments speak of the same dimensions. A parameter or field the member never writes
             // holds one tensor throughout (its dimensions are the path's); any other variable keeps the dimensions named
-            // at this read until it is written.
+            // at this read until it is written or a call that may run user code forgets it.
             if (stable)
             {
                 return ShapeValue.OfTensor(default, _atoms.Source(path, reference.Syntax));
@@ -120,8 +150,8 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             return ShapeValue.Unknown;
         }
 
-        // A parameter or field the member never writes holds one value throughout: one atom for every read. Anything
-        // else whose value is not known here (a local after a merge) is an atom of its own at each read.
+        // A parameter or readonly field the member never writes holds one value throughout: one atom for every read.
+        // Anything else whose value is not known here (another field, a local after a merge) is an atom of its own at each read.
         return ShapeValue.OfScalar(Dim.Of(_atoms.Atom(stable ? path : reference.Syntax, reference.Syntax)));
     }
 
@@ -163,6 +193,15 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
         var method = invocation.TargetMethod;
         if (!_torch.IsInTorchSharp(method))
         {
+            // A call handed an array of sizes may change its elements (Array.Reverse(sizes), Array.Copy, a helper).
+            foreach (var argument in invocation.Arguments)
+            {
+                if (argument.Value.WithoutConversions() is { Type: IArrayTypeSymbol } array && AccessPath.Of(array) is { } arrayPath)
+                {
+                    state = state.Set(arrayPath, ShapeValue.Unknown, Values);
+                }
+            }
+
             return Opaque(invocation);
         }
 
@@ -202,6 +241,13 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
                 : tensor;
             if (receiver is not null && AccessPath.Of(receiver) is { } receiverPath)
             {
+                if (!ReferenceEquals(result, tensor) && CopiesVariables)
+                {
+                    // Another variable may hold the same tensor (var a = x; a.transpose_(0, 1)): none keeps its shape.
+                    var before = state;
+                    state = state.Forget(p => !p.Equals(receiverPath) && before.Get(p, Values).Kind == ShapeKind.Tensor);
+                }
+
                 state = state.Set(receiverPath, result, Values);
             }
 
@@ -258,8 +304,9 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
     }
 
     /// <summary>
-    /// A module call: a Linear layer keeps the leading dimensions and gives the last a size of its own; dropout keeps the
-    /// input as it is, normalizations its shape in fresh memory (measured). Other modules: unknown.
+    /// A module call: a Linear layer keeps the leading dimensions and gives the last a size of its own; dropout and the
+    /// element-wise activations keep the input as it is, strides included, normalizations and softmax its shape in fresh
+    /// memory (measured). Other modules: unknown.
     /// </summary>
     private ShapeValue ModuleOutput(IInvocationOperation invocation, ImmutableArray<ShapeValue> arguments)
     {
@@ -274,9 +321,9 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
             case "Linear" when input.HasRank && input.Rank > 0:
                 var features = Dim.Of(_atoms.Atom(invocation.Syntax, invocation.Instance.Syntax, ".out_features"));
                 return ShapeValue.OfTensor(input.Dims.SetItem(input.Rank - 1, features));
-            case "Dropout" or "Identity":
-                return input;
-            case "LayerNorm" or "RMSNorm" or "GELU" or "ReLU" or "SiLU" or "Tanh" or "Softmax":
+            case "Dropout" or "Identity" or "ReLU" or "GELU" or "SiLU" or "Tanh":
+                return input; // element-wise: the kernels of Tensor.relu() and gelu(), which keep the input's strides (measured)
+            case "LayerNorm" or "RMSNorm" or "Softmax":
                 return ShapeValue.OfTensor(input.Dims, input.Source);
         }
 
