@@ -39,11 +39,11 @@ public class ViewReordersDimensionsFixTests
         new("nchw_to_nhwc_reshape", Bchw, ReadBchw + "return x.reshape(b, h, w, c);", ToNhwc, new long[] { 2, 5, 7, 3 }),
         new("nchw_to_nhwc_size_array", Bchw, ReadBchw + "var sizes = new long[] { b, h, w, c };\nreturn x.view(sizes);", ToNhwc, new long[] { 2, 5, 7, 3 }),
         new("image_to_tokens", Bchw, ReadBchw + "return x.view(b, h * w, c);", ToNhwc, new long[] { 2, 35, 3 }),
-        new("image_to_tokens_inferred", Bchw, ReadBchw + "return x.view(b, -1, c);", ToNhwc, new long[] { 2, 35, 3 }),
+        new("image_to_tokens_inferred", Bchw, ReadBchw + "var maps = x.view(b, c, h, w);\nreturn maps.view(b, -1, c);", ToNhwc, new long[] { 2, 35, 3 }),
         new("image_to_tokens_size_reads", Bchw, "long b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);\nreturn x.reshape(b, h * w, c);", ToNhwc, new long[] { 2, 35, 3 }),
         new("channels_into_rows", Bchw, ReadBchw + "return x.view(b, h, w * c);", ToNhwc, new long[] { 2, 5, 21 }),
         new("channels_into_rows_written_channels_first", Bchw, ReadBchw + "return x.view(b, h, c * w);", new[] { 0, 2, 1, 3 }, new long[] { 2, 5, 21 }),
-        new("pixels_by_channel", Bchw, ReadBchw + "return x.reshape(-1, c);", ToNhwc, new long[] { 70, 3 }),
+        new("pixels_by_channel", Bchw, ReadBchw + "var maps = x.view(b, c, h, w);\nreturn maps.reshape(-1, c);", ToNhwc, new long[] { 70, 3 }),
         new("image_transposed_channels_last", Bchw, ReadBchw + "return x.reshape(b, w, h, c);", new[] { 0, 3, 2, 1 }, new long[] { 2, 7, 5, 3 }),
         new("rank_only_read", new long[] { 2, 3, 5 }, "var (b, c, h) = (x.shape[0], x.shape[1], x.shape[2]);\nreturn x.view(b, h, c);", new[] { 0, 2, 1 }, new long[] { 2, 5, 3 }),
         new("batch_last", Bchw, ReadBchw + "return x.view(c, h, w, b);", new[] { 1, 2, 3, 0 }, new long[] { 3, 5, 7, 2 }),
@@ -113,7 +113,7 @@ public class ViewReordersDimensionsFixTests
     {
         var results = await Computed.Value;
         Assert.Equal(ReadBchw + "return x.permute(0, 2, 3, 1);", results.Fixed["nchw_to_nhwc_view"]);
-        Assert.Equal(ReadBchw + "return x.permute(0, 2, 3, 1).reshape(b, -1, c);", results.Fixed["image_to_tokens_inferred"]);
+        Assert.Equal(ReadBchw + "var maps = x.view(b, c, h, w);\nreturn maps.permute(0, 2, 3, 1).reshape(b, -1, c);", results.Fixed["image_to_tokens_inferred"]);
     }
 
     private sealed record Results(

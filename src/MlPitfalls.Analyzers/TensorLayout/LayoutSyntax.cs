@@ -73,7 +73,8 @@ internal sealed class LayoutSyntax
 
     public static LayoutSyntax Of(SyntaxNode node)
     {
-        var member = node.FirstAncestorOrSelf<SyntaxNode>(n => n is MemberDeclarationSyntax or CompilationUnitSyntax) ?? node.SyntaxTree.GetRoot();
+        // Top-level statements are one body: a global statement is not a member of its own.
+        var member = node.FirstAncestorOrSelf<SyntaxNode>(n => n is MemberDeclarationSyntax and not GlobalStatementSyntax or CompilationUnitSyntax) ?? node.SyntaxTree.GetRoot();
         return Cache.GetValue(member, static m => new LayoutSyntax(m));
     }
 

@@ -44,9 +44,13 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
 
         var written = call.Elements.IsDefault ? sizes.Select(s => s.ToString()).ToList() : call.Elements.Select(e => Shorten(e.Syntax)).ToList();
         var names = AtomNames(call, valueOf);
-        var source = "(" + string.Join(", ", reordering.SourceDims.Select(dim => NameOf(dim, sizes, written, names))) + ")";
+        // Of a tensor of unknown rank the code reads some dimensions; a -1 among the sizes may take more of them than the
+        // code names, so the message cannot say what the tensor is, nor a permute list every dimension. Without a -1 the
+        // sizes pin the element count to the dimensions read.
+        var openEnded = !reordering.RankKnown && sizes.Any(s => s.IsMinusOne);
+        var source = "(" + string.Join(", ", reordering.SourceDims.Select(dim => NameOf(dim, sizes, written, names))) + (openEnded ? ", ..." : "") + ")";
         var requested = "(" + string.Join(", ", written) + ")";
-        var permutation = InWrittenOrder(call, sizes, reordering, valueOf).Permutation;
+        var permutation = openEnded ? default : InWrittenOrder(call, sizes, reordering, valueOf).Permutation;
         var receiver = Shorten(call.Tensor.Syntax);
         string advice;
         var properties = ImmutableDictionary<string, string?>.Empty;

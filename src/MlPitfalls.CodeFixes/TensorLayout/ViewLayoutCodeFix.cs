@@ -43,7 +43,7 @@ public sealed class ViewLayoutCodeFix : CodeFixProvider
             // The diagnostic starts at the method name: view(...) or reshape(...).
             if (root.FindToken(diagnostic.Location.SourceSpan.Start).Parent is not IdentifierNameSyntax name
                 || name.Parent is not MemberAccessExpressionSyntax { Name: var member } access || member != name
-                || access.Parent is not InvocationExpressionSyntax call)
+                || access.Parent is not InvocationExpressionSyntax call || IsWrittenThrough(call))
             {
                 continue;
             }
@@ -90,11 +90,41 @@ public sealed class ViewLayoutCodeFix : CodeFixProvider
         return call.WithExpression(SyntaxFactory.MemberAccessExpression(SyntaxKind.SimpleMemberAccessExpression, permute, SyntaxFactory.IdentifierName("reshape")));
     }
 
-    /// <summary><c>x.view(args)</c> → <c>x.contiguous().view(args)</c>.</summary>
+    /// <summary>
+    /// True when the code writes into the view (<c>x.view(...).copy_(src)</c>, <c>.zero_()</c>, <c>x.view(...)[i] = v</c>):
+    /// every fix copies when it must (permute then reshape, contiguous, reshape), and the write would then go to a
+    /// temporary instead of the tensor, silently.
+    /// </summary>
+    private static bool IsWrittenThrough(InvocationExpressionSyntax call)
+    {
+        SyntaxNode node = call;
+        while (node.Parent is ParenthesizedExpressionSyntax parenthesized)
+        {
+            node = parenthesized;
+        }
+
+        return node.Parent switch
+        {
+            MemberAccessExpressionSyntax { Name.Identifier.ValueText: var name } member when member.Expression == node
+                => name.EndsWith("_", System.StringComparison.Ordinal) && member.Parent is InvocationExpressionSyntax,
+            ElementAccessExpressionSyntax element when element.Expression == node
+                => element.Parent is AssignmentExpressionSyntax assignment && assignment.Left == element,
+            ArgumentSyntax { RefKindKeyword.RawKind: not 0 } => true,
+            ArgumentSyntax { NameColon.Name.Identifier.ValueText: "out" } => true,
+            _ => false,
+        };
+    }
+
+    /// <summary><c>x.view(args)</c> → <c>x.contiguous().view(args)</c>; on its own line of a fluent chain, a line of its own.</summary>
     private static InvocationExpressionSyntax Contiguous(InvocationExpressionSyntax call, MemberAccessExpressionSyntax access)
     {
+        var receiver = access.Expression;
+        var onItsOwnLine = receiver.GetTrailingTrivia().Any(t => t.IsKind(SyntaxKind.EndOfLineTrivia));
+        var dot = onItsOwnLine ? SyntaxFactory.Token(SyntaxKind.DotToken).WithLeadingTrivia(access.OperatorToken.LeadingTrivia) : SyntaxFactory.Token(SyntaxKind.DotToken);
+        var arguments = onItsOwnLine ? SyntaxFactory.ArgumentList().WithTrailingTrivia(receiver.GetTrailingTrivia()) : SyntaxFactory.ArgumentList();
         var contiguous = SyntaxFactory.InvocationExpression(
-            SyntaxFactory.MemberAccessExpression(SyntaxKind.SimpleMemberAccessExpression, access.Expression, SyntaxFactory.IdentifierName("contiguous")));
+            SyntaxFactory.MemberAccessExpression(SyntaxKind.SimpleMemberAccessExpression, receiver, dot, SyntaxFactory.IdentifierName("contiguous")),
+            arguments);
         return call.WithExpression(access.WithExpression(contiguous));
     }
 

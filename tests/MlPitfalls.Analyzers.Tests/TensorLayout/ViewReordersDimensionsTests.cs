@@ -222,13 +222,29 @@ public class ViewReordersDimensionsTests
         => Verifier.CodeFixAsync(
             Method("""
                         var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+                        var maps = x.view(b, c, h, w);
+                        return maps.{|#0:view(b, -1, c)|};
+                """),
+            Method("""
+                        var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+                        var maps = x.view(b, c, h, w);
+                        return maps.permute(0, 2, 3, 1).reshape(b, -1, c);
+                """),
+            MLP009());
+
+    [Fact]
+    public Task Of_a_tensor_of_unknown_rank_a_minus_one_may_take_more_dimensions_so_the_message_leaves_the_shape_open_and_no_fix_is_offered()
+        => Verifier.CodeFixAsync(
+            Method("""
+                        var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
                         return x.{|#0:view(b, -1, c)|};
                 """),
             Method("""
                         var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-                        return x.permute(0, 2, 3, 1).reshape(b, -1, c);
+                        return x.{|#0:view(b, -1, c)|};
                 """),
-            MLP009());
+            Verifier.Diagnostic(Descriptors.MLP009_ViewReordersDimensions).WithLocation(0).WithArguments(
+                "x.view(b, -1, c)", "(b, c, x.shape[2], x.shape[3], ...)", "(b, -1, c)", "view", "permute (or transpose) to move dimensions, then view to regroup them"));
 
     [Fact]
     public Task No_fix_is_offered_when_only_part_of_the_shape_is_known_or_for_the_static_form()
