@@ -37,7 +37,7 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
 
     private protected override Diagnostic? Judge(ViewCall call, ShapeValue tensor, ImmutableArray<Dim> sizes, System.Func<SyntaxNode, ShapeValue> valueOf)
     {
-        if (ViewJudgement.FindReordering(tensor, sizes, call.Invocation.Syntax) is not { } reordering)
+        if (ViewJudgement.FindReordering(tensor, sizes, call.Invocation.Syntax) is not { } reordering || OnlyNumbersMove(call, sizes, reordering))
         {
             return null;
         }
@@ -74,6 +74,37 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
             LocationOf(call),
             properties,
             Shorten(call.Invocation.Syntax), source, requested, call.Invocation.TargetMethod.Name, advice);
+    }
+
+    /// <summary>
+    /// True when every pair of dimensions the reordering swaps is two numbers (<c>(n, 2, 3)</c> viewed as <c>(n, 3, 2)</c>):
+    /// a number says nothing about which dimension it is, and regrouping 2 x 3 elements as 3 x 2 may be meant. A number
+    /// moved past a symbol (<c>(b, 3, h, w)</c> viewed as <c>(b, h, w, 3)</c>) is still a reordering.
+    /// </summary>
+    private static bool OnlyNumbersMove(ViewCall call, ImmutableArray<Dim> sizes, Reordering reordering)
+    {
+        // Sizes the code reads from a tensor (b = x.shape[0] of a tensor made with numbers) name its dimensions; only
+        // numbers written as numbers say nothing.
+        var permutation = reordering.Permutation;
+        if (permutation.IsDefault || call.Elements.IsDefault
+            || Enumerable.Range(0, call.Elements.Length).Any(i => !call.Elements[i].ConstantValue.HasValue && sizes[i].IsConstant))
+        {
+            return false;
+        }
+
+        for (var i = 0; i < permutation.Length; i++)
+        {
+            for (var j = i + 1; j < permutation.Length; j++)
+            {
+                if (permutation[i] > permutation[j]
+                    && !(reordering.SourceDims[permutation[i]].IsConstant && reordering.SourceDims[permutation[j]].IsConstant))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
     }
 
     /// <summary>

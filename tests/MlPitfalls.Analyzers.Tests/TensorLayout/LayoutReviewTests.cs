@@ -656,14 +656,20 @@ public class LayoutReviewTests
             """));
 
     [Fact]
-    public Task OK19_DESIGN_NOTE_numbers_alone_identify_dimensions_when_one_size_is_symbolic()
-        // Not counted as a defect: a (n, 2, 3) tensor viewed as (n, 3, 2) is reported as a reordering only because the
-        // numbers match; the rule skips views whose sizes are all numbers for exactly that reason ("numbers say nothing
-        // about which dimension is which"). Kept to document the behaviour (a regroup of 2 x 3 into 3 x 2 may be meant).
+    public Task OK19_numbers_alone_do_not_identify_dimensions_but_a_number_moved_past_a_symbol_does()
+        // A (n, 2, 3) tensor viewed as (n, 3, 2) may be a regroup of 2 x 3 into 3 x 2: numbers say nothing about which
+        // dimension is which. An image of 3 channels viewed channels-last moves the 3 past h and w: a reordering.
         => V9.AnalyzerAsync("""
             class Net
             {
-                Tensor M(long n) => torch.zeros(n, 2, 3).{|#0:view(n, 3, 2)|};
+                Tensor M(long n) => torch.zeros(n, 2, 3).view(n, 3, 2);
+
+                Tensor Rgb(Tensor images)
+                {
+                    var (b, h, w) = (images.shape[0], images.shape[2], images.shape[3]);
+                    var rgb = images.view(b, 3, h, w);
+                    return rgb.{|#0:view(b, h, w, 3)|};
+                }
             }
             """, MLP009());
 
