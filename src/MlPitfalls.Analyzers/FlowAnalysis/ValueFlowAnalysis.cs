@@ -32,6 +32,9 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
     /// <summary>How many local functions or lambdas deep the analysis follows invocations.</summary>
     private const int MaxNesting = 4;
 
+    /// <summary>How many entry states a local function or lambda is analysed from exactly before it runs from their join.</summary>
+    private const int MaxExactRuns = 2;
+
     /// <summary>
     /// How deep one expression tree is evaluated (a sum of thousands of terms nests that deep); beyond it the value is
     /// unknown and the result is not trusted, rather than overflowing the stack.
@@ -45,6 +48,7 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
     private HashSet<ControlFlowGraph> _running = null!;
     private HashSet<ControlFlowGraph> _analysedAlone = null!;
     private Dictionary<ControlFlowGraph, List<(PathState<TValue> Entry, PathState<TValue> Exit, TValue Returned)>> _invokedRuns = null!;
+    private Dictionary<ControlFlowGraph, (PathState<TValue> Entry, PathState<TValue> Exit, TValue Returned)> _widenedRuns = null!;
     private Dictionary<ControlFlowRegion, (ImmutableArray<AccessPath> Written, bool Calls)> _finallyEffects = null!;
     private TValue _returned;
     private bool _converged = true;
@@ -100,6 +104,7 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         _running = new HashSet<ControlFlowGraph>();
         _analysedAlone = new HashSet<ControlFlowGraph>();
         _invokedRuns = new Dictionary<ControlFlowGraph, List<(PathState<TValue>, PathState<TValue>, TValue)>>();
+        _widenedRuns = new Dictionary<ControlFlowGraph, (PathState<TValue>, PathState<TValue>, TValue)>();
         _finallyEffects = new Dictionary<ControlFlowRegion, (ImmutableArray<AccessPath> Written, bool Calls)>();
         _converged = true;
     }
@@ -430,6 +435,32 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
             {
                 return (run.Exit, run.Returned);
             }
+        }
+
+        if (runs.Count >= MaxExactRuns)
+        {
+            // A local function called in a loop of a local function called in a loop (a training step inside an epoch
+            // helper) meets a new entry state on every pass of every enclosing fixed point: runs multiply with the depth.
+            // From here on it runs from the join of every entry it met, which only grows (finite height), and whatever
+            // it yields holds for each of them.
+            var widened = entry;
+            foreach (var run in runs)
+            {
+                widened = Lattice.Join(widened, run.Entry);
+            }
+
+            if (_widenedRuns.TryGetValue(graph, out var last))
+            {
+                widened = Lattice.Join(widened, last.Entry);
+                if (Lattice.Equals(widened, last.Entry))
+                {
+                    return (last.Exit, last.Returned);
+                }
+            }
+
+            var (widenedFlow, widenedReturned) = RunGraph(graph, widened, _running.Count + 1);
+            _widenedRuns[graph] = (widened, widenedFlow.Exit, widenedReturned);
+            return (widenedFlow.Exit, widenedReturned);
         }
 
         var (flow, returned) = RunGraph(graph, entry, _running.Count + 1);

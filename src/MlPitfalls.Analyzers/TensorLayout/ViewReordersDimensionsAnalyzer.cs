@@ -25,7 +25,9 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
     /// </summary>
     private protected override bool MayApply(ViewCall call)
     {
-        if (!call.Elements.IsDefault && (call.Elements.Length < 2 || call.Elements.All(e => e.ConstantValue.HasValue)))
+        // Sizes of 1 move nothing: a reordering needs two other sizes, one of them not a number.
+        if (!call.Elements.IsDefault
+            && (call.Elements.Count(e => !IsOne(e)) < 2 || call.Elements.All(e => e.ConstantValue.HasValue)))
         {
             return false;
         }
@@ -34,6 +36,8 @@ public sealed class ViewReordersDimensionsAnalyzer : ViewCallAnalyzer
         return layout.MayHaveGivenShape(call.Tensor.Syntax)
                || (call.Elements.IsDefault ? layout.MayReadSizes(call.SizesArgument.Syntax) : call.Elements.Any(e => layout.MayReadSizes(e.Syntax)));
     }
+
+    private static bool IsOne(IOperation size) => size.ConstantValue is { HasValue: true, Value: 1 or 1L };
 
     private protected override Diagnostic? Judge(ViewCall call, ShapeValue tensor, ImmutableArray<Dim> sizes, System.Func<SyntaxNode, ShapeValue> valueOf)
     {

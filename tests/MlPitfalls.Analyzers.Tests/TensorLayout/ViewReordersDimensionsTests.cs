@@ -198,6 +198,20 @@ public class ViewReordersDimensionsTests
             """);
 
     [Fact]
+    public Task Heads_put_between_two_neighbouring_dimensions_are_reported_while_a_one_a_minus_one_or_the_split_in_place_are_not()
+        => Verifier.AnalyzerAsync(
+            Method("""
+                        var (B, T, C) = (x.shape[0], x.shape[1], x.shape[2]);
+                        var wrong = x.{|#0:view(B, heads, T, C / heads)|};              // the classic attention bug
+                        var right = x.view(B, T, heads, C / heads).transpose(1, 2);     // split in place, then move
+                        var unit = x.view(B, 1, T, C);                                   // a new axis of size 1
+                        var open = x.view(B, -1, T, C);                                  // -1 is 1 here
+                        var grouped = x.view(B, T, 2, C / 2);
+                        return wrong + right + unit + open + grouped;
+                """),
+            MLP009());
+
+    [Fact]
     public Task Without_torchsharp_nothing_is_reported()
         => Verifier.AnalyzerWithoutTorchSharpAsync("""
             class Grid { public long[] shape = new long[3]; public Grid view(params long[] sizes) => this; }

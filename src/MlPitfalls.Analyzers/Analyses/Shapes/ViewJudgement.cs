@@ -750,6 +750,39 @@ internal static class ViewJudgement
             latestNamed = System.Math.Max(latestNamed, names.Max());
         }
 
+        // Sizes that name no dimension (heads, 2) between two sizes that are exactly neighbouring dimensions have nothing
+        // to come from: (B, T, C) viewed as (B, heads, T, C / heads) puts T after heads, which must be split off C.
+        for (var j1 = 0; j1 < sizes.Length; j1++)
+        {
+            if (!exact[j1])
+            {
+                continue;
+            }
+
+            var between = 0;
+            for (var j2 = j1 + 1; j2 < sizes.Length; j2++)
+            {
+                if (exact[j2])
+                {
+                    var last = named[j1]!.Max();
+                    var next = named[j2]!.Min();
+                    if (between > 0 && last < next && Enumerable.Range(last + 1, next - last - 1).All(k => dims[k].IsOne))
+                    {
+                        return true;
+                    }
+
+                    break;
+                }
+
+                if (named[j2] is not { Count: 0 } || sizes[j2].IsOne || sizes[j2].IsMinusOne || !sizes[j2].IsKnown)
+                {
+                    break;
+                }
+
+                between++;
+            }
+        }
+
         // A dimension no size names (with an atom of its own, or of unknown size) must go into a size that is not
         // exactly the dimensions it names; if every such place breaks the order, the view reorders.
         for (var k = 0; k < dims.Length; k++)
