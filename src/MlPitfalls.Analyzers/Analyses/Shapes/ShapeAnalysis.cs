@@ -53,9 +53,17 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
     }
 
     /// <summary>True when the body calls an in-place method that changes a tensor's shape or strides (transpose_, squeeze_, ...).</summary>
-    private bool ReshapesInPlace => _reshapesInPlace ??= _body.DescendantNodes().Any(
+    private bool ReshapesInPlace => _reshapesInPlace ??= MayCallInPlace() && _body.DescendantNodes().Any(
         n => n is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax { Name.Identifier.ValueText: var name }
              && name is "transpose_" or "t_" or "swapaxes_" or "swapdims_" or "squeeze_" or "unsqueeze_" or "resize_" or "resize_as_" or "set_" or "as_strided_" or "permute_");
+
+    /// <summary>
+    /// False when the body's text has no <c>_(</c> (spaces allowed between), which no in-place call can lack: a search of
+    /// the text first, instead of a walk of every syntax node (the walk was a seventh of the analysis of an attention block).
+    /// </summary>
+    private bool MayCallInPlace() => InPlaceCallText.IsMatch(_body.SyntaxTree.GetText().ToString(_body.Span));
+
+    private static readonly System.Text.RegularExpressions.Regex InPlaceCallText = new(@"_\s*\(", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     /// <summary>
     /// True when the body copies a variable into another (<c>var a = x;</c>, <c>a = this.x;</c>): only then may two of its
