@@ -203,7 +203,20 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     }
 
     /// <summary>What the mode analysis needs to know about a graph's statement-level operations, found once per graph.</summary>
-    private GraphModeFacts Facts(ControlFlowGraph graph) => GraphFactsCache.GetValue(graph, g => new GraphModeFacts(this, g));
+    private GraphModeFacts Facts(ControlFlowGraph graph)
+    {
+        // Asked for every operation: the shared table's lookup is kept out of the loop (see ValueFlowAnalysis.FactsOf).
+        if (!ReferenceEquals(graph, _modeFactsGraph))
+        {
+            _modeFacts = GraphFactsCache.GetValue(graph, g => new GraphModeFacts(this, g));
+            _modeFactsGraph = graph;
+        }
+
+        return _modeFacts!;
+    }
+
+    private ControlFlowGraph? _modeFactsGraph;
+    private GraphModeFacts? _modeFacts;
 
     private static readonly ConditionalWeakTable<ControlFlowGraph, GraphModeFacts> GraphFactsCache = new();
 
@@ -844,7 +857,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
             return isIterator ? ModeEffects.UnknownIterator : ModeEffects.Unknown;
         }
 
-        var facts = GraphFacts.For(graph);
+        var facts = analysis.FactsOf(graph);
         if (isIterator)
         {
             // Steps from a yield (or the start) to the next yield or the end; then the first step alone, which ends at
