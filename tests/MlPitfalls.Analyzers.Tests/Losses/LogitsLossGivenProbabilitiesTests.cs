@@ -31,6 +31,8 @@ public class LogitsLossGivenProbabilitiesTests
     [InlineData("{|#0:torch.special.softmax(model.call(x), 1)|}")]
     [InlineData("{|#0:model.call(x).softmax(-1)|}.view(-1, 10)")]
     [InlineData("{|#0:model.call(x).softmax(1)|}.squeeze()")]
+    [InlineData("{|#0:model.call(x).softmax(1)|}.@float()")]
+    [InlineData("{|#0:model.call(x).softmax(1)|}.@double()")]
     public Task Softmax_into_a_cross_entropy_module_is_reported_on_the_activation(string input)
         => Verifier.AnalyzerAsync(Step($"        var loss = criterion.call({input}, y);"), MLP002());
 

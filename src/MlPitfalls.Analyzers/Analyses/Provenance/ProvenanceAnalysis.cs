@@ -27,7 +27,7 @@ internal sealed class ProvenanceAnalysis : ValueFlowAnalysis<Provenance>
     private static readonly ImmutableHashSet<string> ShapeOnlyTensorMethods = ImmutableHashSet.Create(
         "view", "view_as", "reshape", "reshape_as", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "flatten", "unflatten",
         "transpose", "transpose_", "swapaxes", "swapdims", "permute", "movedim", "moveaxis", "narrow", "select", "index",
-        "index_select", "contiguous", "to", "cpu", "cuda", "clone", "detach", "detach_", "to_type", "type", "@float", "@double",
+        "index_select", "contiguous", "to", "cpu", "cuda", "clone", "detach", "detach_", "to_type", "type", "float", "double",
         "half", "bfloat16", "t");
 
     private static readonly ImmutableHashSet<string> ShapeOnlyStaticMethods = ImmutableHashSet.Create(
