@@ -538,7 +538,7 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
 
     /// <summary>
     /// The facts of <paramref name="graph"/>'s body, kept by this analysis: every call that may run user code asks, and
-    /// the shared table's lookup cost a fifth of the shape analysis of an attention block (CPU samples).
+    /// the shared table need not be consulted each time.
     /// </summary>
     protected GraphFacts FactsOf(ControlFlowGraph graph)
     {

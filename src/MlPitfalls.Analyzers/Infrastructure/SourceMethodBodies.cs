@@ -40,14 +40,14 @@ internal sealed class SourceMethodBodies
         return _bodies.GetOrAdd(definition, body);
     }
 
-    /// <summary>
-    /// The declaration that holds <paramref name="method"/>'s body: its original definition, or for a partial method the
-    /// implementation part (asked of the original definition: a constructed generic method has no implementation part).
-    /// </summary>
     /// <summary>True for a body with a <c>yield</c> of its own (not one in a lambda or local function inside it): an iterator, whose code runs while it is enumerated.</summary>
     public static bool IsIterator(SyntaxNode declaration)
         => declaration.DescendantNodes(n => n == declaration || n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)).OfType<YieldStatementSyntax>().Any();
 
+    /// <summary>
+    /// The declaration that holds <paramref name="method"/>'s body: its original definition, or for a partial method the
+    /// implementation part (asked of the original definition: a constructed generic method has no implementation part).
+    /// </summary>
     public static IMethodSymbol DefinitionWithBody(IMethodSymbol method)
         => method.OriginalDefinition.PartialImplementationPart ?? method.OriginalDefinition;
 

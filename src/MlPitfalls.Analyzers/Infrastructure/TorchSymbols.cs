@@ -1,6 +1,6 @@
 using System;
-using System.Linq;
 using System.Collections.Immutable;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 

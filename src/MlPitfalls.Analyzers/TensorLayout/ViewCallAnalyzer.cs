@@ -74,11 +74,7 @@ public abstract class ViewCallAnalyzer : TorchSharpAnalyzer
             : call.Invocation.Syntax.GetLocation();
 
     /// <summary>How a message shows code: on one line, shortened.</summary>
-    private protected static string Shorten(SyntaxNode node)
-    {
-        var text = string.Join(" ", node.ToString().Split(new[] { ' ', '\t', '\r', '\n' }, System.StringSplitOptions.RemoveEmptyEntries));
-        return text.Length > 60 ? text.Substring(0, 57) + "..." : text;
-    }
+    private protected static string Shorten(SyntaxNode node) => MessageText.OneLine(node);
 }
 
 /// <summary>A <c>view</c> or <c>reshape</c> call with sizes: the tensor it applies to and the size expressions written.</summary>

@@ -390,12 +390,7 @@ internal sealed class ModeFinding
 
     private static int LineOf(SyntaxNode node) => node.GetLocation().GetLineSpan().StartLinePosition.Line + 1;
 
-    /// <summary>The node's text on one line, however it is laid out, cut at 60 characters.</summary>
-    private static string OneLine(SyntaxNode node)
-    {
-        var text = System.Text.RegularExpressions.Regex.Replace(node.ToString(), @"\s+", " ");
-        return text.Length > 60 ? text.Substring(0, 57) + "..." : text;
-    }
+    private static string OneLine(SyntaxNode node) => MessageText.OneLine(node);
 
     public ImmutableArray<Location> OriginLocations() => Mode.Origins.Select(o => o.GetLocation()).ToImmutableArray();
 

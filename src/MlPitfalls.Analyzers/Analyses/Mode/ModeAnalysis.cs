@@ -205,7 +205,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     /// <summary>What the mode analysis needs to know about a graph's statement-level operations, found once per graph.</summary>
     private GraphModeFacts Facts(ControlFlowGraph graph)
     {
-        // Asked for every operation: the shared table's lookup is kept out of the loop (see ValueFlowAnalysis.FactsOf).
+        // Asked for every operation: the shared table is consulted once per graph, and no closure is made per operation.
         if (!ReferenceEquals(graph, _modeFactsGraph))
         {
             _modeFacts = GraphFactsCache.GetValue(graph, g => new GraphModeFacts(this, g));

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Text;
+using MlPitfalls.Analyzers.Infrastructure;
 
 namespace MlPitfalls.Analyzers.Analyses.Shapes;
 
@@ -27,7 +28,7 @@ internal sealed class DimAtom
     public int Id { get; }
 
     /// <summary>How a message shows the atom: the code it was read from (<c>x.shape[1]</c>, <c>heads</c>).</summary>
-    public string Name => ShapeAtoms.Shorten((_name is string text ? text : _name.ToString()) + _suffix);
+    public string Name => MessageText.OneLine((_name is string text ? text : _name.ToString()) + _suffix, maxLength: 40);
 
     public override string ToString() => Name;
 }

@@ -38,6 +38,12 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
 
     private static readonly ImmutableHashSet<string> Factories = ImmutableHashSet.Create("zeros", "ones", "empty", "randn", "rand", "full");
 
+    /// <summary>In-place methods (named with a trailing <c>_</c>) that move a tensor's dimensions: followed as their out-of-place twins.</summary>
+    private static readonly ImmutableHashSet<string> MovesInPlace = ImmutableHashSet.Create("transpose", "swapaxes", "swapdims", "t", "unsqueeze", "squeeze");
+
+    /// <summary>In-place methods that make a tensor's shape and strides anything.</summary>
+    private static readonly ImmutableHashSet<string> ReshapesToAnything = ImmutableHashSet.Create("resize", "resize_as", "set", "as_strided");
+
     private readonly TorchSymbols _torch;
     private readonly ShapeAtoms _atoms;
     private readonly SyntaxNode _body;
@@ -55,7 +61,11 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
     /// <summary>True when the body calls an in-place method that changes a tensor's shape or strides (transpose_, squeeze_, ...).</summary>
     private bool ReshapesInPlace => _reshapesInPlace ??= MayCallInPlace() && _body.DescendantNodes().Any(
         n => n is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax { Name.Identifier.ValueText: var name }
-             && name is "transpose_" or "t_" or "swapaxes_" or "swapdims_" or "squeeze_" or "unsqueeze_" or "resize_" or "resize_as_" or "set_" or "as_strided_" or "permute_");
+             && InPlaceBase(name) is { } moved && (MovesInPlace.Contains(moved) || ReshapesToAnything.Contains(moved)));
+
+    /// <summary><c>transpose</c> for <c>transpose_</c>; null for a name that is not an in-place method's.</summary>
+    private static string? InPlaceBase(string name)
+        => name.Length > 1 && name.EndsWith("_", StringComparison.Ordinal) ? name.Substring(0, name.Length - 1) : null;
 
     /// <summary>
     /// False when the body's text has no <c>_(</c> (spaces allowed between), which no in-place call can lack: a search of
@@ -238,14 +248,14 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
 
         var parameters = new Arguments(invocation, arguments, first);
         var name = method.Name;
-        if (first == 0 && name.Length > 1 && name.EndsWith("_", StringComparison.Ordinal))
+        if (first == 0 && InPlaceBase(name) is { } inPlace)
         {
             // In place (TorchSharp's convention): x.transpose_(1, 2) moves x itself, x.mul_(2) keeps its shape and strides,
             // resize_/set_/as_strided_ make it anything.
-            name = name.Substring(0, name.Length - 1);
-            var result = name is "transpose" or "swapaxes" or "swapdims" or "t" or "unsqueeze" or "squeeze"
+            name = inPlace;
+            var result = MovesInPlace.Contains(name)
                 ? TensorCall(invocation, method, name, receiver, tensor, parameters, ref state) ?? ShapeValue.Unknown
-                : name is "resize" or "resize_as" or "set" or "as_strided" || !_torch.IsTensor(method.ReturnType) ? ShapeValue.Unknown
+                : ReshapesToAnything.Contains(name) || !_torch.IsTensor(method.ReturnType) ? ShapeValue.Unknown
                 : tensor;
             if (receiver is not null && AccessPath.Of(receiver) is { } receiverPath)
             {
@@ -411,7 +421,7 @@ internal sealed class ShapeAnalysis : ValueFlowAnalysis<ShapeValue>
     {
         if (parameters.Count != 1 || parameters.Value(0) is not { Kind: ShapeKind.Array } sizes)
         {
-            return tensor.IsPermuted && isView ? ShapeValue.Unknown : ShapeValue.Unknown;
+            return ShapeValue.Unknown;
         }
 
         if (!sizes.HasRank)

@@ -324,11 +324,4 @@ internal sealed class ShapeAtoms
 
     public int? SourceIndexOf(DimSource source, DimAtom atom)
         => _sourceDims.TryGetValue(atom, out var dim) && dim.Source == source ? dim.Index : null;
-
-    /// <summary>Code on one line, shortened for a message.</summary>
-    public static string Shorten(string text)
-    {
-        text = string.Join(" ", text.Split(new[] { ' ', '\t', '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries));
-        return text.Length > 40 ? text.Substring(0, 37) + "..." : text;
-    }
 }
