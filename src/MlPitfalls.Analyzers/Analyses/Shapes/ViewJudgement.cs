@@ -250,6 +250,7 @@ internal static class ViewJudgement
             return ViewOutcome.Unknown;
         }
 
+        var sourceDims = source.Select(i => tensor.Dims[i]).ToList();
         int s = 0, t = 0;
         while (s < source.Count || t < target.Count)
         {
@@ -267,7 +268,7 @@ internal static class ViewJudgement
             // dimension (h * w against h, then w * c) merges that dimension in and the group goes on.
             while (!sourceSize.Equals(targetSize))
             {
-                if (Prefix(tensor.Dims, source, s, sourceSize, targetSize) is { } merged)
+                if (Prefix(sourceDims, s, sourceSize, targetSize) is { } merged)
                 {
                     if (Enumerable.Range(s, merged - s).Any(k => chunks[source[k]] != chunk))
                     {
@@ -428,29 +429,13 @@ internal static class ViewJudgement
         return viewD == -1 ? ViewOutcome.Succeeds : ViewOutcome.Throws;
     }
 
-    /// <summary>The index after the source dimensions from <paramref name="from"/> whose product with <paramref name="start"/> is <paramref name="goal"/>; null when none.</summary>
-    private static int? Prefix(ImmutableArray<Dim> dims, List<int> source, int from, Dim start, Dim goal)
+    /// <summary>The index after the values (source dimensions or sizes) from <paramref name="from"/> whose product with <paramref name="start"/> is <paramref name="goal"/>; null when none.</summary>
+    private static int? Prefix(IReadOnlyList<Dim> values, int from, Dim start, Dim goal)
     {
         var product = start;
-        for (var k = from; k < source.Count; k++)
+        for (var k = from; k < values.Count; k++)
         {
-            product = product.Times(dims[source[k]]);
-            if (product.Equals(goal))
-            {
-                return k + 1;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The index after the sizes from <paramref name="from"/> whose product with <paramref name="start"/> is <paramref name="goal"/>; null when none.</summary>
-    private static int? Prefix(List<Dim> sizes, int from, Dim start, Dim goal)
-    {
-        var product = start;
-        for (var k = from; k < sizes.Count; k++)
-        {
-            product = product.Times(sizes[k]);
+            product = product.Times(values[k]);
             if (product.Equals(goal))
             {
                 return k + 1;
