@@ -16,7 +16,7 @@ namespace MlPitfalls.Analyzers.FlowAnalysis;
 /// </summary>
 internal readonly struct AccessPath : IEquatable<AccessPath>
 {
-    private readonly object _root; // ISymbol or CaptureId
+    private readonly object _root; // ISymbol, CaptureId or SyntaxNode (a creation)
 
     private AccessPath(object root, ImmutableArray<ISymbol> members)
     {
@@ -37,6 +37,18 @@ internal readonly struct AccessPath : IEquatable<AccessPath>
     public bool IsVariable => Members.IsEmpty && _root is ILocalSymbol or IParameterSymbol;
 
     public static AccessPath ForCapture(CaptureId id) => new(id, ImmutableArray<ISymbol>.Empty);
+
+    /// <summary>
+    /// A place that stands for every object one creation expression makes (<c>optim.SGD(model.parameters())</c>), for an
+    /// analysis whose facts hold for all of them alike: no variable is rooted there, so nothing the body writes forgets it.
+    /// </summary>
+    public static AccessPath ForCreation(SyntaxNode creation) => new(creation, ImmutableArray<ISymbol>.Empty);
+
+    /// <summary>True for the path <see cref="ForCreation"/> makes.</summary>
+    public bool IsCreation => _root is SyntaxNode;
+
+    /// <summary>The creation expression of a <see cref="ForCreation"/> path; null otherwise.</summary>
+    public SyntaxNode? Creation => _root as SyntaxNode;
 
     public static AccessPath ForSymbol(ISymbol symbol) => new(symbol, ImmutableArray<ISymbol>.Empty);
 
@@ -174,7 +186,7 @@ internal readonly struct AccessPath : IEquatable<AccessPath>
 
     public override string ToString()
     {
-        var root = _root is ISymbol symbol ? symbol.Name : "capture";
+        var root = _root switch { ISymbol symbol => symbol.Name, SyntaxNode creation => creation.ToString(), _ => "capture" };
         return Members.IsEmpty ? root : root + "." + string.Join(".", Members.Select(m => m.Name));
     }
 

@@ -46,6 +46,13 @@ internal sealed class Dominance
                && (later.Span.Contains(earlier.Span) || (!earlier.Span.Contains(later.Span) && earlier.Span.End <= later.SpanStart));
     }
 
+    /// <summary>True when block <paramref name="dominator"/> runs on every path from the entry to block <paramref name="block"/>.</summary>
+    public bool BlockDominates(int dominator, int block)
+    {
+        EnsureBuilt();
+        return Dominates(dominator, block);
+    }
+
     private bool Dominates(int dominator, int block)
     {
         if (_postorder![block] < 0 || _postorder[dominator] < 0)

@@ -411,9 +411,17 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
                 }
             }
 
-            var (exit, returned) = RunInvoked(invoked.Graph, entry);
-            state = exit.IsReached ? exit : state;
-            return returned;
+            _invocations.Add(invocation);
+            try
+            {
+                var (exit, returned) = RunInvoked(invoked.Graph, entry);
+                state = exit.IsReached ? exit : state;
+                return returned;
+            }
+            finally
+            {
+                _invocations.RemoveAt(_invocations.Count - 1);
+            }
         }
 
         if (MayChangeState(invocation))
@@ -422,6 +430,47 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         }
 
         return VisitInvocation(invocation, instance, arguments.MoveToImmutable(), ref state, context);
+    }
+
+    /// <summary>
+    /// The call in the analysed body's own graph that runs the local function or lambda being analysed now (through any
+    /// calls nested in it); null while the body's own code runs. A rule names what such a call does by this call.
+    /// </summary>
+    protected IInvocationOperation? OutermostInvocation => _invocations.Count > 0 ? _invocations[0] : null;
+
+    private readonly List<IInvocationOperation> _invocations = new();
+
+    /// <summary>
+    /// Runs the function <paramref name="delegateValue"/> denotes here, from <paramref name="state"/>, as if called at
+    /// this point: a lambda written in place, a local function handed over as a method group, or a local holding one
+    /// known lambda. For an analysis that knows a call runs its delegate argument there (an optimizer's
+    /// <c>step(closure)</c>). False, with the state unchanged, when the function is not known or runs already.
+    /// </summary>
+    protected bool TryRunDelegate(IOperation delegateValue, ref PathState<TValue> state, FlowContext context)
+    {
+        var value = delegateValue.WithoutConversions();
+        while (value is IDelegateCreationOperation creation)
+        {
+            value = creation.Target.WithoutConversions();
+        }
+
+        var graph = value switch
+        {
+            IFlowAnonymousFunctionOperation lambda => context.Graph.GetAnonymousFunctionControlFlowGraphInScope(lambda, context.CancellationToken),
+            IMethodReferenceOperation { Method.MethodKind: MethodKind.LocalFunction } reference => LocalFunctionGraph(reference.Method, context)?.Graph,
+            ILocalReferenceOperation { Local: var local } when FactsOf(context.Graph).SingleLambdaOf(local, context.Graph) is { } held
+                => context.Graph.GetAnonymousFunctionControlFlowGraphInScope(held, context.CancellationToken),
+            _ => null,
+        };
+
+        if (graph is null || _running.Count >= MaxNesting || _running.Contains(graph))
+        {
+            return false;
+        }
+
+        var (exit, _) = RunInvoked(graph, state);
+        state = exit.IsReached ? exit : state;
+        return true;
     }
 
     private (PathState<TValue> Exit, TValue Returned) RunInvoked(ControlFlowGraph graph, PathState<TValue> entry)
@@ -484,8 +533,24 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         }
 
         _analysedAlone.Add(graph);
-        RunGraph(graph, PathState<TValue>.Empty, _running.Count + 1);
+        _detached++;
+        try
+        {
+            RunGraph(graph, PathState<TValue>.Empty, _running.Count + 1);
+        }
+        finally
+        {
+            _detached--;
+        }
     }
+
+    /// <summary>
+    /// True while a lambda or local function is analysed on its own, from a state in which nothing is known, because it
+    /// may run wherever it is handed to: what an analysis sees there says nothing about the body's own paths.
+    /// </summary>
+    protected bool RunsDetached => _detached > 0;
+
+    private int _detached;
 
     private (FlowResult<PathState<TValue>> Flow, TValue Returned) RunGraph(ControlFlowGraph graph, PathState<TValue> entry, int nesting)
     {
@@ -512,7 +577,15 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
                 }
 
                 _analysedAlone.Add(nested);
-                RunGraph(nested, PathState<TValue>.Empty, nesting + 1);
+                _detached++;
+                try
+                {
+                    RunGraph(nested, PathState<TValue>.Empty, nesting + 1);
+                }
+                finally
+                {
+                    _detached--;
+                }
             }
 
             return (flow, returned);
@@ -584,27 +657,33 @@ internal abstract class ValueFlowAnalysis<TValue> : ForwardDataFlow<PathState<TV
         var method = invocation.TargetMethod;
         if (method.MethodKind == MethodKind.LocalFunction)
         {
-            var definition = method.OriginalDefinition;
-            if (definition.IsAsync || definition.DeclaringSyntaxReferences.Any(r => r.GetSyntax(context.CancellationToken) is LocalFunctionStatementSyntax function && SourceMethodBodies.IsIterator(function)))
-            {
-                return null; // its body runs while it is enumerated, or after an await: not at the call
-            }
-
-            for (var graph = context.Graph; graph is not null; graph = graph.Parent)
-            {
-                if (graph.LocalFunctions.Contains(definition, SymbolEqualityComparer.Default))
-                {
-                    return new InvokedFunction(graph.GetLocalFunctionControlFlowGraph(definition, context.CancellationToken), definition.Parameters);
-                }
-            }
-
-            return null;
+            return LocalFunctionGraph(method, context);
         }
 
         if (method.MethodKind == MethodKind.DelegateInvoke && invocation.Instance is ILocalReferenceOperation { Local: var local }
             && FactsOf(context.Graph).SingleLambdaOf(local, context.Graph) is { } lambda)
         {
             return new InvokedFunction(context.Graph.GetAnonymousFunctionControlFlowGraphInScope(lambda, context.CancellationToken), lambda.Symbol.Parameters);
+        }
+
+        return null;
+    }
+
+    /// <summary>The graph of a local function declared in the running graph or one around it, when it runs where it is called.</summary>
+    private static InvokedFunction? LocalFunctionGraph(IMethodSymbol method, FlowContext context)
+    {
+        var definition = method.OriginalDefinition;
+        if (definition.IsAsync || definition.DeclaringSyntaxReferences.Any(r => r.GetSyntax(context.CancellationToken) is LocalFunctionStatementSyntax function && SourceMethodBodies.IsIterator(function)))
+        {
+            return null; // its body runs while it is enumerated, or after an await: not at the call
+        }
+
+        for (var graph = context.Graph; graph is not null; graph = graph.Parent)
+        {
+            if (graph.LocalFunctions.Contains(definition, SymbolEqualityComparer.Default))
+            {
+                return new InvokedFunction(graph.GetLocalFunctionControlFlowGraph(definition, context.CancellationToken), definition.Parameters);
+            }
         }
 
         return null;

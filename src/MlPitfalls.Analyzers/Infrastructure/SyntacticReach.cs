@@ -67,13 +67,29 @@ internal sealed class SyntacticReach
             return UnseenCodeReaches;
         }
 
+        return CodeMayReach(services, method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)), names, inProgress, cancellationToken);
+    }
+
+    /// <summary>
+    /// False when nothing <paramref name="code"/> (a statement, a loop) runs can reach the thing, through the source
+    /// methods it calls; true when it may. Not memoised for the code itself (its callees' answers are).
+    /// </summary>
+    public bool MayReach(AnalysisServices services, SyntaxNode code, CancellationToken cancellationToken)
+    {
+        var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
+        return CodeMayReach(services, new[] { code }, names, new HashSet<string>(), cancellationToken);
+    }
+
+    private bool CodeMayReach(
+        AnalysisServices services, IEnumerable<SyntaxNode> code, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    {
         var called = new HashSet<string>();
         var simplyCalled = new HashSet<string>();
         var groups = new HashSet<string>();
         var created = new HashSet<string>();
-        foreach (var reference in method.DeclaringSyntaxReferences)
+        foreach (var syntax in code)
         {
-            if (Marks(reference.GetSyntax(cancellationToken), called, simplyCalled, groups, created, cancellationToken))
+            if (Marks(syntax, called, simplyCalled, groups, created, cancellationToken))
             {
                 return true;
             }

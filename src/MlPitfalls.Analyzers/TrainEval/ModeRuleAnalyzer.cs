@@ -226,68 +226,6 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
         return null;
     }
 
-    /// <summary>
-    /// A graph's loops (each first block and the last block branching back to it, outermost first) and which block each
-    /// statement-level operation is in: made once per graph, since every training use in a member asks.
-    /// </summary>
-    private sealed class LoopTable
-    {
-        private static readonly ConditionalWeakTable<ControlFlowGraph, LoopTable> Tables = new();
-
-        private readonly Dictionary<SyntaxNode, int> _blockOfSyntax = new();
-
-        private LoopTable(ControlFlowGraph graph)
-        {
-            var loops = new List<(int, int)>();
-            foreach (var block in graph.Blocks)
-            {
-                foreach (var operation in block.Operations)
-                {
-                    _blockOfSyntax[operation.Syntax] = block.Ordinal;
-                }
-
-                if (block.BranchValue is { } value)
-                {
-                    _blockOfSyntax[value.Syntax] = block.Ordinal;
-                }
-
-                var last = -1;
-                foreach (var predecessor in block.Predecessors)
-                {
-                    if (predecessor.Source.Ordinal >= block.Ordinal && predecessor.Source.Ordinal > last)
-                    {
-                        last = predecessor.Source.Ordinal;
-                    }
-                }
-
-                if (last >= 0)
-                {
-                    loops.Add((block.Ordinal, last));
-                }
-            }
-
-            Loops = loops;
-        }
-
-        public IReadOnlyList<(int Header, int Last)> Loops { get; }
-
-        public static LoopTable For(ControlFlowGraph graph) => Tables.GetValue(graph, static g => new LoopTable(g));
-
-        /// <summary>The block of the statement-level operation <paramref name="syntax"/> stands in (the nearest enclosing one a block holds).</summary>
-        public int? BlockOf(SyntaxNode syntax)
-        {
-            for (var node = syntax; node is not null; node = node.Parent)
-            {
-                if (_blockOfSyntax.TryGetValue(node, out var ordinal))
-                {
-                    return ordinal;
-                }
-            }
-
-            return null;
-        }
-    }
-
     /// <summary>The loop statement whose first block is <paramref name="header"/>: the innermost loop around the call that starts at or before it.</summary>
     private static SyntaxNode? LoopAround(IOperation call, BasicBlock header)
     {

@@ -1,4 +1,5 @@
 using System.Linq;
+using MlPitfalls.Analyzers.FlowAnalysis;
 using MlPitfalls.Analyzers.Infrastructure;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -17,91 +18,37 @@ internal sealed class FixSafety
     public FixSafety(ILoopOperation loop) => _loop = loop;
 
     /// <summary>
-    /// An expression naming the optimizer that can be written as the first statement of the loop body, or null when
-    /// there is none (the optimizer is computed, or only visible inside a helper).
+    /// An expression naming the optimizer <paramref name="path"/> (as the loop's code names it) that can be written as the
+    /// first statement of the loop body, or null when there is none: a name that does not reach the same symbol there,
+    /// or a variable declared or assigned in the body.
     /// </summary>
-    public string? OptimizerExpression(GradientEvent step)
+    /// <remarks><paramref name="writtenAs"/>: the receiver as the loop body writes it at a direct step, which is used as written.</remarks>
+    public string? OptimizerExpression(AccessPath path, SyntaxNode? writtenAs)
     {
-        var receiver = ReceiverAsTheLoopSeesIt(((IInvocationOperation)step.Operation).ResolvedReceiver(), step.Chain);
-        if (!receiver.IsSimpleReference() || receiver.ReferencedSymbols() is not { IsDefault: false } names || !names.All(IsSameAtStartOfBody))
+        var body = _loop.Body;
+        if (path.Root is not { } root || _loop.SemanticModel is not { } model || root is INamedTypeSymbol or IMethodSymbol)
         {
             return null;
         }
 
-        // Written in the loop body (the step itself, or the argument handed to the helper): valid there as written.
-        var body = _loop.Body.Syntax;
-        if (receiver!.Syntax.SyntaxTree == body.SyntaxTree && body.Span.Contains(receiver.Syntax.Span))
-        {
-            return receiver.Syntax.ToString();
-        }
-
-        // A member of this (or a variable a local function or lambda captures): usable by its name if that name
-        // reaches the same symbol at the loop (a private field of a base class does not).
-        var optimizer = receiver.ReferencedSymbol();
-        if (optimizer is null || _loop.SemanticModel is null
-            || receiver is IFieldReferenceOperation { Instance: not (null or IInstanceReferenceOperation) }
-            || receiver is IPropertyReferenceOperation { Instance: not (null or IInstanceReferenceOperation) })
+        var symbols = new[] { root }.Concat(path.Members).ToList();
+        if (!symbols.All(IsSameAtStartOfBody))
         {
             return null;
         }
 
-        var visible = _loop.SemanticModel.LookupSymbols(body.SpanStart, name: optimizer.Name);
-        return visible.Any(s => SymbolEqualityComparer.Default.Equals(s, optimizer)) ? optimizer.Name : null;
-    }
-
-    /// <summary>
-    /// The step's receiver translated, call by call, into what it is in the loop's own code: a helper's parameter
-    /// becomes the argument passed for it, a member of <c>this</c> stays itself while each call is on <c>this</c>,
-    /// a captured variable stays itself through a local function or lambda. Null when it is none of these:
-    /// <c>other.TrainStep(x)</c> steps other's optimizer, which the helper's field name does not reach at the loop.
-    /// </summary>
-    private static IOperation? ReceiverAsTheLoopSeesIt(IOperation? receiver, CallChain? chain)
-    {
-        for (; chain is not null && receiver is not null; chain = chain.Caller)
+        if (writtenAs is not null && writtenAs.SyntaxTree == body.Syntax.SyntaxTree && body.Syntax.Span.Contains(writtenAs.Span))
         {
-            receiver = receiver.WithoutConversions();
-            var callee = SourceMethodBodies.DefinitionWithBody(chain.Callee);
-            if (receiver is IParameterReferenceOperation parameter
-                && SymbolEqualityComparer.Default.Equals(parameter.Parameter.ContainingSymbol.OriginalDefinition, callee))
-            {
-                receiver = chain.Call is IInvocationOperation invocation
-                    ? invocation.Arguments.FirstOrDefault(a => a.Parameter?.Ordinal == parameter.Parameter.Ordinal)?.Value
-                    : null;
-                continue;
-            }
-
-            var sameFrame = callee.MethodKind is MethodKind.LocalFunction or MethodKind.DelegateInvoke;
-            var callOnThis = chain.Call switch
-            {
-                IInvocationOperation invocation => invocation.Instance is IInstanceReferenceOperation,
-                IDelegateCreationOperation { Target: IMethodReferenceOperation reference } => reference.Instance is IInstanceReferenceOperation,
-                _ => false,
-            };
-            var keeps = Root(receiver) switch
-            {
-                null => true,                                           // a static member means the same everywhere
-                IInstanceReferenceOperation => sameFrame || callOnThis, // this.opt is the caller's only on the same object
-                _ => sameFrame,                                         // a captured local is the caller's own variable
-            };
-            if (!keeps)
-            {
-                return null;
-            }
+            return writtenAs.ToString();
         }
 
-        return receiver;
-    }
-
-    /// <summary>What a chain of member accesses starts from: <c>this</c>, a variable, or null for a static member.</summary>
-    private static IOperation? Root(IOperation? receiver)
-    {
-        var current = receiver.WithoutConversions();
-        while (current is IFieldReferenceOperation or IPropertyReferenceOperation)
+        var visible = model.LookupSymbols(body.Syntax.SpanStart, name: root.Name);
+        if (!visible.Any(s => SymbolEqualityComparer.Default.Equals(s, root)))
         {
-            current = current.MemberInstance();
+            return null; // a private field of a base class, or a helper's field the loop's class does not have
         }
 
-        return current;
+        return string.Join(".", symbols.Select(s => s.Name));
     }
 
     /// <summary>
@@ -122,19 +69,20 @@ internal sealed class FixSafety
     }
 
     /// <summary>
-    /// True when the clear, moved up to <paramref name="backward"/>, still names the same optimizer or module: nothing
-    /// its receiver reads is declared or assigned from the backward() statement on.
+    /// True when the clear at <paramref name="clear"/>, moved up to <paramref name="backward"/>, still names the same
+    /// optimizer or module: nothing its receiver reads is declared or assigned from the backward() statement on.
     /// </summary>
-    public bool NamesTheSameBefore(GradientEvent clear, GradientEvent backward)
+    public bool NamesTheSameBefore(SyntaxNode clear, SyntaxNode backward)
     {
-        var names = clear.Operation is IInvocationOperation invocation ? invocation.ResolvedReceiver().ReferencedSymbols() : default;
+        var operation = _loop.SemanticModel?.GetOperation(clear);
+        var names = operation is IInvocationOperation invocation ? invocation.ResolvedReceiver().ReferencedSymbols() : default;
         if (names.IsDefault)
         {
             return false;
         }
 
-        var from = backward.Anchor.Syntax.SpanStart;
-        var to = clear.Anchor.Syntax.SpanStart;
+        var from = backward.SpanStart;
+        var to = clear.SpanStart;
         return !names.Any(name => name is ILocalSymbol && name.DeclaringSyntaxReferences.Any(r => r.Span.Start >= from))
                && !_loop.Body.Descendants().Any(o => o.Syntax.SpanStart >= from && o.Syntax.SpanStart < to && names.Any(name => Assigns(o, name)));
     }

@@ -1,21 +1,26 @@
-using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
+using MlPitfalls.Analyzers.Analyses.Gradients;
+using MlPitfalls.Analyzers.FlowAnalysis;
 using MlPitfalls.Analyzers.Infrastructure;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
 
 namespace MlPitfalls.Analyzers.TrainingLoop;
 
 /// <summary>
-/// MLP001. For every loop that runs backward() and an optimizer step each iteration (directly or through helpers it
-/// calls), checks that each stepped optimizer's gradients are cleared once per iteration, and not between
-/// backward() and the step. Only the innermost loop holding both is judged, so an epoch loop around a batch loop
-/// is not reported twice. Whenever the code leaves room for doubt (a clear on an optimizer that might be the same
-/// object, a hook that might clear), the rule stays silent: a false warning costs more than a missed one.
+/// MLP001. For each optimizer a loop steps (directly or through what it calls), asks the gradient analysis what the
+/// optimizer's buffers hold at the step on every path that has gone round the loop once: gradients an earlier step already
+/// applied (nothing clears them), nothing but zeros after a clear that erased backward()'s gradients (the clear stands
+/// between backward() and the step), or only the last pass of an inner loop that clears on each pass. A step is judged
+/// in the innermost loop around it, so an epoch loop around a batch loop is not reported twice, and the generator of a
+/// WGAN (stepped in the outer loop, the critic in an inner one) is judged too. Whatever may clear without certainty keeps
+/// the rule silent: a false warning costs more than a missed one.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
@@ -32,303 +37,175 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
     /// <summary>Diagnostic property: the expression, valid at the start of the loop body, that names the optimizer.</summary>
     public const string OptimizerProperty = "Optimizer";
 
+    /// <summary>Loops that may step an optimizer: their text, or a source method they call, names <c>step</c>.</summary>
+    private static readonly SyntacticReach StepReach = new(
+        static node => node is IdentifierNameSyntax { Identifier.ValueText: "step" }, unseenCodeReaches: false, sourceCreationsReach: false);
+
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
         ImmutableArray.Create(Descriptors.MLP001_GradientsNotCleared);
 
     private protected override void OnTorchSharpCompilationStart(CompilationStartAnalysisContext context, TorchSymbols torch)
     {
-        if (torch.Optimizer is null)
+        if (torch.Optimizer is null || AnalysisServices.For(context.Compilation) is not { } services)
         {
             return;
         }
 
-        var bodies = new SourceMethodBodies(context.Compilation);
-        var walker = new CallFollowingWalker(bodies);
-        context.RegisterOperationAction(c => AnalyzeLoop(c, torch, walker, bodies), OperationKind.Loop);
+        context.RegisterOperationAction(c => AnalyzeLoop(c, services), OperationKind.Loop);
     }
 
-    private static void AnalyzeLoop(OperationAnalysisContext context, TorchSymbols torch, CallFollowingWalker walker, SourceMethodBodies bodies)
+    private static void AnalyzeLoop(OperationAnalysisContext context, AnalysisServices services)
     {
         var loop = (ILoopOperation)context.Operation;
-        if (loop.Body is null)
+        var cancellationToken = context.CancellationToken;
+        if (loop.Body is null || !StepReach.MayReach(services, loop.Syntax, cancellationToken)
+            || FunctionGraph(context.GetControlFlowGraph(), loop, cancellationToken) is not { } graph
+            || LoopTable.For(graph).RangeOf(loop.Syntax) is not { } range)
         {
             return;
         }
 
-        var events = CollectEvents(loop, torch, walker, context.CancellationToken);
-        var backwards = events.Where(e => e.Kind == GradientEventKind.Backward).ToList();
-        var steps = events.Where(e => e.Kind == GradientEventKind.Step).ToList();
-        if (backwards.Count == 0 || steps.Count == 0 || HasNestedTrainingLoop(backwards, steps))
+        var whole = GradientAnalysis.For(services, graph, cancellationToken);
+        if (!whole.Sites.Any(s => s.Kind == GradientSiteKind.Step && s.Key is not null && ReferenceEquals(InnermostLoop(s.Anchor), loop.Syntax)))
         {
             return;
         }
 
-        var iteration = new Iteration(loop, events, new OptimizerOrigins(loop, bodies, torch, context.CancellationToken), torch);
-        foreach (var optimizerSteps in steps.GroupBy(s => s.Target, SymbolEqualityComparer.Default))
+        if (GradientAnalysis.LaterIterations(services, graph, whole, range.Header, range.Last, ignoredClears: null, cancellationToken) is not { } later)
         {
-            var diagnostic = iteration.Judge(optimizerSteps.First());
-            if (diagnostic is not null)
+            return;
+        }
+
+        var iteration = new Iteration(loop, graph, range, whole, later, services, cancellationToken);
+        foreach (var steps in later.Sites
+                     .Where(s => s.Kind == GradientSiteKind.Step && s.Key is not null && ReferenceEquals(InnermostLoop(s.Anchor), loop.Syntax))
+                     .GroupBy(s => s.Path ?? s.Key!.Value)
+                     .Select(g => g.OrderBy(iteration.Order).ToList()))
+        {
+            if (iteration.Judge(steps) is { } diagnostic)
             {
                 context.ReportDiagnostic(diagnostic);
             }
         }
     }
 
-    private static List<GradientEvent> CollectEvents(
-        ILoopOperation loop, TorchSymbols torch, CallFollowingWalker walker, CancellationToken cancellationToken)
+    /// <summary>The graph of the function the loop stands in: the member's, or a local function's inside it; null inside a lambda.</summary>
+    private static ControlFlowGraph? FunctionGraph(ControlFlowGraph root, IOperation loop, CancellationToken cancellationToken)
     {
-        var events = new List<GradientEvent>();
-        void Collect(IOperation operation, CallChain? chain)
+        var functions = new List<IMethodSymbol>();
+        for (var parent = loop.Parent; parent is not null; parent = parent.Parent)
         {
-            // A delegate the walk follows into its lambda is read like any other code: no guess that it might clear.
-            var (kind, target) = operation is IInvocationOperation call && walker.FollowsDelegate(call, chain, cancellationToken)
-                ? (null, null)
-                : Classify(operation, torch);
-            if (kind is { } eventKind)
+            switch (parent)
             {
-                events.Add(new GradientEvent(
-                    eventKind, CallChain.MapToWalkedCode(target, chain), operation, chain, NestedLoopsBetween(operation, chain, loop)));
+                case IAnonymousFunctionOperation:
+                    return null; // the state it starts in depends on where it runs
+                case ILocalFunctionOperation function:
+                    functions.Add(function.Symbol);
+                    break;
             }
         }
 
-        walker.Walk(loop.Body, Collect, cancellationToken);
-        // for (...; ...; i++, optimizer.zero_grad()): the iterator part runs after the body, every iteration.
-        if (loop is IForLoopOperation forLoop)
+        var graph = root;
+        for (var i = functions.Count - 1; i >= 0; i--)
         {
-            foreach (var iterator in forLoop.AtLoopBottom)
+            graph = graph.GetLocalFunctionControlFlowGraph(functions[i], cancellationToken);
+        }
+
+        return graph;
+    }
+
+    /// <summary>The innermost loop statement around <paramref name="syntax"/>.</summary>
+    private static SyntaxNode? InnermostLoop(SyntaxNode syntax)
+    {
+        for (var node = syntax.Parent; node is not null; node = node.Parent)
+        {
+            if (node is ForStatementSyntax or CommonForEachStatementSyntax or WhileStatementSyntax or DoStatementSyntax)
             {
-                walker.Walk(iterator, Collect, cancellationToken);
+                return node;
             }
         }
 
-        return events;
+        return null;
     }
 
-    private static (GradientEventKind? Kind, ISymbol? Target) Classify(IOperation operation, TorchSymbols torch)
-    {
-        switch (operation)
-        {
-            case IInvocationOperation invocation:
-                var method = invocation.TargetMethod;
-                if (torch.IsBackward(method))
-                {
-                    return (GradientEventKind.Backward, null);
-                }
-
-                if (torch.IsOptimizerStep(method))
-                {
-                    return (GradientEventKind.Step, invocation.ResolvedReceiver().ReferencedSymbol());
-                }
-
-                if (torch.IsOptimizerZeroGrad(method))
-                {
-                    return (GradientEventKind.ClearOptimizer, invocation.ResolvedReceiver().ReferencedSymbol());
-                }
-
-                if (torch.IsModuleZeroGrad(method))
-                {
-                    return (GradientEventKind.ClearModule, invocation.ResolvedReceiver().ReferencedSymbol());
-                }
-
-                if (method.Name == "zero_" && IsGradReference(invocation.ResolvedReceiver(), torch))
-                {
-                    return ClassifyParameterGradClear(invocation.ResolvedReceiver()!, torch);
-                }
-
-                return ClassifyOpaqueCall(invocation, torch);
-
-            // p.grad = null discards what backward() accumulated. Any other value (p.grad = p.grad.clamp(-1, 1),
-            // master.grad = p.grad.to(Float32)) keeps or copies gradients: not a clear.
-            case ISimpleAssignmentOperation assignment
-                when IsGradReference(assignment.Target, torch) && assignment.Value.ConstantValue is { HasValue: true, Value: null }:
-                return ClassifyParameterGradClear(assignment.Target, torch);
-
-            default:
-                return (null, null);
-        }
-    }
-
-    /// <summary>
-    /// <c>p.grad = null</c> / <c>p.grad.zero_()</c> for each <c>p</c> of <c>foreach (var p in model.parameters())</c>
-    /// clears <c>model</c>'s gradients, exactly like <c>model.zero_grad()</c>; otherwise it is not tied to one module.
-    /// </summary>
-    private static (GradientEventKind? Kind, ISymbol? Target) ClassifyParameterGradClear(IOperation gradReference, TorchSymbols torch)
-    {
-        var parameter = ((IPropertyReferenceOperation)gradReference.WithoutConversions()!).Instance.ReferencedSymbol();
-        for (var parent = gradReference.Parent; parent is not null && parameter is ILocalSymbol; parent = parent.Parent)
-        {
-            if (parent is IForEachLoopOperation loop && loop.Locals.Contains(parameter, SymbolEqualityComparer.Default))
-            {
-                return loop.Collection.WithoutConversions() is IInvocationOperation collection && torch.IsModuleParameters(collection.TargetMethod)
-                    && collection.ResolvedReceiver().ReferencedSymbol() is { } module
-                    ? (GradientEventKind.ClearModule, module)
-                    : (GradientEventKind.ClearParameterGrad, null);
-            }
-        }
-
-        return (GradientEventKind.ClearParameterGrad, null);
-    }
-
-    /// <summary>
-    /// Calls whose effect we cannot read are assumed to clear rather than risk a false warning: a call into another
-    /// library or an abstract member that is handed an optimizer, a module or its parameters, and a void hook a subclass or a delegate may fill in
-    /// (<c>protected virtual void OnBatchStart()</c>, <c>onBatchStart?.Invoke()</c>). TorchSharp's own methods are known
-    /// not to clear.
-    /// </summary>
-    private static (GradientEventKind? Kind, ISymbol? Target) ClassifyOpaqueCall(IInvocationOperation invocation, TorchSymbols torch)
-    {
-        var method = invocation.TargetMethod;
-        if (SymbolEqualityComparer.Default.Equals(method.ContainingAssembly, torch.Tensor.ContainingAssembly))
-        {
-            return (null, null);
-        }
-
-        var inSource = method.DeclaringSyntaxReferences.Length > 0;
-        if ((!inSource || method.IsAbstract) && !IsKnownNotToClear(method))
-        {
-            foreach (var argument in invocation.Arguments)
-            {
-                var value = argument.Value.WithoutConversions();
-                if (torch.IsOptimizer(value?.Type))
-                {
-                    return (GradientEventKind.PossibleClear, value.ReferencedSymbol());
-                }
-
-                // Handed a module or its parameters, it may clear them (ZeroGrads(model)), whichever optimizer holds them.
-                if (torch.IsModule(value?.Type) || value is IInvocationOperation call && torch.IsModuleParameters(call.TargetMethod))
-                {
-                    return (GradientEventKind.PossibleClear, null);
-                }
-            }
-        }
-
-        var overridable = (method.IsVirtual || method.IsAbstract || (method.IsOverride && !method.IsSealed)) && !method.ContainingType.IsSealed;
-        var userHook = method.ReturnsVoid && ((inSource && overridable) || method.MethodKind == MethodKind.DelegateInvoke);
-        return userHook ? (GradientEventKind.PossibleClear, null) : (null, null);
-    }
-
-    /// <summary>
-    /// Library code that is handed a module or its parameters without being able to clear gradients: LINQ and collections
-    /// (<c>model.parameters().ToArray()</c>, seen in real TorchSharp examples), strings and formatting, console, debug and
-    /// file output, logging. Delegates and reflection may run anything and are not in the list.
-    /// </summary>
-    private static bool IsKnownNotToClear(IMethodSymbol method)
-    {
-        var space = method.ContainingNamespace?.ToDisplayString() ?? "";
-        return space is "System.Linq" or "System.Collections.Generic" or "System.Collections" or "System.Collections.Concurrent"
-                   or "System.Collections.Immutable" or "System.Collections.ObjectModel" or "System.Text" or "System.IO" or "System.Diagnostics"
-                   or "System.Runtime.CompilerServices" or "Microsoft.Extensions.Logging"
-               || (space == "System" && method.ContainingType?.Name is "String" or "Console" or "Math" or "MathF" or "Convert" or "Array" or "Tuple" or "ValueTuple" or "Object");
-    }
-
-    private static bool IsGradReference(IOperation? operation, TorchSymbols torch)
-        => operation.WithoutConversions() is IPropertyReferenceOperation property && torch.IsGradProperty(property.Property);
-
-    /// <summary>The loops strictly inside <paramref name="loop"/> that enclose an event, following the call chain back out.</summary>
-    private static IReadOnlyList<ILoopOperation> NestedLoopsBetween(IOperation operation, CallChain? chain, ILoopOperation loop)
-    {
-        List<ILoopOperation>? nested = null;
-        var current = operation;
-        while (true)
-        {
-            for (var parent = current.Parent; parent is not null; parent = parent.Parent)
-            {
-                if (ReferenceEquals(parent, loop))
-                {
-                    return nested ?? (IReadOnlyList<ILoopOperation>)Array.Empty<ILoopOperation>();
-                }
-
-                if (parent is ILoopOperation inner)
-                {
-                    (nested ??= new List<ILoopOperation>()).Add(inner);
-                }
-            }
-
-            if (chain is null)
-            {
-                return nested ?? (IReadOnlyList<ILoopOperation>)Array.Empty<ILoopOperation>();
-            }
-
-            current = chain.Call;
-            chain = chain.Caller;
-        }
-    }
-
-    /// <summary>True when an inner loop runs both backward() and a step: that loop is the training loop, judged on its own.</summary>
-    private static bool HasNestedTrainingLoop(List<GradientEvent> backwards, List<GradientEvent> steps)
-        => backwards.Any(b => b.NestedLoops.Any(inner => steps.Any(s => s.NestedLoops.Contains(inner))));
-
-    private static bool IsInsideConditional(IOperation operation, IOperation stopAt)
-    {
-        for (var parent = operation.Parent; parent is not null && !ReferenceEquals(parent, stopAt); parent = parent.Parent)
-        {
-            if (parent is IConditionalOperation or ISwitchOperation or ICoalesceOperation)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>
-    /// True when a <c>break</c> leaves <paramref name="loop"/>: a retry loop that stops once the gradients are usable
-    /// means to keep only that pass, unlike a micro-batch loop that runs every pass.
-    /// </summary>
-    private static bool CanBreakOut(ILoopOperation loop)
-        => loop.Body is { } body
-           && body.Descendants().Any(o => o is IBranchOperation { BranchKind: BranchKind.Break } branch
-                                          && SymbolEqualityComparer.Default.Equals(branch.Target, loop.ExitLabel));
-
-    /// <summary>One loop iteration's gradient events, judged optimizer by optimizer.</summary>
+    /// <summary>One loop's later iterations, judged optimizer by optimizer.</summary>
     private sealed class Iteration
     {
         private readonly ILoopOperation _loop;
-        private readonly List<GradientEvent> _events;
-        private readonly OptimizerOrigins _origins;
-        private readonly TorchSymbols _torch;
+        private readonly ControlFlowGraph _graph;
+        private readonly (int Header, int Last) _range;
+        private readonly GradientResult _whole;
+        private readonly GradientResult _later;
+        private readonly AnalysisServices _services;
+        private readonly CancellationToken _cancellationToken;
         private readonly FixSafety _fixes;
 
-        public Iteration(ILoopOperation loop, List<GradientEvent> events, OptimizerOrigins origins, TorchSymbols torch)
+        public Iteration(
+            ILoopOperation loop, ControlFlowGraph graph, (int Header, int Last) range, GradientResult whole, GradientResult later, AnalysisServices services,
+            CancellationToken cancellationToken)
         {
-            _fixes = new FixSafety(loop);
             _loop = loop;
-            _events = events;
-            _origins = origins;
-            _torch = torch;
+            _graph = graph;
+            _range = range;
+            _whole = whole;
+            _later = later;
+            _services = services;
+            _cancellationToken = cancellationToken;
+            _fixes = new FixSafety(loop);
         }
 
-        public Diagnostic? Judge(GradientEvent firstStep)
+        /// <summary>Where a site runs in one pass of the loop: source order, with a <c>for</c> loop's iterator after its body.</summary>
+        public int Order(GradientSite site) => Order(site.Anchor);
+
+        private int Order(SyntaxNode anchor)
+            => _loop.Syntax is ForStatementSyntax { Statement: var body } forLoop && forLoop.Incrementors.Span.Contains(anchor.Span)
+                ? body.Span.End + anchor.SpanStart
+                : anchor.SpanStart;
+
+        /// <summary>The sites of <paramref name="kind"/> in the loop (in its body, its header, or the code it calls), in the order one pass runs them.</summary>
+        private List<GradientSite> InLoop(GradientResult result, GradientSiteKind kind)
+            => result.Sites.Where(s => s.Kind == kind && s.Anchor.SyntaxTree == _loop.Syntax.SyntaxTree && _loop.Syntax.Span.Contains(s.Anchor.Span))
+                .OrderBy(Order)
+                .ToList();
+
+        public Diagnostic? Judge(List<GradientSite> steps)
         {
-            var optimizer = firstStep.Target;
-            var stepIndexes = Indexes(e => e.Kind == GradientEventKind.Step && SymbolEqualityComparer.Default.Equals(e.Target, optimizer));
-            var clearIndexes = Indexes(e => e.IsClear && MayClear(e, optimizer));
-            var name = _fixes.OptimizerExpression(firstStep);
-            var displayName = name ?? optimizer?.Name ?? "the optimizer";
+            var firstStep = steps[0];
+            var key = firstStep.Key!.Value;
+            // Through a helper, the optimizer is named as the loop writes the argument it passes, or as a variable or a member
+            // of this: a helper's field reached through another object (other.TrainStep(x)) is that object's, which its
+            // name at the loop does not reach.
+            var writtenAs = firstStep.IsDirect ? Receiver(firstStep.Anchor) : firstStep.Path is { } passed ? ArgumentNaming(firstStep.Anchor, passed) : null;
+            var name = firstStep.Path is { } path && (writtenAs is not null || path.Members.IsEmpty)
+                ? _fixes.OptimizerExpression(path, writtenAs)
+                : null;
+            var displayName = name ?? firstStep.OptimizerName ?? "the optimizer";
 
-            if (clearIndexes.Count == 0)
+            if (firstStep.Before.MustHold(GradientContent.Stale))
             {
-                return NothingClears(firstStep, stepIndexes[0], name, displayName);
+                return NothingClears(firstStep, name, displayName);
             }
 
-            // Misplaced only when every clear that might apply is misplaced, and each one provably clears this
-            // optimizer: a clear of something that may or may not be it proves nothing either way.
-            var verdicts = clearIndexes.Select(i => (Index: i, Misplaced: Misplacement(i, stepIndexes))).ToList();
-            if (verdicts.All(v => v.Misplaced != Misplaced.No) && clearIndexes.All(i => ProvablyClears(_events[i], optimizer)))
+            if (firstStep.Before.MustHoldAfterLoss(GradientContent.Zero) && ClearedAfterBackward(firstStep, key, displayName) is { } misplaced)
             {
-                return ClearedTooLate(verdicts[0].Index, verdicts[0].Misplaced, stepIndexes, displayName);
+                return misplaced;
             }
 
-            return null;
+            return ClearedOnEveryPassOfAnInnerLoop(steps, key, displayName) ?? ClearedOnlySometimes(firstStep, key, displayName);
         }
 
-        private Diagnostic NothingClears(GradientEvent firstStep, int firstStepIndex, string? name, string displayName)
+        private Diagnostic? NothingClears(GradientSite step, string? name, string displayName)
         {
-            var backward = _events.Take(firstStepIndex).LastOrDefault(e => e.Kind == GradientEventKind.Backward)
-                           ?? _events.First(e => e.Kind == GradientEventKind.Backward);
+            var backwards = InLoop(_later, GradientSiteKind.Backward);
+            var backward = backwards.LastOrDefault(b => Order(b) < Order(step)) ?? backwards.FirstOrDefault();
+            if (backward is null)
+            {
+                return null;
+            }
+
             string advice;
             var properties = ImmutableDictionary<string, string?>.Empty;
-            if (IsInClosureOfStep(backward))
+            if (IsInClosureOfStep(backward.Anchor))
             {
                 // step(closure) may evaluate the closure several times; clearing before step() is not enough.
                 advice = $"call '{name ?? "optimizer"}.zero_grad()' at the start of the closure passed to step(), which the optimizer may evaluate several times per step";
@@ -345,143 +222,202 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
 
             return Diagnostic.Create(
                 Descriptors.MLP001_GradientsNotCleared,
-                backward.Anchor.Syntax.GetLocation(),
+                backward.Anchor.GetLocation(),
                 additionalLocations: new[] { _loop.Syntax.GetLocation() },
                 properties,
                 displayName,
-                $"{DescribeLoop(backward, firstStep, displayName)} but nothing in it clears the gradients, so each step applies the sum of every gradient so far; {advice}");
+                $"{DescribeLoop(backward, step, displayName)} but nothing in it clears the gradients, so each step applies the sum of every gradient so far; {advice}");
         }
 
-        private Diagnostic ClearedTooLate(int clearIndex, Misplaced how, List<int> stepIndexes, string displayName)
+        /// <summary>
+        /// The step applies nothing but zeros, on every path, after a clear that erased what backward() computed: the clear
+        /// of this optimizer that erased gradients, reported with the first backward() since the optimizer last stepped.
+        /// </summary>
+        private Diagnostic? ClearedAfterBackward(GradientSite step, AccessPath key, string displayName)
         {
-            var clear = _events[clearIndex];
-            var clearText = clear.IsDirect ? clear.Operation.Syntax.ToString() : $"{clear.CalleeName}(...)";
-            if (how == Misplaced.InsideAccumulationLoop)
+            var clear = InLoop(_later, GradientSiteKind.Clear)
+                .FirstOrDefault(c => Equals(c.Key, key) && c.Definite && c.Before.MustHoldUnapplied && Order(c) < Order(step));
+            if (clear is null)
             {
-                return Diagnostic.Create(
-                    Descriptors.MLP001_GradientsNotCleared,
-                    clear.Anchor.Syntax.GetLocation(),
-                    additionalLocations: new[] { _loop.Syntax.GetLocation() },
-                    properties: null,
-                    displayName,
-                    $"'{clearText}' runs inside the inner loop that calls backward(), so each pass erases the gradients of the passes before it and '{displayName}.step()' applies only the last one; clear once, before the inner loop");
+                return null;
             }
 
-            // The first backward() since the optimizer last stepped: moving the clear before a later one would erase
-            // the gradients of the earlier ones, which the step is meant to apply as well.
-            var lastStepBefore = stepIndexes.Where(s => s < clearIndex).DefaultIfEmpty(-1).Max();
-            var backward = _events.Skip(lastStepBefore + 1).Take(clearIndex - lastStepBefore - 1).FirstOrDefault(e => e.Kind == GradientEventKind.Backward)
-                           ?? _events.Take(clearIndex).Last(e => e.Kind == GradientEventKind.Backward);
-            var properties = clear.IsDirect && backward.IsDirect && _fixes.NamesTheSameBefore(clear, backward)
+            var steps = InLoop(_later, GradientSiteKind.Step).Where(s => Equals(s.Key, key)).ToList();
+            var lastStepBefore = steps.Where(s => Order(s) < Order(clear)).Select(Order).DefaultIfEmpty(int.MinValue).Max();
+            var backwards = InLoop(_later, GradientSiteKind.Backward).Where(b => Order(b) < Order(clear)).ToList();
+            var backward = backwards.FirstOrDefault(b => Order(b) > lastStepBefore) ?? backwards.LastOrDefault();
+            if (backward is null)
+            {
+                return null; // the backward() it erased ran in the previous pass: no statement to name or move before
+            }
+
+            var properties = clear.IsDirect && backward.IsDirect && _fixes.NamesTheSameBefore(clear.Anchor, backward.Anchor)
                 ? ImmutableDictionary<string, string?>.Empty.Add(FixProperty, MoveFix)
                 : ImmutableDictionary<string, string?>.Empty;
             return Diagnostic.Create(
                 Descriptors.MLP001_GradientsNotCleared,
-                clear.Anchor.Syntax.GetLocation(),
-                additionalLocations: new[] { _loop.Syntax.GetLocation(), backward.Anchor.Syntax.GetLocation() },
+                clear.Anchor.GetLocation(),
+                additionalLocations: new[] { _loop.Syntax.GetLocation(), backward.Anchor.GetLocation() },
                 properties,
                 displayName,
-                $"'{clearText}' runs after backward() and before '{displayName}.step()', so the step applies zeroed gradients; move it before backward()");
-        }
-
-        private List<int> Indexes(Func<GradientEvent, bool> predicate)
-            => Enumerable.Range(0, _events.Count).Where(i => predicate(_events[i])).ToList();
-
-        /// <summary>Could this clear touch the gradients <paramref name="optimizer"/> steps with? Unknown means yes.</summary>
-        private bool MayClear(GradientEvent clear, ISymbol? optimizer)
-        {
-            switch (clear.Kind)
-            {
-                case GradientEventKind.ClearOptimizer or GradientEventKind.PossibleClear:
-                    return !_origins.AreProvablyDifferent(clear.Target, optimizer);
-                case GradientEventKind.ClearModule:
-                    var modules = _origins.ModulesHoldingParameters(optimizer);
-                    return clear.Target is null || modules.IsDefault || modules.Contains(clear.Target, SymbolEqualityComparer.Default);
-                default:
-                    return true;
-            }
-        }
-
-        /// <summary>Does this clear certainly clear the gradients <paramref name="optimizer"/> steps with?</summary>
-        private bool ProvablyClears(GradientEvent clear, ISymbol? optimizer)
-        {
-            if (optimizer is null || clear.Target is null)
-            {
-                return false;
-            }
-
-            return clear.Kind switch
-            {
-                GradientEventKind.ClearOptimizer => SymbolEqualityComparer.Default.Equals(clear.Target, optimizer),
-                GradientEventKind.ClearModule => _origins.ModulesHoldingParameters(optimizer) is { IsDefault: false } modules
-                                                 && modules.Contains(clear.Target, SymbolEqualityComparer.Default),
-                _ => false,
-            };
-        }
-
-        private enum Misplaced
-        {
-            No,
-            BetweenBackwardAndStep,
-            InsideAccumulationLoop,
+                $"'{ClearText(clear)}' runs after backward() and before '{displayName}.step()', so the step applies zeroed gradients; move it before backward()");
         }
 
         /// <summary>
-        /// A clear is misplaced when it runs after a backward() of the iteration and no backward() follows it before the
-        /// optimizer's next step (the step applies zeros), or when it runs unconditionally inside an inner loop that
-        /// also calls backward() while the step comes after that loop (only the last pass's gradients survive).
-        /// A clear after the last step is fine (end-of-body clearing).
+        /// A clear written in an inner loop that calls backward() on each pass, while the step comes after that loop: on
+        /// every pass that has gone round the inner loop the clear erases gradients no step applied, so the step applies only
+        /// the last pass's. An inner loop that can be left early (<c>break</c>) is a retry loop, which means to keep one pass.
         /// </summary>
-        private Misplaced Misplacement(int clearIndex, List<int> stepIndexes)
+        private Diagnostic? ClearedOnEveryPassOfAnInnerLoop(List<GradientSite> steps, AccessPath key, string displayName)
         {
-            var nextStep = stepIndexes.FirstOrDefault(s => s > clearIndex);
-            if (nextStep == 0)
+            var stepOrder = Order(steps[0]);
+            foreach (var clear in InLoop(_whole, GradientSiteKind.Clear))
             {
-                return Misplaced.No;
+                if (!Equals(clear.Key, key) || !clear.Definite || !clear.IsDirect
+                    || InnermostLoop(clear.Anchor) is not { } innerLoop || ReferenceEquals(innerLoop, _loop.Syntax)
+                    || innerLoop.Span.Contains(steps[0].Anchor.Span) || Order(innerLoop) > stepOrder
+                    || LeavesEarly(innerLoop)
+                    || LoopTable.For(_graph).RangeOf(innerLoop) is not { } innerRange
+                    || !LoopTable.For(_graph).RunsOnEveryPass(StatementStart(clear.Anchor), innerRange)
+                    || GradientAnalysis.LaterIterations(_services, _graph, _whole, innerRange.Header, innerRange.Last, ignoredClears: null, _cancellationToken) is not { } inner)
+                {
+                    continue;
+                }
+
+                var again = inner.Sites.FirstOrDefault(s => s.Kind == GradientSiteKind.Clear && s.Anchor == clear.Anchor && Equals(s.Key, key));
+                if (again is { Definite: true } && again.Before.MustHoldUnapplied)
+                {
+                    return Diagnostic.Create(
+                        Descriptors.MLP001_GradientsNotCleared,
+                        clear.Anchor.GetLocation(),
+                        additionalLocations: new[] { _loop.Syntax.GetLocation() },
+                        properties: null,
+                        displayName,
+                        $"'{ClearText(clear)}' runs inside the inner loop that calls backward(), so each pass erases the gradients of the passes before it and '{displayName}.step()' applies only the last one; clear once, before the inner loop");
+                }
             }
 
-            var clear = _events[clearIndex];
-            var accumulationLoop = clear.IsDirect && clear.NestedLoops.Count > 0 ? clear.NestedLoops[0] : null;
-            if (accumulationLoop is not null
-                && !_events[nextStep].NestedLoops.Contains(accumulationLoop)
-                && _events.Any(e => e.Kind == GradientEventKind.Backward && e.NestedLoops.Contains(accumulationLoop))
-                && !IsInsideConditional(clear.Operation, accumulationLoop)
-                && !CanBreakOut(accumulationLoop))
-            {
-                return Misplaced.InsideAccumulationLoop;
-            }
-
-            var backwardBefore = _events.Take(clearIndex).Any(e => e.Kind == GradientEventKind.Backward);
-            var backwardBetween = _events.Skip(clearIndex + 1).Take(nextStep - clearIndex - 1).Any(e => e.Kind == GradientEventKind.Backward);
-            return backwardBefore && !backwardBetween ? Misplaced.BetweenBackwardAndStep : Misplaced.No;
+            return null;
         }
 
-        /// <summary>True when the backward() runs in a closure handed to an optimizer's step(closure), directly or through a local.</summary>
-        private bool IsInClosureOfStep(GradientEvent backward)
+        /// <summary>
+        /// The step runs on every pass, the only clears of its optimizer on some: a condition (<c>if (i % 4 == 0)</c>) or a
+        /// <c>continue</c> skips them. Judged by running the loop as if those clears were not there: when every step would
+        /// then apply gradients already applied, each pass that skips them does.
+        /// </summary>
+        private Diagnostic? ClearedOnlySometimes(GradientSite step, AccessPath key, string displayName)
         {
-            for (var parent = backward.Anchor.Parent; parent is not null && !ReferenceEquals(parent, _loop); parent = parent.Parent)
+            var loops = LoopTable.For(_graph);
+            if (!loops.RunsOnEveryPass(StatementStart(step.Anchor), _range))
             {
-                if (parent is IArgumentOperation { Parent: IInvocationOperation call } && _torch.IsOptimizerStep(call.TargetMethod))
+                return null;
+            }
+
+            var skipped = InLoop(_later, GradientSiteKind.Clear)
+                .Where(c => Equals(c.Key, key) && c.Definite && c.IsDirect && ReferenceEquals(InnermostLoop(c.Anchor), _loop.Syntax)
+                            && !loops.RunsOnEveryPass(StatementStart(c.Anchor), _range))
+                .ToList();
+            if (skipped.Count == 0)
+            {
+                return null;
+            }
+
+            var ignored = skipped.Select(c => c.Anchor).ToImmutableHashSet();
+            var without = GradientAnalysis.LaterIterations(_services, _graph, _whole, _range.Header, _range.Last, ignored, _cancellationToken);
+            var stepWithout = without?.Sites.FirstOrDefault(s => s.Kind == GradientSiteKind.Step && s.Anchor == step.Anchor && Equals(s.Key, key));
+            if (stepWithout is null || !stepWithout.Before.MustHold(GradientContent.Stale))
+            {
+                return null;
+            }
+
+            var clear = skipped[0];
+            return Diagnostic.Create(
+                Descriptors.MLP001_GradientsNotCleared,
+                clear.Anchor.GetLocation(),
+                additionalLocations: new[] { _loop.Syntax.GetLocation() },
+                properties: null,
+                displayName,
+                $"'{ClearText(clear)}' runs only on some iterations while '{displayName}.step()' runs on every one, so each step after an iteration that skips the clear applies gradients an earlier step already applied; clear on every iteration, or step only when you clear");
+        }
+
+        /// <summary>True when a <c>break</c> leaves <paramref name="loop"/> (a retry loop, which keeps only its last pass on purpose).</summary>
+        private static bool LeavesEarly(SyntaxNode loop)
+            => loop.DescendantNodes(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax))
+                .OfType<BreakStatementSyntax>()
+                .Any(b => ReferenceEquals(b.Ancestors().FirstOrDefault(a => a is ForStatementSyntax or CommonForEachStatementSyntax or WhileStatementSyntax or DoStatementSyntax or SwitchStatementSyntax), loop));
+
+        /// <summary>
+        /// Where the statement of <paramref name="anchor"/> starts running: the receiver of a conditional access
+        /// (<c>optimizer?.zero_grad()</c> runs whenever the statement does, unless the optimizer is null), the anchor otherwise.
+        /// </summary>
+        private static SyntaxNode StatementStart(SyntaxNode anchor)
+        {
+            var start = anchor;
+            for (var node = anchor.Parent; node is ConditionalAccessExpressionSyntax access; node = node.Parent)
+            {
+                start = access.Expression;
+            }
+
+            return start;
+        }
+
+        /// <summary>The receiver a direct step is written with (<c>optimizer</c> in <c>optimizer.step()</c> or <c>optimizer?.step()</c>).</summary>
+        private static SyntaxNode? Receiver(SyntaxNode anchor)
+            => anchor is InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax access } ? access.Expression
+                : anchor is InvocationExpressionSyntax { Expression: MemberBindingExpressionSyntax, Parent: ConditionalAccessExpressionSyntax conditional } ? conditional.Expression
+                : null;
+
+        /// <summary>The argument of the call at <paramref name="anchor"/> that names <paramref name="path"/>, when there is one.</summary>
+        private SyntaxNode? ArgumentNaming(SyntaxNode anchor, AccessPath path)
+        {
+            if (anchor is not InvocationExpressionSyntax call || _loop.SemanticModel is not { } model)
+            {
+                return null;
+            }
+
+            foreach (var argument in call.ArgumentList.Arguments)
+            {
+                if (AccessPath.Of(model.GetOperation(argument.Expression, _cancellationToken)) is { } named && named.Equals(path))
+                {
+                    return argument.Expression;
+                }
+            }
+
+            return null;
+        }
+
+        private static string ClearText(GradientSite clear) => clear.IsDirect ? clear.Anchor.ToString() : $"{clear.Through}(...)";
+
+        /// <summary>True when the backward() runs in a closure handed to an optimizer's step(closure), directly or through a local.</summary>
+        private bool IsInClosureOfStep(SyntaxNode backward)
+        {
+            var model = _loop.SemanticModel;
+            for (var node = backward.Parent; node is not null && node != _loop.Syntax; node = node.Parent)
+            {
+                if (node is ArgumentSyntax { Parent.Parent: InvocationExpressionSyntax call } && IsStep(call))
                 {
                     return true;
                 }
 
                 // Func<Tensor> closure = () => { ... backward() ... }; optimizer.step(closure);
-                if (parent is IVariableDeclaratorOperation declarator
-                    && _events.Any(e => e.Kind == GradientEventKind.Step && e.Operation is IInvocationOperation step
-                                        && step.Arguments.Any(a => SymbolEqualityComparer.Default.Equals(a.Value.ReferencedSymbol(), declarator.Symbol))))
+                if (node is VariableDeclaratorSyntax declarator
+                    && _loop.Syntax.DescendantNodes().OfType<InvocationExpressionSyntax>()
+                        .Any(c => c.ArgumentList.Arguments.Any(a => a.Expression is IdentifierNameSyntax { Identifier.ValueText: var held } && held == declarator.Identifier.ValueText) && IsStep(c)))
                 {
                     return true;
                 }
             }
 
             return false;
+
+            bool IsStep(InvocationExpressionSyntax call)
+                => model?.GetSymbolInfo(call, _cancellationToken).Symbol is IMethodSymbol method && _services.Torch.IsOptimizerStep(method);
         }
 
-        private string DescribeLoop(GradientEvent backward, GradientEvent step, string optimizer)
+        private static string DescribeLoop(GradientSite backward, GradientSite step, string optimizer)
         {
-            var backwardText = backward.IsDirect ? "backward()" : $"backward() (through '{backward.CalleeName}')";
-            var stepText = step.IsDirect ? $"'{optimizer}.step()'" : $"'{optimizer}.step()' (through '{step.CalleeName}')";
+            var backwardText = backward.IsDirect ? "backward()" : $"backward() (through '{backward.Through}')";
+            var stepText = step.IsDirect ? $"'{optimizer}.step()'" : $"'{optimizer}.step()' (through '{step.Through}')";
             return $"the loop runs {backwardText} and {stepText} every iteration";
         }
     }

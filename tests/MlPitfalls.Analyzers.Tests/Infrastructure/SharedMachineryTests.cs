@@ -4,7 +4,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers.Infrastructure;
-using MlPitfalls.Analyzers.TrainingLoop;
+using MlPitfalls.Analyzers.Analyses.Gradients;
 using Xunit;
 
 namespace MlPitfalls.Analyzers.Tests.Infrastructure;
@@ -139,91 +139,5 @@ public class SharedMachineryTests
         Assert.Equal("Optimizer, session", Names("this.session.Optimizer.step()"));
         Assert.Equal("Optimizer, Current", Names("Session.Current.Optimizer.step()"));
         Assert.Equal("default", Names("sessions[0].Optimizer.step()"));
-    }
-
-    [Fact]
-    public void Walker_follows_methods_in_other_files_local_functions_and_lambda_locals_and_maps_parameters()
-    {
-        var compilation = TestCompilation.Create(
-            sources: new[]
-            {
-                """
-                class C
-                {
-                    void Loop(optim.Optimizer optimizer, Tensor loss)
-                    {
-                        Action clear = () => loss.abs();
-                        clear();
-                        Helpers.Step(optimizer);
-                        Local();
-
-                        void Local() => loss.neg();
-                    }
-                }
-                """,
-                """
-                static class Helpers
-                {
-                    public static void Step(optim.Optimizer opt) => opt.step();
-                }
-                """,
-            });
-
-        var visited = Walk(compilation, "Loop");
-
-        Assert.Contains(visited, v => v.Text == "loss.abs()" && v.Depth == 1);
-        Assert.Contains(visited, v => v.Text == "loss.neg()" && v.Depth == 1);
-        var step = Assert.Single(visited, v => v.Text == "opt.step()");
-        Assert.Equal(1, step.Depth);
-        Assert.Equal("optimizer", step.ReceiverInLoop?.Name);
-        Assert.Equal("Helpers.Step(optimizer)", step.Outermost);
-        // A lambda held in a local that is called runs where it is called, not where it is written: visited once, there.
-        Assert.DoesNotContain(visited, v => v.Text == "loss.abs()" && v.Depth == 0);
-    }
-
-    [Fact]
-    public void Walker_stops_at_its_depth_limit_and_on_recursion()
-    {
-        var compilation = TestCompilation.Create(sources: """
-            class C
-            {
-                void Root(Tensor t) { A(t); R(t, 3); }
-                void A(Tensor t) { B(t); }
-                void B(Tensor t) { D(t); }
-                void D(Tensor t) { E(t); }
-                void E(Tensor t) { t.exp(); }
-                void R(Tensor t, int n) { if (n > 0) R(t, n - 1); t.log(); }
-            }
-            """);
-
-        var visited = Walk(compilation, "Root");
-
-        Assert.Contains(visited, v => v.Text == "E(t)" && v.Depth == CallFollowingWalker.DefaultMaxDepth);
-        Assert.DoesNotContain(visited, v => v.Text == "t.exp()");
-        Assert.Single(visited, v => v.Text == "t.log()");
-    }
-
-    private sealed record Visit(string Text, int Depth, ISymbol? ReceiverInLoop, string? Outermost);
-
-    private static List<Visit> Walk(Compilation compilation, string methodName)
-    {
-        var body = TestCompilation.MethodBody(compilation, methodName);
-        var walker = new CallFollowingWalker(new SourceMethodBodies(compilation));
-        var visited = new List<Visit>();
-        walker.Walk(
-            body,
-            (operation, chain) =>
-            {
-                if (operation is IInvocationOperation invocation)
-                {
-                    visited.Add(new Visit(
-                        invocation.Syntax.ToString(),
-                        chain?.Depth ?? 0,
-                        CallChain.MapToWalkedCode(invocation.ResolvedReceiver().ReferencedSymbol(), chain),
-                        chain?.Outermost.Call.Syntax.ToString()));
-                }
-            },
-            CancellationToken.None);
-        return visited;
     }
 }

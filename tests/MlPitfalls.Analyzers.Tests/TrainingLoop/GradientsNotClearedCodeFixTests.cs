@@ -312,8 +312,6 @@ public class GradientsNotClearedCodeFixTests
     /// </summary>
     [Theory]
     [InlineData("var opt = optim.SGD(model.parameters(), 0.1); {|#0:model.call(x).sum().backward()|}; opt.step();")]
-    [InlineData("{|#0:model.call(x).sum().backward()|}; foreach (var o in new[] { optimizer }) o.step();")]
-    [InlineData("{|#0:model.call(x).sum().backward()|}; Array.ForEach(new[] { optimizer }, o => o.step());")]
     [InlineData("lazy ??= optim.SGD(model.parameters(), 0.1); {|#0:model.call(x).sum().backward()|}; lazy.step();")]
     [InlineData("var opt = optim.SGD(model.parameters(), 0.1); {|#0:StepThrough(opt, x)|};")]
     public async Task No_fix_is_offered_when_the_optimizer_is_not_the_same_object_at_the_start_of_the_body(string body)

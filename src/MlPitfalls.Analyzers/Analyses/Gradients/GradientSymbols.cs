@@ -1,10 +1,10 @@
 using Microsoft.CodeAnalysis;
 using MlPitfalls.Analyzers.Infrastructure;
 
-namespace MlPitfalls.Analyzers.TrainingLoop;
+namespace MlPitfalls.Analyzers.Analyses.Gradients;
 
-/// <summary>The questions about TorchSharp symbols that only the training-loop rule asks.</summary>
-internal static class TrainingLoopSymbols
+/// <summary>The questions about TorchSharp symbols that only the gradient analysis asks.</summary>
+internal static class GradientSymbols
 {
     /// <summary>True for <c>optimizer.zero_grad()</c>.</summary>
     public static bool IsOptimizerZeroGrad(this TorchSymbols torch, IMethodSymbol method) => method.Name == "zero_grad" && torch.IsOptimizer(method.ContainingType);

@@ -6,7 +6,7 @@ using MlPitfalls.Analyzers.Infrastructure;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
 
-namespace MlPitfalls.Analyzers.TrainingLoop;
+namespace MlPitfalls.Analyzers.Analyses.Gradients;
 
 /// <summary>
 /// Where the optimizers a loop uses were created, as far as the code shows it: the single creation expression
@@ -18,12 +18,12 @@ namespace MlPitfalls.Analyzers.TrainingLoop;
 internal sealed class OptimizerOrigins
 {
     private readonly IOperation _methodBody;
-    private readonly SourceMethodBodies _bodies;
+    private readonly AnalysisServices _services;
     private readonly TorchSymbols _torch;
     private readonly CancellationToken _cancellationToken;
     private readonly Dictionary<ISymbol, IOperation?> _creations = new(SymbolEqualityComparer.Default);
 
-    public OptimizerOrigins(IOperation insideMethod, SourceMethodBodies bodies, TorchSymbols torch, CancellationToken cancellationToken)
+    public OptimizerOrigins(IOperation insideMethod, AnalysisServices services, CancellationToken cancellationToken)
     {
         _methodBody = insideMethod;
         while (_methodBody.Parent is not null)
@@ -31,8 +31,8 @@ internal sealed class OptimizerOrigins
             _methodBody = _methodBody.Parent;
         }
 
-        _bodies = bodies;
-        _torch = torch;
+        _services = services;
+        _torch = services.Torch;
         _cancellationToken = cancellationToken;
     }
 
@@ -54,9 +54,15 @@ internal sealed class OptimizerOrigins
     /// <c>SGD(model.head.parameters())</c> that is <c>head</c> and <c>model</c> (clearing either clears the head).
     /// Default (unknown) when the creation is not visible or takes its parameters from elsewhere.
     /// </summary>
-    public ImmutableArray<ISymbol> ModulesHoldingParameters(ISymbol? optimizer)
+    public ImmutableArray<ISymbol> ModulesHoldingParameters(ISymbol? optimizer) => ModulesBuiltFrom(Creation(optimizer));
+
+    /// <summary>The single creation expression of <paramref name="optimizer"/>, when the code shows one; null otherwise.</summary>
+    public IOperation? CreationOf(ISymbol? optimizer) => Creation(optimizer);
+
+    /// <summary>The modules whose parameters() <paramref name="creation"/> builds an optimizer from (see <see cref="ModulesHoldingParameters"/>).</summary>
+    public ImmutableArray<ISymbol> ModulesBuiltFrom(IOperation? creation)
     {
-        var arguments = Creation(optimizer) switch
+        var arguments = creation switch
         {
             IInvocationOperation invocation => invocation.Arguments,
             IObjectCreationOperation construction => construction.Arguments,
@@ -93,11 +99,11 @@ internal sealed class OptimizerOrigins
     {
         var values = new List<IOperation>();
         CollectAssignedValues(_methodBody, symbol, values);
-        if (symbol is IFieldSymbol or IPropertySymbol && _methodBody.SemanticModel is { } model)
+        if (symbol is IFieldSymbol or IPropertySymbol)
         {
             foreach (var constructor in symbol.ContainingType.InstanceConstructors.Concat(symbol.ContainingType.StaticConstructors))
             {
-                if (_bodies.GetBody(constructor, model, _cancellationToken) is { } body)
+                if (_services.GetBody(constructor, _cancellationToken) is { } body)
                 {
                     CollectAssignedValues(body, symbol, values);
                 }
@@ -108,7 +114,7 @@ internal sealed class OptimizerOrigins
             {
                 foreach (var clause in reference.GetSyntax(_cancellationToken).ChildNodes())
                 {
-                    if (_bodies.GetOperation(clause, model, _cancellationToken) is ISymbolInitializerOperation initializer)
+                    if (_services.SemanticModel(clause.SyntaxTree)?.GetOperation(clause, _cancellationToken) is ISymbolInitializerOperation initializer)
                     {
                         values.Add(initializer.Value);
                     }
@@ -116,10 +122,33 @@ internal sealed class OptimizerOrigins
             }
         }
 
-        var distinct = values.Select(v => v.WithoutConversions()).Distinct().ToList();
+        // A null is no optimizer (lazy ??= Adam(...) after `Optimizer? lazy = null`), and a copy has its source's creation.
+        var distinct = values
+            .Select(v => v.WithoutConversions())
+            .Where(v => v?.ConstantValue is not { HasValue: true, Value: null })
+            .Select(v => v is ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation
+                         && v.ReferencedSymbol() is { } source && !SymbolEqualityComparer.Default.Equals(source, symbol)
+                ? CopiedCreation(source)
+                : v)
+            .Distinct()
+            .ToList();
         return distinct.Count == 1 && distinct[0] is IInvocationOperation or IObjectCreationOperation && _torch.IsOptimizer(distinct[0]!.Type)
             ? distinct[0]
             : null;
+    }
+
+    /// <summary>The creation of the optimizer a copy was taken from; null while that one is being found (a cycle of copies).</summary>
+    private IOperation? CopiedCreation(ISymbol source)
+    {
+        if (_creations.TryGetValue(source, out var known))
+        {
+            return known;
+        }
+
+        _creations[source] = null;
+        var creation = FindCreation(source);
+        _creations[source] = creation;
+        return creation;
     }
 
     private static void CollectAssignedValues(IOperation root, ISymbol symbol, List<IOperation> values)

@@ -1,0 +1,147 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+
+namespace MlPitfalls.Analyzers.FlowAnalysis;
+
+/// <summary>
+/// A graph's loops (each first block and the last block branching back to it, outermost first) and which block each
+/// statement-level operation is in: made once per graph, since every training use in a member asks.
+/// </summary>
+internal sealed class LoopTable
+{
+    private static readonly ConditionalWeakTable<ControlFlowGraph, LoopTable> Tables = new();
+
+    private readonly Dictionary<SyntaxNode, int> _blockOfSyntax = new();
+
+    private readonly ControlFlowGraph _graph;
+
+    private LoopTable(ControlFlowGraph graph)
+    {
+        _graph = graph;
+        var loops = new List<(int, int)>();
+        foreach (var block in graph.Blocks)
+        {
+            foreach (var operation in block.Operations)
+            {
+                _blockOfSyntax[operation.Syntax] = block.Ordinal;
+            }
+
+            if (block.BranchValue is { } value)
+            {
+                _blockOfSyntax[value.Syntax] = block.Ordinal;
+            }
+
+            var last = -1;
+            foreach (var predecessor in block.Predecessors)
+            {
+                if (predecessor.Source.Ordinal >= block.Ordinal && predecessor.Source.Ordinal > last)
+                {
+                    last = predecessor.Source.Ordinal;
+                }
+            }
+
+            if (last >= 0)
+            {
+                loops.Add((block.Ordinal, last));
+            }
+        }
+
+        Loops = loops;
+    }
+
+    public IReadOnlyList<(int Header, int Last)> Loops { get; }
+
+    public static LoopTable For(ControlFlowGraph graph) => Tables.GetValue(graph, static g => new LoopTable(g));
+
+    /// <summary>The block of the statement-level operation <paramref name="syntax"/> stands in (the nearest enclosing one a block holds).</summary>
+    public int? BlockOf(SyntaxNode syntax)
+    {
+        for (var node = syntax; node is not null; node = node.Parent)
+        {
+            if (_blockOfSyntax.TryGetValue(node, out var ordinal))
+            {
+                return ordinal;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The loop of <paramref name="loopStatement"/> (a <c>for</c>, <c>foreach</c>, <c>while</c> or <c>do</c>): the largest of
+    /// the graph's loops whose code all stands in the statement; null when the graph has none (a loop that never goes round).
+    /// </summary>
+    public (int Header, int Last)? RangeOf(SyntaxNode loopStatement)
+    {
+        (int Header, int Last)? found = null;
+        foreach (var loop in Loops)
+        {
+            if ((found is null || loop.Last - loop.Header > found.Value.Last - found.Value.Header) && StandsIn(loop, loopStatement))
+            {
+                found = loop;
+            }
+        }
+
+        return found;
+    }
+
+    private bool StandsIn((int Header, int Last) loop, SyntaxNode statement)
+    {
+        var any = false;
+        for (var ordinal = loop.Header; ordinal <= loop.Last; ordinal++)
+        {
+            var block = _graph.Blocks[ordinal];
+            foreach (var operation in block.Operations.Append(block.BranchValue))
+            {
+                if (operation is null)
+                {
+                    continue;
+                }
+
+                if (operation.Syntax.SyntaxTree != statement.SyntaxTree || !statement.Span.Contains(operation.Syntax.Span))
+                {
+                    return false;
+                }
+
+                any = true;
+            }
+        }
+
+        return any;
+    }
+
+    /// <summary>
+    /// True when the statement-level code at <paramref name="syntax"/> runs on every pass of <paramref name="loop"/> that goes
+    /// round: its block comes before every branch back to the loop's first block. A <c>continue</c> or an <c>if</c> that
+    /// can skip it makes it false.
+    /// </summary>
+    public bool RunsOnEveryPass(SyntaxNode syntax, (int Header, int Last) loop)
+    {
+        if (BlockOf(syntax) is not { } block || block < loop.Header || block > loop.Last)
+        {
+            return false;
+        }
+
+        var dominance = _dominance ??= new Dominance(_graph);
+        var any = false;
+        foreach (var predecessor in _graph.Blocks[loop.Header].Predecessors)
+        {
+            var source = predecessor.Source.Ordinal;
+            if (source >= loop.Header && source <= loop.Last)
+            {
+                any = true;
+                if (!dominance.BlockDominates(block, source))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return any;
+    }
+
+    private Dominance? _dominance;
+}
