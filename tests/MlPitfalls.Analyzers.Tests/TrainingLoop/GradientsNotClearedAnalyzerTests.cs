@@ -307,6 +307,225 @@ public class GradientsNotClearedAnalyzerTests
             """,
             MLP001());
 
+    // ---------------------------------------------------------------- what the call-following walker could not see
+
+    [Fact]
+    public Task Wgan_generator_stepped_in_the_outer_loop_is_judged_although_the_critic_trains_in_an_inner_loop()
+        => Verifier.AnalyzerAsync("""
+            class Wgan
+            {
+                void Train(Module<Tensor, Tensor> generator, Module<Tensor, Tensor> critic, Func<Tensor> real, int steps)
+                {
+                    var optG = optim.RMSProp(generator.parameters(), 5e-5);
+                    var optC = optim.RMSProp(critic.parameters(), 5e-5);
+                    for (int step = 0; step < steps; step++)
+                    {
+                        for (int k = 0; k < 5; k++)
+                        {
+                            optC.zero_grad();
+                            var fake = generator.call(torch.randn(64, 100)).detach();
+                            var lossC = critic.call(fake).mean() - critic.call(real()).mean();
+                            lossC.backward();
+                            optC.step();
+                        }
+
+                        var lossG = -critic.call(generator.call(torch.randn(64, 100))).mean();
+                        {|#0:lossG.backward()|};
+                        optG.step();
+                    }
+                }
+            }
+            """,
+            MLP001("optG", "the loop runs backward() and 'optG.step()' every iteration but nothing in it clears the gradients, so each step applies the sum of every gradient so far; call 'optG.zero_grad()' at the start of each iteration"));
+
+    [Fact]
+    public Task Wgan_that_clears_the_generator_in_the_outer_loop_is_not_reported()
+        => Verifier.AnalyzerAsync("""
+            class Wgan
+            {
+                void Train(Module<Tensor, Tensor> generator, Module<Tensor, Tensor> critic, Func<Tensor> real, int steps)
+                {
+                    var optG = optim.RMSProp(generator.parameters(), 5e-5);
+                    var optC = optim.RMSProp(critic.parameters(), 5e-5);
+                    for (int step = 0; step < steps; step++)
+                    {
+                        for (int k = 0; k < 5; k++)
+                        {
+                            optC.zero_grad();
+                            var lossC = critic.call(generator.call(torch.randn(64, 100)).detach()).mean() - critic.call(real()).mean();
+                            lossC.backward();
+                            optC.step();
+                        }
+
+                        optG.zero_grad();
+                        var lossG = -critic.call(generator.call(torch.randn(64, 100))).mean();
+                        lossG.backward();
+                        optG.step();
+                    }
+                }
+            }
+            """);
+
+    [Fact]
+    public Task A_clear_that_runs_on_some_iterations_while_the_step_runs_on_every_one_is_reported()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    int i = 0;
+                    foreach (var (x, y) in batches)
+                    {
+                        if (i++ % 4 == 0)
+                        {
+                            {|#0:optimizer.zero_grad()|};
+                        }
+
+                        criterion.call(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+            """),
+            MLP001(
+                "optimizer",
+                "'optimizer.zero_grad()' runs only on some iterations while 'optimizer.step()' runs on every one, so each step after an iteration " +
+                "that skips the clear applies gradients an earlier step already applied; clear on every iteration, or step only when you clear"));
+
+    [Fact]
+    public Task A_continue_that_skips_an_end_of_body_clear_is_reported()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                        if (loss.item<float>() > 10)
+                        {
+                            continue;
+                        }
+
+                        {|#0:optimizer.zero_grad()|};
+                    }
+            """),
+            MLP001());
+
+    [Theory]
+    // Cleared on every iteration that steps: the accumulation pattern, with the step under the same condition.
+    [InlineData("""
+                    int i = 0;
+                    foreach (var (x, y) in batches)
+                    {
+                        criterion.call(model.call(x), y).backward();
+                        if (++i % 4 == 0)
+                        {
+                            optimizer.step();
+                            optimizer.zero_grad();
+                        }
+                    }
+        """)]
+    // A continue that skips the step as well as the clear.
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        if (!loss.isfinite().item<bool>())
+                        {
+                            continue;
+                        }
+
+                        loss.backward();
+                        optimizer.step();
+                        optimizer.zero_grad();
+                    }
+        """)]
+    // A conditional clear next to one that always runs.
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer.zero_grad();
+                        criterion.call(model.call(x), y).backward();
+                        optimizer.step();
+                        if (x.shape[0] < 8)
+                        {
+                            optimizer.zero_grad();
+                        }
+                    }
+        """)]
+    // A clear through a null-conditional call still runs whenever the optimizer exists.
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        optimizer?.zero_grad();
+                        criterion.call(model.call(x), y).backward();
+                        optimizer!.step();
+                    }
+        """)]
+    public Task Conditional_clears_that_match_the_steps_are_not_reported(string body)
+        => Verifier.AnalyzerAsync(Training(body));
+
+    [Fact]
+    public Task A_void_delegate_whose_lambda_clears_nothing_does_not_count_as_clearing()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    Action log = () => Console.WriteLine("batch");
+                    foreach (var (x, y) in batches)
+                    {
+                        log();
+                        {|#0:criterion.call(model.call(x), y).backward()|};
+                        optimizer.step();
+                    }
+            """),
+            MLP001());
+
+    [Fact]
+    public Task A_clear_in_the_loop_condition_counts()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                int left = 100;
+
+                bool NextStep(optim.Optimizer optimizer)
+                {
+                    optimizer.zero_grad();
+                    return left-- > 0;
+                }
+
+                void Train(Module<Tensor, Tensor> model, Func<(Tensor x, Tensor y)> next)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    while (NextStep(optimizer))
+                    {
+                        var (x, y) = next();
+                        functional.mse_loss(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
+
+    [Fact]
+    public Task A_clear_in_the_iterator_the_loop_enumerates_counts()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                static IEnumerable<(Tensor x, Tensor y)> Batches(optim.Optimizer optimizer, IEnumerable<(Tensor x, Tensor y)> data)
+                {
+                    foreach (var batch in data)
+                    {
+                        optimizer.zero_grad();
+                        yield return batch;
+                    }
+                }
+
+                void Train(Module<Tensor, Tensor> model, IEnumerable<(Tensor x, Tensor y)> data)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var (x, y) in Batches(optimizer, data))
+                    {
+                        functional.mse_loss(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
+
     // ---------------------------------------------------------------- correct code that looks like the bug
 
     [Theory]

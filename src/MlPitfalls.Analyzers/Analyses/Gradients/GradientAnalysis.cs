@@ -74,7 +74,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
             return cached;
         }
 
-        var analysis = new GradientAnalysis(services, graph.OriginalOperation, ignoredClears: null, others: null, cancellationToken);
+        var analysis = new GradientAnalysis(services, Root(graph).OriginalOperation, ignoredClears: null, others: null, cancellationToken);
         var values = analysis.AnalyzeBody(graph, cancellationToken);
         var result = new GradientResult(values, analysis._sites.Values.ToImmutableArray());
         return Results.GetValue(graph, _ => result);
@@ -89,6 +89,14 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
     public static GradientResult? LaterIterations(
         AnalysisServices services, ControlFlowGraph graph, GradientResult whole, int first, int last, ImmutableHashSet<SyntaxNode>? ignoredClears, CancellationToken cancellationToken)
     {
+        if (ignoredClears is { Count: > 0 })
+        {
+            // What an iteration leaves changes too: the body runs again without the clears (asked once per loop with a
+            // conditional clear, so not cached).
+            var without = new GradientAnalysis(services, Root(graph).OriginalOperation, ignoredClears, others: null, cancellationToken);
+            whole = new GradientResult(without.AnalyzeBody(graph, cancellationToken), ImmutableArray<GradientSite>.Empty);
+        }
+
         if (whole.Values.Flow is not { Converged: true } flow || !flow.BackEdgeInputs[first].IsReached)
         {
             return null;
@@ -96,18 +104,29 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
 
         GradientResult Run()
         {
-            var analysis = new GradientAnalysis(services, graph.OriginalOperation, ignoredClears, others: null, cancellationToken);
+            var analysis = new GradientAnalysis(services, Root(graph).OriginalOperation, ignoredClears, others: null, cancellationToken);
             var values = analysis.AnalyzeLaterIterations(graph, first, last, flow.BackEdgeInputs[first], cancellationToken);
             return new GradientResult(values, analysis._sites.Values.ToImmutableArray());
         }
 
         if (ignoredClears is { Count: > 0 })
         {
-            return Run(); // asked once per loop with a conditional clear: not worth a cache
+            return Run();
         }
 
         var loops = LaterIterationResults.GetValue(whole, static _ => new ConcurrentDictionary<(int, int), GradientResult>());
         return loops.GetOrAdd((first, last), _ => Run());
+    }
+
+    /// <summary>The graph of the member a local function's graph is nested in: where the optimizers' creations are found.</summary>
+    private static ControlFlowGraph Root(ControlFlowGraph graph)
+    {
+        while (graph.Parent is { } parent)
+        {
+            graph = parent;
+        }
+
+        return graph;
     }
 
     protected override bool MayChangeState(IInvocationOperation invocation) => false; // VisitInvocation decides what each call changes
@@ -732,7 +751,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
     private bool IsForEachStepOfSourceIterator(IInvocationOperation invocation)
     {
         if (!invocation.IsImplicit || invocation.TargetMethod.Name != "MoveNext"
-            || invocation.Syntax.FirstAncestorOrSelf<CommonForEachStatementSyntax>() is not ForEachStatementSyntax loop
+            || invocation.Syntax.FirstAncestorOrSelf<CommonForEachStatementSyntax>() is not { } loop
             || _services.SemanticModel(loop.SyntaxTree) is not { } model)
         {
             return false;
