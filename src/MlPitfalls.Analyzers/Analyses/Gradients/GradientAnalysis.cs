@@ -757,9 +757,16 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
             return false;
         }
 
-        return model.GetSymbolInfo(loop.Expression, _cancellationToken).Symbol is IMethodSymbol { DeclaringSyntaxReferences.IsEmpty: false } iterator
-               && IsIterator(iterator)
-               && GradientReach.MayReach(_services, SourceMethodBodies.DefinitionWithBody(iterator), _cancellationToken);
+        if (model.GetSymbolInfo(loop.Expression, _cancellationToken).Symbol is not IMethodSymbol { DeclaringSyntaxReferences.IsEmpty: false } iterator
+            || !IsIterator(iterator))
+        {
+            return false;
+        }
+
+        // Its summary (the whole body, as if run at once) says whether any step of it can touch gradients at all: a batch
+        // iterator calls randperm and index_select, which look like delegates to the syntax but touch nothing.
+        var effects = Effects(SourceMethodBodies.DefinitionWithBody(iterator));
+        return effects.Opaque || !effects.Sites.IsEmpty || !effects.Changes.IsEmpty || !effects.Others.Equals(GradientHistory.Unchanged);
     }
 
     private GraphGradientFacts Facts(ControlFlowGraph graph)
