@@ -7,8 +7,9 @@ using Microsoft.CodeAnalysis.FlowAnalysis;
 namespace MlPitfalls.Analyzers.FlowAnalysis;
 
 /// <summary>
-/// A graph's loops (each first block and the last block branching back to it, outermost first) and which block each
-/// statement-level operation is in: made once per graph, since every training use in a member asks.
+/// A graph's loops (each first block and the last block branching back to it, outermost first), which block each
+/// statement-level operation is in, and what runs on every pass of a loop: made once per graph, since every rule that
+/// judges a loop's later iterations asks (the mode rules for each training use, MLP001 for each loop).
 /// </summary>
 internal sealed class LoopTable
 {
@@ -144,4 +145,26 @@ internal sealed class LoopTable
     }
 
     private Dominance? _dominance;
+
+    /// <summary>
+    /// True when a pass of <paramref name="loop"/> can leave it part way (a <c>break</c>, a <c>return</c>, a <c>goto</c>
+    /// out): a branch from inside the loop to a block outside it, other than from the first block (a <c>while</c>'s or
+    /// <c>for</c>'s condition, a <c>foreach</c>'s <c>MoveNext()</c>) or the last (a <c>do</c>'s condition).
+    /// </summary>
+    public bool CanLeaveMidPass((int Header, int Last) loop)
+    {
+        for (var ordinal = loop.Header + 1; ordinal < loop.Last; ordinal++)
+        {
+            var block = _graph.Blocks[ordinal];
+            foreach (var branch in new[] { block.FallThroughSuccessor, block.ConditionalSuccessor })
+            {
+                if (branch?.Destination is { } destination && (destination.Ordinal < loop.Header || destination.Ordinal > loop.Last))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
 }

@@ -24,9 +24,9 @@ internal sealed class SyntacticReach
 
     /// <param name="isMarker">A node that reaches the thing by itself (a <c>step</c> name, a lambda).</param>
     /// <param name="unseenCodeReaches">
-    /// True when code the syntax cannot follow counts as reaching: a virtual, abstract or interface method, a call by a
-    /// name no source method has in simple form (<c>callback(x)</c>: a delegate), a delegate field or property called, an
-    /// <c>Invoke</c>. False when it counts as not reaching (the question ignores it).
+    /// True when code the syntax cannot follow counts as reaching: a virtual, abstract or interface method, a delegate
+    /// field or property called, an <c>Invoke</c>. False when it counts as not reaching (the question ignores it). A call
+    /// of a variable the code's member declares (<c>callback(x)</c>: a delegate, maybe a lambda of the member) always may.
     /// </param>
     /// <param name="sourceCreationsReach">True when creating an object of a source type with arguments reaches (its constructor may use them).</param>
     public SyntacticReach(Func<SyntaxNode, bool> isMarker, bool unseenCodeReaches, bool sourceCreationsReach)
@@ -67,7 +67,8 @@ internal sealed class SyntacticReach
             return UnseenCodeReaches;
         }
 
-        return CodeMayReach(services, method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)), names, inProgress, cancellationToken);
+        var declarations = method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).ToList();
+        return CodeMayReach(services, declarations, declarations, names, inProgress, cancellationToken);
     }
 
     /// <summary>
@@ -77,11 +78,14 @@ internal sealed class SyntacticReach
     public bool MayReach(AnalysisServices services, SyntaxNode code, CancellationToken cancellationToken)
     {
         var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
-        return CodeMayReach(services, new[] { code }, names, new HashSet<string>(), cancellationToken);
+        var member = code.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax or CompilationUnitSyntax) ?? code;
+        return CodeMayReach(services, new[] { code }, new[] { member }, names, new HashSet<string>(), cancellationToken);
     }
 
+    /// <param name="scopes">Where the variables <paramref name="code"/> may call are declared: its member (a lambda held in a local before a loop).</param>
     private bool CodeMayReach(
-        AnalysisServices services, IEnumerable<SyntaxNode> code, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+        AnalysisServices services, IEnumerable<SyntaxNode> code, IEnumerable<SyntaxNode> scopes, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress,
+        CancellationToken cancellationToken)
     {
         var called = new HashSet<string>();
         var simplyCalled = new HashSet<string>();
@@ -93,6 +97,14 @@ internal sealed class SyntacticReach
             {
                 return true;
             }
+        }
+
+        // callback(x) on a delegate local or parameter may run anything: a lambda of the member, or code no text shows. A
+        // simple call that names neither a variable nor a source method is a library's (using static TorchSharp.torch:
+        // cat(...), randperm(...)).
+        if (simplyCalled.Count > 0 && DeclaresVariable(scopes, simplyCalled))
+        {
+            return true;
         }
 
         if (SourceCreationsReach && created.Any(type => services.Compilation.GetSymbolsWithName(type, SymbolFilter.Type, cancellationToken).Any()))
@@ -143,7 +155,6 @@ internal sealed class SyntacticReach
         }
 
         var result = false;
-        var anyMethod = false;
         foreach (var symbol in services.Compilation.GetSymbolsWithName(name, SymbolFilter.Member, cancellationToken))
         {
             if (symbol is not IMethodSymbol candidate)
@@ -152,7 +163,6 @@ internal sealed class SyntacticReach
             }
             else
             {
-                anyMethod = true;
                 result = MayReach(services, candidate, names, inProgress, cancellationToken);
             }
 
@@ -160,11 +170,6 @@ internal sealed class SyntacticReach
             {
                 break;
             }
-        }
-
-        if (!anyMethod && use == Use.SimpleCall && UnseenCodeReaches)
-        {
-            result = true; // callback(x): a delegate local or parameter
         }
 
         inProgress.Remove(key);
@@ -214,6 +219,32 @@ internal sealed class SyntacticReach
                 case ArgumentSyntax { Expression: var argument } when NameOf(argument) is { } group:
                     groups.Add(group); // a method group becomes a delegate the callee may run
                     break;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>True when a parameter, local, lambda parameter or pattern variable in <paramref name="scopes"/> has one of <paramref name="names"/>.</summary>
+    private static bool DeclaresVariable(IEnumerable<SyntaxNode> scopes, HashSet<string> names)
+    {
+        foreach (var scope in scopes)
+        {
+            foreach (var node in scope.DescendantNodesAndSelf())
+            {
+                var declared = node switch
+                {
+                    ParameterSyntax parameter => parameter.Identifier.ValueText,
+                    VariableDeclaratorSyntax variable => variable.Identifier.ValueText,
+                    SingleVariableDesignationSyntax designation => designation.Identifier.ValueText,
+                    ForEachStatementSyntax loop => loop.Identifier.ValueText,
+                    _ => null,
+                };
+
+                if (declared is not null && names.Contains(declared))
+                {
+                    return true;
+                }
             }
         }
 

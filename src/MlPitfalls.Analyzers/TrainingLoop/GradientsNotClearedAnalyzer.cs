@@ -37,9 +37,14 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
     /// <summary>Diagnostic property: the expression, valid at the start of the loop body, that names the optimizer.</summary>
     public const string OptimizerProperty = "Optimizer";
 
-    /// <summary>Loops that may step an optimizer: their text, or a source method they call, names <c>step</c>.</summary>
+    /// <summary>
+    /// Loops that may step an optimizer: they, or a source method they call, call <c>x.step(...)</c> (a delegate the
+    /// loop calls may too, when the member declares it: the step inside is judged where it runs).
+    /// </summary>
     private static readonly SyntacticReach StepReach = new(
-        static node => node is IdentifierNameSyntax { Identifier.ValueText: "step" }, unseenCodeReaches: false, sourceCreationsReach: false);
+        static node => node is InvocationExpressionSyntax { Expression: var called } && GradientAnalysis.MemberName(called) == "step",
+        unseenCodeReaches: false,
+        sourceCreationsReach: false);
 
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
         ImmutableArray.Create(Descriptors.MLP001_GradientsNotCleared);
@@ -276,8 +281,8 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 if (!Equals(clear.Key, key) || !clear.Definite || !clear.IsDirect
                     || InnermostLoop(clear.Anchor) is not { } innerLoop || ReferenceEquals(innerLoop, _loop.Syntax)
                     || innerLoop.Span.Contains(steps[0].Anchor.Span) || Order(innerLoop) > stepOrder
-                    || LeavesEarly(innerLoop)
                     || LoopTable.For(_graph).RangeOf(innerLoop) is not { } innerRange
+                    || LoopTable.For(_graph).CanLeaveMidPass(innerRange)
                     || !LoopTable.For(_graph).RunsOnEveryPass(StatementStart(clear.Anchor), innerRange)
                     || GradientAnalysis.LaterIterations(_services, _graph, _whole, innerRange.Header, innerRange.Last, ignoredClears: null, _cancellationToken) is not { } inner)
                 {
@@ -339,12 +344,6 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 displayName,
                 $"'{ClearText(clear)}' runs only on some iterations while '{displayName}.step()' runs on every one, so each step after an iteration that skips the clear applies gradients an earlier step already applied; clear on every iteration, or step only when you clear");
         }
-
-        /// <summary>True when a <c>break</c> leaves <paramref name="loop"/> (a retry loop, which keeps only its last pass on purpose).</summary>
-        private static bool LeavesEarly(SyntaxNode loop)
-            => loop.DescendantNodes(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax))
-                .OfType<BreakStatementSyntax>()
-                .Any(b => ReferenceEquals(b.Ancestors().FirstOrDefault(a => a is ForStatementSyntax or CommonForEachStatementSyntax or WhileStatementSyntax or DoStatementSyntax or SwitchStatementSyntax), loop));
 
         /// <summary>
         /// Where the statement of <paramref name="anchor"/> starts running: the receiver of a conditional access

@@ -33,11 +33,29 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
 
     private static readonly ConditionalWeakTable<GradientResult, ConcurrentDictionary<(int, int), GradientResult>> LaterIterationResults = new();
 
-    /// <summary>Source methods that may touch gradients: their text names one of these, or they may run code no text shows.</summary>
-    private static readonly SyntacticReach GradientReach = new(
-        static node => node is IdentifierNameSyntax { Identifier.ValueText: "backward" or "step" or "zero_grad" or "zero_" or "grad" },
-        unseenCodeReaches: true,
-        sourceCreationsReach: false);
+    /// <summary>
+    /// Source methods that may touch gradients: they call <c>backward</c>, <c>step</c>, <c>zero_grad</c> or <c>zero_</c>,
+    /// or read <c>.grad</c>, or they may run code no text shows.
+    /// </summary>
+    private static readonly SyntacticReach GradientReach = new(IsGradientMarker, unseenCodeReaches: true, sourceCreationsReach: false);
+
+    private static bool IsGradientMarker(SyntaxNode node)
+        => node switch
+        {
+            InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.ValueText: "backward" } } => true, // using static torch.autograd
+            InvocationExpressionSyntax { Expression: var called } => MemberName(called) is "backward" or "step" or "zero_grad" or "zero_",
+            MemberAccessExpressionSyntax or MemberBindingExpressionSyntax => MemberName((ExpressionSyntax)node) == "grad",
+            _ => false,
+        };
+
+    /// <summary>The member name of <c>x.name</c> or <c>?.name</c>; null for anything else.</summary>
+    internal static string? MemberName(ExpressionSyntax expression)
+        => expression switch
+        {
+            MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText,
+            MemberBindingExpressionSyntax binding => binding.Name.Identifier.ValueText,
+            _ => null,
+        };
 
     /// <summary>Library calls that store a delegate to run later, rather than run it (<c>callbacks.Add(() =&gt; ...)</c>).</summary>
     private static readonly ImmutableHashSet<string> StoresDelegates = ImmutableHashSet.Create(

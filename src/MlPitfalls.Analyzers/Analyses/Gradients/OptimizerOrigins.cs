@@ -9,11 +9,11 @@ using Microsoft.CodeAnalysis.Operations;
 namespace MlPitfalls.Analyzers.Analyses.Gradients;
 
 /// <summary>
-/// Where the optimizers a loop uses were created, as far as the code shows it: the single creation expression
-/// (<c>torch.optim.Adam(generator.parameters())</c>) assigned to a local in the method holding the loop, or to a field or
-/// property there, in the type's constructors or in its initializer. Lets MLP001 tell two optimizers apart and relate an
-/// optimizer to the modules whose parameters it holds; anything less than plain is "unknown", which never reports.
-/// Built only for loops that have something to judge.
+/// Where the optimizers a body uses were created, as far as the code shows it: the single creation expression
+/// (<c>torch.optim.Adam(generator.parameters())</c>) assigned to a local in the body, or to a field or property there, in
+/// the type's constructors or in its initializer, through copies (<c>var current = optimizer;</c>). Lets the gradient
+/// analysis keep the buffers of one creation together, tell two optimizers apart, and relate an optimizer to the modules
+/// whose parameters it holds; anything less than plain is "unknown", which never makes a finding.
 /// </summary>
 internal sealed class OptimizerOrigins
 {
