@@ -37,15 +37,6 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
     /// <summary>Diagnostic property: the expression, valid at the start of the loop body, that names the optimizer.</summary>
     public const string OptimizerProperty = "Optimizer";
 
-    /// <summary>
-    /// Loops that may step an optimizer: they, or a source method they call, call <c>x.step(...)</c> (a delegate the
-    /// loop calls may too, when the member declares it: the step inside is judged where it runs).
-    /// </summary>
-    private static readonly SyntacticReach StepReach = new(
-        static node => node is InvocationExpressionSyntax { Expression: var called } && GradientAnalysis.MemberName(called) == "step",
-        unseenCodeReaches: false,
-        sourceCreationsReach: false);
-
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
         ImmutableArray.Create(Descriptors.MLP001_GradientsNotCleared);
 
@@ -63,7 +54,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
     {
         var loop = (ILoopOperation)context.Operation;
         var cancellationToken = context.CancellationToken;
-        if (loop.Body is null || !StepReach.MayReach(services, loop.Syntax, cancellationToken)
+        if (loop.Body is null || (GradientReach.Of(services, loop, cancellationToken) & GradientReachKind.Steps) == 0
             || FunctionGraph(context.GetControlFlowGraph(), loop, cancellationToken) is not { } graph
             || LoopTable.For(graph).RangeOf(loop.Syntax) is not { } range)
         {

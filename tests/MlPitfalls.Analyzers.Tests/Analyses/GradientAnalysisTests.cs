@@ -102,6 +102,12 @@ public class GradientAnalysisTests
         => Assert.Equal(expected, Before(GradientSiteKind.Step, body));
 
     [Fact]
+    public void A_lambda_that_calls_itself_through_its_local_is_read_once_and_may_clear()
+        => Assert.Equal(
+            "{Fresh, Stale}",
+            Before(GradientSiteKind.Step, "Action f = null!; f = () => f(); foreach (var x in batches) { f(); x.sum().backward(); optimizer.step(); }"));
+
+    [Fact]
     public void A_foreach_over_a_source_iterator_that_may_clear_forgets_what_it_knew()
         => Assert.NotEqual(
             "{Stale}",

@@ -33,30 +33,6 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
 
     private static readonly ConditionalWeakTable<GradientResult, ConcurrentDictionary<(int, int), GradientResult>> LaterIterationResults = new();
 
-    /// <summary>
-    /// Source methods that may touch gradients: they call <c>backward</c>, <c>step</c>, <c>zero_grad</c> or <c>zero_</c>,
-    /// or read <c>.grad</c>, or they may run code no text shows.
-    /// </summary>
-    private static readonly SyntacticReach GradientReach = new(IsGradientMarker, unseenCodeReaches: true, sourceCreationsReach: false);
-
-    private static bool IsGradientMarker(SyntaxNode node)
-        => node switch
-        {
-            InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.ValueText: "backward" } } => true, // using static torch.autograd
-            InvocationExpressionSyntax { Expression: var called } => MemberName(called) is "backward" or "step" or "zero_grad" or "zero_",
-            MemberAccessExpressionSyntax or MemberBindingExpressionSyntax => MemberName((ExpressionSyntax)node) == "grad",
-            _ => false,
-        };
-
-    /// <summary>The member name of <c>x.name</c> or <c>?.name</c>; null for anything else.</summary>
-    internal static string? MemberName(ExpressionSyntax expression)
-        => expression switch
-        {
-            MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText,
-            MemberBindingExpressionSyntax binding => binding.Name.Identifier.ValueText,
-            _ => null,
-        };
-
     /// <summary>Library calls that store a delegate to run later, rather than run it (<c>callbacks.Add(() =&gt; ...)</c>).</summary>
     private static readonly ImmutableHashSet<string> StoresDelegates = ImmutableHashSet.Create(
         "Add", "Insert", "Enqueue", "Push", "AddRange", "Register", "Subscribe", "register_forward_hook", "register_forward_pre_hook", "register_backward_hook");
@@ -631,7 +607,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
     private GradientEffects Effects(IMethodSymbol definition)
     {
         var services = _services;
-        if (!GradientReach.MayReach(services, definition, _cancellationToken))
+        if (GradientReach.Of(services, definition, _cancellationToken) == GradientReachKind.None)
         {
             return GradientEffects.None; // a model's parts, data loading, metrics: nothing in them touches gradients
         }
@@ -781,10 +757,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
             return false;
         }
 
-        // Its summary (the whole body, as if run at once) says whether any step of it can touch gradients at all: a batch
-        // iterator calls randperm and index_select, which look like delegates to the syntax but touch nothing.
-        var effects = Effects(SourceMethodBodies.DefinitionWithBody(iterator));
-        return effects.Opaque || !effects.Sites.IsEmpty || !effects.Changes.IsEmpty || !effects.Others.Equals(GradientHistory.Unchanged);
+        return GradientReach.Of(_services, iterator, _cancellationToken) != GradientReachKind.None;
     }
 
     private GraphGradientFacts Facts(ControlFlowGraph graph)

@@ -1,0 +1,239 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MlPitfalls.Analyzers.Infrastructure;
+
+namespace MlPitfalls.Analyzers.Analyses.Gradients;
+
+/// <summary>What code can do to gradients, as far as the gradient analysis would care.</summary>
+[Flags]
+internal enum GradientReachKind
+{
+    /// <summary>Nothing: no summary, no graph.</summary>
+    None = 0,
+
+    /// <summary>It may run backward(), clear or possibly clear (a library call handed an optimizer, a void hook).</summary>
+    Touches = 1,
+
+    /// <summary>It may step an optimizer.</summary>
+    Steps = 2,
+}
+
+/// <summary>
+/// Whether code may touch gradients, read from its bound operations and those of the source methods it calls (memoised
+/// per method): the gate before the gradient analysis builds a graph or a summary. Calls are followed by their bound
+/// target, not by name, so a loop over a model's layers calling <c>forward</c> is not taken for a training loop because
+/// some other class's method of that name steps an optimizer.
+/// </summary>
+internal static class GradientReach
+{
+    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<IMethodSymbol, GradientReachKind>> Methods = new();
+
+    /// <summary>What <paramref name="code"/> (a loop, a body) and the source methods it calls may do to gradients.</summary>
+    public static GradientReachKind Of(AnalysisServices services, IOperation code, CancellationToken cancellationToken)
+        => Walk(services, code, Memo(services), cancellationToken);
+
+    /// <summary>What calling <paramref name="method"/> may do to gradients (memoised; a method on a call cycle counts what the cycle shows).</summary>
+    public static GradientReachKind Of(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
+        => OfMethod(services, SourceMethodBodies.DefinitionWithBody(method), Memo(services), cancellationToken);
+
+    private static ConcurrentDictionary<IMethodSymbol, GradientReachKind> Memo(AnalysisServices services)
+        => Methods.GetValue(services, static _ => new ConcurrentDictionary<IMethodSymbol, GradientReachKind>(SymbolEqualityComparer.Default));
+
+    private static GradientReachKind OfMethod(
+        AnalysisServices services, IMethodSymbol definition, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo, CancellationToken cancellationToken)
+    {
+        if (memo.TryGetValue(definition, out var known))
+        {
+            return known;
+        }
+
+        var frames = t_frames ??= new List<Frame>();
+        for (var i = 0; i < frames.Count; i++)
+        {
+            if (SymbolEqualityComparer.Default.Equals(frames[i].Method, definition))
+            {
+                // A call back into a method being read: what the cycle reaches is found by that method's own walk. The
+                // methods read since then are answered without it, so their answers are not kept.
+                for (var j = i + 1; j < frames.Count; j++)
+                {
+                    frames[j].OnCycle = true;
+                }
+
+                return GradientReachKind.None;
+            }
+        }
+
+        if (frames.Count >= AnalysisServices.MaxSummaryDepth)
+        {
+            // Deeper than any summary goes: the analysis will not read it either, and takes it as a possible clear.
+            return GradientReachKind.Touches | GradientReachKind.Steps;
+        }
+
+        var frame = new Frame(definition);
+        frames.Add(frame);
+        GradientReachKind reach;
+        try
+        {
+            var body = services.GetBody(definition, cancellationToken);
+            reach = body is null ? GradientReachKind.Touches : Walk(services, body, memo, cancellationToken);
+        }
+        finally
+        {
+            frames.RemoveAt(frames.Count - 1);
+        }
+
+        if (!frame.OnCycle || reach == (GradientReachKind.Touches | GradientReachKind.Steps))
+        {
+            memo.TryAdd(definition, reach);
+        }
+
+        return reach;
+    }
+
+    [ThreadStatic]
+    private static List<Frame>? t_frames;
+
+    [ThreadStatic]
+    private static HashSet<IOperation>? t_lambdas;
+
+    private sealed class Frame
+    {
+        public Frame(IMethodSymbol method) => Method = method;
+
+        public IMethodSymbol Method { get; }
+
+        /// <summary>True when its walk met a call back into a method read below it: its answer may lack what that one reaches.</summary>
+        public bool OnCycle { get; set; }
+    }
+
+    private static GradientReachKind Walk(
+        AnalysisServices services, IOperation code, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo, CancellationToken cancellationToken)
+    {
+        var torch = services.Torch;
+        var reach = GradientReachKind.None;
+        foreach (var operation in code.DescendantsAndSelf())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            switch (operation)
+            {
+                case IInvocationOperation invocation:
+                    reach |= OfCall(services, invocation, memo, cancellationToken);
+                    break;
+                case IPropertyReferenceOperation { Property: var property } when torch.IsGradProperty(property):
+                    reach |= GradientReachKind.Touches;
+                    break;
+            }
+
+            if (reach == (GradientReachKind.Touches | GradientReachKind.Steps))
+            {
+                break;
+            }
+        }
+
+        return reach;
+    }
+
+    private static GradientReachKind OfCall(
+        AnalysisServices services, IInvocationOperation invocation, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo, CancellationToken cancellationToken)
+    {
+        var torch = services.Torch;
+        var method = invocation.TargetMethod;
+        if (torch.IsOptimizerStep(method))
+        {
+            return GradientReachKind.Steps | GradientReachKind.Touches;
+        }
+
+        if (torch.IsInTorchSharp(method))
+        {
+            return torch.IsBackward(method) || method.Name is "zero_grad" or "zero_" ? GradientReachKind.Touches : GradientReachKind.None;
+        }
+
+        var definition = SourceMethodBodies.DefinitionWithBody(method);
+        var overridable = (method.IsVirtual || method.IsAbstract || (method.IsOverride && !method.IsSealed)) && !method.ContainingType.IsSealed;
+        var reach = GradientReachKind.None;
+        if (method.MethodKind == MethodKind.LocalFunction)
+        {
+            return reach; // its body is part of the code walked
+        }
+
+        // Code the walk cannot read (as the analysis reads it): a void delegate or overridable hook may clear, and a call
+        // into a library or an abstract member handed an optimizer, a module or its parameters may.
+        var inSource = services.DeclaredHere(definition);
+        if ((method.ReturnsVoid && (method.MethodKind == MethodKind.DelegateInvoke || (overridable && inSource)))
+            || ((!inSource || definition.IsAbstract) && HandsOverTrainingState(torch, invocation)))
+        {
+            reach |= GradientReachKind.Touches;
+        }
+
+        if (method.MethodKind != MethodKind.DelegateInvoke && !definition.IsAbstract && inSource)
+        {
+            reach |= OfMethod(services, definition, memo, cancellationToken);
+        }
+        else if (method.MethodKind == MethodKind.DelegateInvoke && invocation.Instance is ILocalReferenceOperation { Local: var local })
+        {
+            // step() on a local holding a lambda written before the loop: the analysis runs the lambda there.
+            var walking = t_lambdas ??= new HashSet<IOperation>();
+            foreach (var lambda in LambdasHeldBy(local, invocation))
+            {
+                if (walking.Add(lambda)) // a lambda that calls itself through its local is read once
+                {
+                    try
+                    {
+                        reach |= Walk(services, lambda, memo, cancellationToken);
+                    }
+                    finally
+                    {
+                        walking.Remove(lambda);
+                    }
+                }
+            }
+        }
+
+        return reach;
+    }
+
+    /// <summary>The lambdas the body holding <paramref name="use"/> assigns to <paramref name="local"/>.</summary>
+    private static IEnumerable<IOperation> LambdasHeldBy(ILocalSymbol local, IOperation use)
+    {
+        var root = use;
+        while (root.Parent is not null)
+        {
+            root = root.Parent;
+        }
+
+        foreach (var operation in root.Descendants())
+        {
+            var value = operation switch
+            {
+                IVariableDeclaratorOperation declarator when SymbolEqualityComparer.Default.Equals(declarator.Symbol, local) => declarator.GetVariableInitializer()?.Value,
+                ISimpleAssignmentOperation { Target: ILocalReferenceOperation target } assignment when SymbolEqualityComparer.Default.Equals(target.Local, local) => assignment.Value,
+                _ => null,
+            };
+
+            if (value.WithoutConversions() is IDelegateCreationOperation { Target: IAnonymousFunctionOperation lambda })
+            {
+                yield return lambda.Body;
+            }
+        }
+    }
+
+    private static bool HandsOverTrainingState(TorchSymbols torch, IInvocationOperation invocation)
+    {
+        foreach (var argument in invocation.Arguments)
+        {
+            var value = argument.Value.WithoutConversions();
+            if (torch.IsOptimizer(value?.Type) || torch.IsModule(value?.Type)
+                || (value is IInvocationOperation call && torch.IsModuleParameters(call.TargetMethod)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
