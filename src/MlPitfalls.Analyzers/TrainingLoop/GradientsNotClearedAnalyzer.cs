@@ -283,11 +283,8 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 var again = inner.Sites.FirstOrDefault(s => s.Kind == GradientSiteKind.Clear && s.Anchor == clear.Anchor && Equals(s.Key, key));
                 if (again is { Definite: true } && again.Before.MustHoldUnapplied)
                 {
-                    return Diagnostic.Create(
-                        Descriptors.MLP001_GradientsNotCleared,
-                        clear.Anchor.GetLocation(),
-                        additionalLocations: new[] { _loop.Syntax.GetLocation() },
-                        properties: null,
+                    return AtClear(
+                        clear,
                         displayName,
                         $"'{ClearText(clear)}' runs inside the inner loop that calls backward(), so each pass erases the gradients of the passes before it and '{displayName}.step()' applies only the last one; clear once, before the inner loop");
                 }
@@ -327,14 +324,21 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             }
 
             var clear = skipped[0];
-            return Diagnostic.Create(
+            return AtClear(
+                clear,
+                displayName,
+                $"'{ClearText(clear)}' runs only on some iterations while '{displayName}.step()' runs on every one, so each step after an iteration that skips the clear applies gradients an earlier step already applied; clear on every iteration, or step only when you clear");
+        }
+
+        /// <summary>A finding at a clear that no fix can move (where it should run depends on what the loop means).</summary>
+        private Diagnostic AtClear(GradientSite clear, string displayName, string explanation)
+            => Diagnostic.Create(
                 Descriptors.MLP001_GradientsNotCleared,
                 clear.Anchor.GetLocation(),
                 additionalLocations: new[] { _loop.Syntax.GetLocation() },
                 properties: null,
                 displayName,
-                $"'{ClearText(clear)}' runs only on some iterations while '{displayName}.step()' runs on every one, so each step after an iteration that skips the clear applies gradients an earlier step already applied; clear on every iteration, or step only when you clear");
-        }
+                explanation);
 
         /// <summary>
         /// Where the statement of <paramref name="anchor"/> starts running: the receiver of a conditional access

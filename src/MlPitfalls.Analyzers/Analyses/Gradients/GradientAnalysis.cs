@@ -247,7 +247,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
             }
         }
 
-        if (IsKnownNotToClear(method) || method.MethodKind == MethodKind.DelegateInvoke)
+        if (GradientReach.IsKnownNotToClear(method) || method.MethodKind == MethodKind.DelegateInvoke)
         {
             return;
         }
@@ -264,20 +264,6 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
                 MaybeClearAll(invocation, ref state);
             }
         }
-    }
-
-    /// <summary>
-    /// Library code that is handed a module or its parameters without being able to clear gradients: LINQ and collections
-    /// (<c>model.parameters().ToArray()</c>, seen in real TorchSharp examples), strings and formatting, console, debug and
-    /// file output, logging. Delegates and reflection may run anything and are not in the list.
-    /// </summary>
-    private static bool IsKnownNotToClear(IMethodSymbol method)
-    {
-        var space = method.ContainingNamespace?.ToDisplayString() ?? "";
-        return space is "System.Linq" or "System.Collections.Generic" or "System.Collections" or "System.Collections.Concurrent"
-                   or "System.Collections.Immutable" or "System.Collections.ObjectModel" or "System.Text" or "System.IO" or "System.Diagnostics"
-                   or "System.Runtime.CompilerServices" or "Microsoft.Extensions.Logging"
-               || (space == "System" && method.ContainingType?.Name is "String" or "Console" or "Math" or "MathF" or "Convert" or "Array" or "Tuple" or "ValueTuple" or "Object");
     }
 
     private void Step(AccessPath? optimizer, IInvocationOperation step, ref PathState<GradientHistory> state)
@@ -578,38 +564,26 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
         state = result;
     }
 
-    /// <summary>The caller's name for an optimizer a summary names: a parameter becomes its argument, a field the receiver's field.</summary>
+    /// <summary>The caller's name for an optimizer a summary names (a creation names the same objects everywhere).</summary>
     private static AccessPath? MapToCaller(IOperation? instance, ImmutableArray<IArgumentOperation> arguments, AccessPath calleePath, FlowContext context)
-    {
-        if (calleePath.IsCreation)
-        {
-            return calleePath; // every optimizer that expression makes, wherever it runs
-        }
-
-        switch (calleePath.Root)
-        {
-            case IParameterSymbol parameter:
-                var argument = arguments.FirstOrDefault(a => a.Parameter?.Ordinal == parameter.Ordinal);
-                return argument is null ? null : AccessPath.Of(Resolve(argument.Value, context))?.Append(calleePath.Members);
-            case IFieldSymbol or IPropertySymbol:
-                var receiver = Resolve(instance, context);
-                if (receiver is null or IInstanceReferenceOperation || calleePath.Root.IsStatic)
-                {
-                    return calleePath; // the same object: its fields are the caller's fields
-                }
-
-                return AccessPath.Of(receiver)?.Append(new[] { calleePath.Root! }.Concat(calleePath.Members));
-            default:
-                return null;
-        }
-    }
+        => calleePath.IsCreation
+            ? calleePath
+            : SummaryPaths.MapToCaller(calleePath, instance, arguments, receiverPath: null, operation => Resolve(operation, context));
 
     private GradientEffects Effects(IMethodSymbol definition)
     {
         var services = _services;
-        if (GradientReach.Of(services, definition, _cancellationToken) == GradientReachKind.None)
+        var reach = GradientReach.Of(services, definition, _cancellationToken);
+        if (reach == GradientReachKind.None)
         {
             return GradientEffects.None; // a model's parts, data loading, metrics: nothing in them touches gradients
+        }
+
+        if ((reach & (GradientReachKind.Touches | GradientReachKind.Steps)) == 0)
+        {
+            // It only runs code that may clear (a hook, a library handed the model): a summary could only say "may clear",
+            // which is what the caller takes from an unknown one, without its graph.
+            return GradientEffects.Unknown;
         }
 
         return services.GetSummary(SummaryName, definition, (graph, token) => Summarize(services, definition, graph, token), GradientEffects.Unknown, _cancellationToken);
@@ -630,17 +604,10 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
             }
         }
 
-        for (var type = method.IsStatic ? null : method.ContainingType; type is not null && !type.DeclaringSyntaxReferences.IsEmpty; type = type.BaseType)
+        if (!method.IsStatic && method.ContainingType is { } type)
         {
-            foreach (var member in type.GetMembers())
+            foreach (var (member, memberType) in SummaryPaths.InstanceStorage(type))
             {
-                var memberType = member switch
-                {
-                    IFieldSymbol { IsStatic: false, IsImplicitlyDeclared: false } field => field.Type,
-                    IPropertySymbol { IsStatic: false } property when AccessPath.IsStorage(property) => property.Type,
-                    _ => null,
-                };
-
                 if (torch.IsOptimizer(memberType))
                 {
                     seeds[analysis.KeyOf(AccessPath.ForSymbol(member))!.Value] = GradientHistory.Unchanged;

@@ -16,11 +16,17 @@ internal enum GradientReachKind
     /// <summary>Nothing: no summary, no graph.</summary>
     None = 0,
 
-    /// <summary>It may run backward(), clear or possibly clear (a library call handed an optimizer, a void hook).</summary>
+    /// <summary>It may run backward(), clear an optimizer or a module, or touch a parameter's <c>.grad</c>.</summary>
     Touches = 1,
 
     /// <summary>It may step an optimizer.</summary>
     Steps = 2,
+
+    /// <summary>It may run code no one can read that may clear: a library call handed an optimizer or a module, a void hook or delegate.</summary>
+    MayClear = 4,
+
+    /// <summary>Everything: what is too deep to read.</summary>
+    Anything = Touches | Steps | MayClear,
 }
 
 /// <summary>
@@ -71,7 +77,7 @@ internal static class GradientReach
         if (frames.Count >= AnalysisServices.MaxSummaryDepth)
         {
             // Deeper than any summary goes: the analysis will not read it either, and takes it as a possible clear.
-            return GradientReachKind.Touches | GradientReachKind.Steps;
+            return GradientReachKind.Anything;
         }
 
         var frame = new Frame(definition);
@@ -80,14 +86,14 @@ internal static class GradientReach
         try
         {
             var body = services.GetBody(definition, cancellationToken);
-            reach = body is null ? GradientReachKind.Touches : Walk(services, body, memo, cancellationToken);
+            reach = body is null ? GradientReachKind.MayClear : Walk(services, body, memo, cancellationToken);
         }
         finally
         {
             frames.RemoveAt(frames.Count - 1);
         }
 
-        if (!frame.OnCycle || reach == (GradientReachKind.Touches | GradientReachKind.Steps))
+        if (!frame.OnCycle || reach == GradientReachKind.Anything)
         {
             memo.TryAdd(definition, reach);
         }
@@ -129,7 +135,7 @@ internal static class GradientReach
                     break;
             }
 
-            if (reach == (GradientReachKind.Touches | GradientReachKind.Steps))
+            if (reach == GradientReachKind.Anything)
             {
                 break;
             }
@@ -145,7 +151,7 @@ internal static class GradientReach
         var method = invocation.TargetMethod;
         if (torch.IsOptimizerStep(method))
         {
-            return GradientReachKind.Steps | GradientReachKind.Touches;
+            return GradientReachKind.Steps;
         }
 
         if (torch.IsInTorchSharp(method))
@@ -165,9 +171,9 @@ internal static class GradientReach
         // into a library or an abstract member handed an optimizer, a module or its parameters may.
         var inSource = services.DeclaredHere(definition);
         if ((method.ReturnsVoid && (method.MethodKind == MethodKind.DelegateInvoke || (overridable && inSource)))
-            || ((!inSource || definition.IsAbstract) && HandsOverTrainingState(torch, invocation)))
+            || ((!inSource || definition.IsAbstract) && !IsKnownNotToClear(method) && HandsOverTrainingState(torch, invocation)))
         {
-            reach |= GradientReachKind.Touches;
+            reach |= GradientReachKind.MayClear;
         }
 
         if (method.MethodKind != MethodKind.DelegateInvoke && !definition.IsAbstract && inSource)
@@ -220,6 +226,20 @@ internal static class GradientReach
                 yield return lambda.Body;
             }
         }
+    }
+
+    /// <summary>
+    /// Library code that is handed a module or its parameters without being able to clear gradients: LINQ and collections
+    /// (<c>model.parameters().ToArray()</c>, seen in real TorchSharp examples), strings and formatting, console, debug and
+    /// file output, logging. Delegates and reflection may run anything and are not in the list.
+    /// </summary>
+    public static bool IsKnownNotToClear(IMethodSymbol method)
+    {
+        var space = method.ContainingNamespace?.ToDisplayString() ?? "";
+        return space is "System.Linq" or "System.Collections.Generic" or "System.Collections" or "System.Collections.Concurrent"
+                   or "System.Collections.Immutable" or "System.Collections.ObjectModel" or "System.Text" or "System.IO" or "System.Diagnostics"
+                   or "System.Runtime.CompilerServices" or "Microsoft.Extensions.Logging"
+               || (space == "System" && method.ContainingType?.Name is "String" or "Console" or "Math" or "MathF" or "Convert" or "Array" or "Tuple" or "ValueTuple" or "Object");
     }
 
     private static bool HandsOverTrainingState(TorchSymbols torch, IInvocationOperation invocation)

@@ -764,26 +764,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
 
     /// <summary>The caller's name for a module a summary names: a parameter becomes its argument, a field the receiver's field.</summary>
     private AccessPath? MapToCaller(IInvocationOperation invocation, AccessPath calleePath)
-    {
-        switch (calleePath.Root)
-        {
-            case IParameterSymbol parameter:
-                var argument = invocation.Arguments.FirstOrDefault(a => a.Parameter?.Ordinal == parameter.Ordinal);
-                return argument is null ? null : AccessPath.Of(argument.Value)?.Append(calleePath.Members);
-            case INamedTypeSymbol when calleePath.IsThis:
-                return ReceiverPath(invocation.Instance);
-            case IFieldSymbol or IPropertySymbol:
-                var receiver = invocation.Instance.WithoutConversions();
-                if (receiver is null or IInstanceReferenceOperation)
-                {
-                    return calleePath; // the same object: its fields are the caller's fields
-                }
-
-                return AccessPath.Of(receiver)?.Append(new[] { calleePath.Root! }.Concat(calleePath.Members));
-            default:
-                return null;
-        }
-    }
+        => SummaryPaths.MapToCaller(calleePath, invocation.Instance, invocation.Arguments, ReceiverPath(invocation.Instance), static operation => operation);
 
     private ModeEffects Effects(IMethodSymbol method)
     {
@@ -829,21 +810,11 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
                 seeds[AccessPath.ForThis(type)] = ModuleMode.Unchanged;
             }
 
-            for (var current = type; current is not null && !current.DeclaringSyntaxReferences.IsEmpty; current = current.BaseType)
+            foreach (var (member, memberType) in SummaryPaths.InstanceStorage(type))
             {
-                foreach (var member in current.GetMembers())
+                if (IsModule(torch, memberType))
                 {
-                    var memberType = member switch
-                    {
-                        IFieldSymbol { IsStatic: false, IsImplicitlyDeclared: false } field => field.Type,
-                        IPropertySymbol { IsStatic: false } property when AccessPath.IsStorage(property) => property.Type,
-                        _ => null,
-                    };
-
-                    if (IsModule(torch, memberType))
-                    {
-                        seeds[AccessPath.ForSymbol(member)] = ModuleMode.Unchanged;
-                    }
+                    seeds[AccessPath.ForSymbol(member)] = ModuleMode.Unchanged;
                 }
             }
         }
