@@ -29,14 +29,22 @@ internal sealed class SyntacticReach
     /// of a variable the code's member declares (<c>callback(x)</c>: a delegate, maybe a lambda of the member) always may.
     /// </param>
     /// <param name="sourceCreationsReach">True when creating an object of a source type with arguments reaches (its constructor may use them).</param>
-    public SyntacticReach(Func<SyntaxNode, bool> isMarker, bool unseenCodeReaches, bool sourceCreationsReach)
+    /// <param name="onlyVoidOverridablesAreUnseen">
+    /// With <paramref name="unseenCodeReaches"/>: a virtual, abstract or interface method counts as unseen code only when it
+    /// returns nothing (a hook a subclass fills in); one that returns a value (a module's <c>forward</c>) is read like any
+    /// other method, by its own body. For a question whose analysis follows such a call into the method's own body.
+    /// </param>
+    public SyntacticReach(Func<SyntaxNode, bool> isMarker, bool unseenCodeReaches, bool sourceCreationsReach, bool onlyVoidOverridablesAreUnseen = false)
     {
         _isMarker = isMarker;
         UnseenCodeReaches = unseenCodeReaches;
         SourceCreationsReach = sourceCreationsReach;
+        OnlyVoidOverridablesAreUnseen = onlyVoidOverridablesAreUnseen;
     }
 
     private bool UnseenCodeReaches { get; }
+
+    private bool OnlyVoidOverridablesAreUnseen { get; }
 
     private bool SourceCreationsReach { get; }
 
@@ -64,7 +72,10 @@ internal sealed class SyntacticReach
 
         if (method.IsAbstract || method.IsVirtual || method.IsOverride || method.ContainingType?.TypeKind == TypeKind.Interface)
         {
-            return UnseenCodeReaches;
+            if (!OnlyVoidOverridablesAreUnseen || method.ReturnsVoid || method.IsAbstract || method.ContainingType?.TypeKind == TypeKind.Interface)
+            {
+                return UnseenCodeReaches && (!OnlyVoidOverridablesAreUnseen || method.ReturnsVoid);
+            }
         }
 
         var declarations = method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).ToList();

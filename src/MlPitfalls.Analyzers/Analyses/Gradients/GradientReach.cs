@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 using MlPitfalls.Analyzers.Infrastructure;
 
@@ -38,6 +39,24 @@ internal enum GradientReachKind
 internal static class GradientReach
 {
     private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<IMethodSymbol, GradientReachKind>> Methods = new();
+
+    /// <summary>
+    /// The first gate, before a method's body is bound: by name, nothing it calls can run backward(), a step, a clear, a
+    /// <c>.grad</c> access or a void hook. A "no" here is certain as far as calls go by name; a "may" is settled by binding.
+    /// </summary>
+    private static readonly SyntacticReach ByName = new(IsMarker, unseenCodeReaches: true, sourceCreationsReach: false, onlyVoidOverridablesAreUnseen: true);
+
+    private static bool IsMarker(SyntaxNode node)
+        => node switch
+        {
+            InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.ValueText: "backward" } } => true, // using static torch.autograd
+            InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: var name } } => IsGradientMethod(name),
+            InvocationExpressionSyntax { Expression: MemberBindingExpressionSyntax { Name.Identifier.ValueText: var name } } => IsGradientMethod(name),
+            MemberAccessExpressionSyntax { Name.Identifier.ValueText: "grad" } or MemberBindingExpressionSyntax { Name.Identifier.ValueText: "grad" } => true,
+            _ => false,
+        };
+
+    private static bool IsGradientMethod(string name) => name is "backward" or "step" or "zero_grad" or "zero_";
 
     /// <summary>What <paramref name="code"/> (a loop, a body) and the source methods it calls may do to gradients.</summary>
     public static GradientReachKind Of(AnalysisServices services, IOperation code, CancellationToken cancellationToken)
@@ -78,6 +97,13 @@ internal static class GradientReach
         {
             // Deeper than any summary goes: the analysis will not read it either, and takes it as a possible clear.
             return GradientReachKind.Anything;
+        }
+
+        // A method handed an optimizer or a module may hand it on to a library that clears it, which no name shows: read it.
+        if (!HandedTrainingState(services.Torch, definition) && !ByName.MayReach(services, definition, cancellationToken))
+        {
+            memo.TryAdd(definition, GradientReachKind.None);
+            return GradientReachKind.None; // not bound: most of a model's code is ruled out by the names it calls
         }
 
         var frame = new Frame(definition);
@@ -240,6 +266,19 @@ internal static class GradientReach
                    or "System.Collections.Immutable" or "System.Collections.ObjectModel" or "System.Text" or "System.IO" or "System.Diagnostics"
                    or "System.Runtime.CompilerServices" or "Microsoft.Extensions.Logging"
                || (space == "System" && method.ContainingType?.Name is "String" or "Console" or "Math" or "MathF" or "Convert" or "Array" or "Tuple" or "ValueTuple" or "Object");
+    }
+
+    private static bool HandedTrainingState(TorchSymbols torch, IMethodSymbol method)
+    {
+        foreach (var parameter in method.Parameters)
+        {
+            if (torch.IsOptimizer(parameter.Type) || torch.IsModule(parameter.Type))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool HandsOverTrainingState(TorchSymbols torch, IInvocationOperation invocation)
