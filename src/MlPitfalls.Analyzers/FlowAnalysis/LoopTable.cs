@@ -3,6 +3,7 @@ using System.Linq;
 using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace MlPitfalls.Analyzers.FlowAnalysis;
 
@@ -77,41 +78,56 @@ internal sealed class LoopTable
     /// </summary>
     public (int Header, int Last)? RangeOf(SyntaxNode loopStatement)
     {
-        (int Header, int Last)? found = null;
-        foreach (var loop in Loops)
-        {
-            if ((found is null || loop.Last - loop.Header > found.Value.Last - found.Value.Header) && StandsIn(loop, loopStatement))
-            {
-                found = loop;
-            }
-        }
-
-        return found;
+        _ranges ??= LoopStatements();
+        return _ranges.TryGetValue(loopStatement, out var range) ? range : null;
     }
 
-    private bool StandsIn((int Header, int Last) loop, SyntaxNode statement)
+    private Dictionary<SyntaxNode, (int Header, int Last)>? _ranges;
+
+    /// <summary>
+    /// Each loop statement's loop: for every loop of the graph, the innermost loop statement around its first code whose span
+    /// holds all of its code; a statement whose code two loops share keeps the larger. Made once per graph (a long method
+    /// asks for each of its loops).
+    /// </summary>
+    private Dictionary<SyntaxNode, (int Header, int Last)> LoopStatements()
     {
-        var any = false;
-        for (var ordinal = loop.Header; ordinal <= loop.Last; ordinal++)
+        var ranges = new Dictionary<SyntaxNode, (int Header, int Last)>();
+        foreach (var loop in Loops)
         {
-            var block = _graph.Blocks[ordinal];
-            foreach (var operation in block.Operations.Append(block.BranchValue))
+            var spans = new List<SyntaxNode>();
+            for (var ordinal = loop.Header; ordinal <= loop.Last; ordinal++)
             {
-                if (operation is null)
+                var block = _graph.Blocks[ordinal];
+                foreach (var operation in block.Operations.Append(block.BranchValue))
                 {
-                    continue;
+                    if (operation is not null)
+                    {
+                        spans.Add(operation.Syntax);
+                    }
                 }
+            }
 
-                if (operation.Syntax.SyntaxTree != statement.SyntaxTree || !statement.Span.Contains(operation.Syntax.Span))
+            if (spans.Count == 0)
+            {
+                continue;
+            }
+
+            for (var node = spans[0]; node is not null; node = node.Parent)
+            {
+                if (node is ForStatementSyntax or CommonForEachStatementSyntax or WhileStatementSyntax or DoStatementSyntax
+                    && spans.TrueForAll(s => s.SyntaxTree == node.SyntaxTree && node.Span.Contains(s.Span)))
                 {
-                    return false;
-                }
+                    if (!ranges.TryGetValue(node, out var known) || loop.Last - loop.Header > known.Last - known.Header)
+                    {
+                        ranges[node] = loop;
+                    }
 
-                any = true;
+                    break;
+                }
             }
         }
 
-        return any;
+        return ranges;
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
@@ -168,26 +169,37 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         {
             var firstStep = steps[0];
             var key = firstStep.Key!.Value;
+            var mustBeStale = firstStep.Before.MustHold(GradientContent.Stale);
+            var mustBeZeroAfterLoss = firstStep.Before.MustHoldAfterLoss(GradientContent.Zero);
+            if (!mustBeStale && !mustBeZeroAfterLoss && !_whole.Sites.Any(s => s.Kind == GradientSiteKind.Clear && Equals(s.Key, key)))
+            {
+                return null; // the step sees fresh gradients, or whatever it sees no clear of its optimizer explains
+            }
+
             // Through a helper, the optimizer is named as the loop writes the argument it passes, or as a variable or a member
             // of this: a helper's field reached through another object (other.TrainStep(x)) is that object's, which its
             // name at the loop does not reach.
-            var writtenAs = firstStep.IsDirect ? Receiver(firstStep.Anchor) : firstStep.Path is { } passed ? ArgumentNaming(firstStep.Anchor, passed) : null;
-            var name = firstStep.Path is { } path && (writtenAs is not null || path.Members.IsEmpty)
-                ? _fixes.OptimizerExpression(path, writtenAs)
-                : null;
-            var displayName = name ?? firstStep.OptimizerName ?? "the optimizer";
-
-            if (firstStep.Before.MustHold(GradientContent.Stale))
+            // Named only for a finding (the name's checks read the loop body).
+            var names = new Lazy<(string? Name, string Display)>(() =>
             {
-                return NothingClears(firstStep, name, displayName);
+                var writtenAs = firstStep.IsDirect ? Receiver(firstStep.Anchor) : firstStep.Path is { } passed ? ArgumentNaming(firstStep.Anchor, passed) : null;
+                var name = firstStep.Path is { } path && (writtenAs is not null || path.Members.IsEmpty)
+                    ? _fixes.OptimizerExpression(path, writtenAs)
+                    : null;
+                return (name, name ?? firstStep.OptimizerName ?? "the optimizer");
+            });
+
+            if (mustBeStale)
+            {
+                return NothingClears(firstStep, names.Value.Name, names.Value.Display);
             }
 
-            if (firstStep.Before.MustHoldAfterLoss(GradientContent.Zero) && ClearedAfterBackward(firstStep, key, displayName) is { } misplaced)
+            if (mustBeZeroAfterLoss && ClearedAfterBackward(firstStep, key, names) is { } misplaced)
             {
                 return misplaced;
             }
 
-            return ClearedOnEveryPassOfAnInnerLoop(steps, key, displayName) ?? ClearedOnlySometimes(firstStep, key, displayName);
+            return ClearedOnEveryPassOfAnInnerLoop(steps, key, names) ?? ClearedOnlySometimes(firstStep, key, names);
         }
 
         private Diagnostic? NothingClears(GradientSite step, string? name, string displayName)
@@ -229,7 +241,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         /// The step applies nothing but zeros, on every path, after a clear that erased what backward() computed: the clear
         /// of this optimizer that erased gradients, reported with the first backward() since the optimizer last stepped.
         /// </summary>
-        private Diagnostic? ClearedAfterBackward(GradientSite step, AccessPath key, string displayName)
+        private Diagnostic? ClearedAfterBackward(GradientSite step, AccessPath key, Lazy<(string? Name, string Display)> names)
         {
             var clear = InLoop(_later, GradientSiteKind.Clear)
                 .FirstOrDefault(c => Equals(c.Key, key) && c.Definite && c.Before.MustHoldUnapplied && Order(c) < Order(step));
@@ -247,6 +259,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 return null; // the backward() it erased ran in the previous pass: no statement to name or move before
             }
 
+            var displayName = names.Value.Display;
             var properties = clear.IsDirect && backward.IsDirect && _fixes.NamesTheSameBefore(clear.Anchor, backward.Anchor)
                 ? ImmutableDictionary<string, string?>.Empty.Add(FixProperty, MoveFix)
                 : ImmutableDictionary<string, string?>.Empty;
@@ -264,7 +277,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         /// every pass that has gone round the inner loop the clear erases gradients no step applied, so the step applies only
         /// the last pass's. An inner loop that can be left early (<c>break</c>) is a retry loop, which means to keep one pass.
         /// </summary>
-        private Diagnostic? ClearedOnEveryPassOfAnInnerLoop(List<GradientSite> steps, AccessPath key, string displayName)
+        private Diagnostic? ClearedOnEveryPassOfAnInnerLoop(List<GradientSite> steps, AccessPath key, Lazy<(string? Name, string Display)> names)
         {
             var stepOrder = Order(steps[0]);
             foreach (var clear in InLoop(_whole, GradientSiteKind.Clear))
@@ -283,6 +296,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 var again = inner.Sites.FirstOrDefault(s => s.Kind == GradientSiteKind.Clear && s.Anchor == clear.Anchor && Equals(s.Key, key));
                 if (again is { Definite: true } && again.Before.MustHoldUnapplied)
                 {
+                    var displayName = names.Value.Display;
                     return AtClear(
                         clear,
                         displayName,
@@ -298,7 +312,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
         /// <c>continue</c> skips them. Judged by running the loop as if those clears were not there: when every step would
         /// then apply gradients already applied, each pass that skips them does.
         /// </summary>
-        private Diagnostic? ClearedOnlySometimes(GradientSite step, AccessPath key, string displayName)
+        private Diagnostic? ClearedOnlySometimes(GradientSite step, AccessPath key, Lazy<(string? Name, string Display)> names)
         {
             var loops = LoopTable.For(_graph);
             if (!loops.RunsOnEveryPass(StatementStart(step.Anchor), _range))
@@ -324,6 +338,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
             }
 
             var clear = skipped[0];
+            var displayName = names.Value.Display;
             return AtClear(
                 clear,
                 displayName,

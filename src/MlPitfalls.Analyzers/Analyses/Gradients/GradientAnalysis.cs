@@ -295,15 +295,23 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
     /// </summary>
     private AccessPath? KeyOf(AccessPath? optimizer)
     {
-        if (optimizer is not { } path || path.IsCreation || !Torch.IsOptimizer(TypeOf(path)))
+        if (optimizer is not { } path || path.IsCreation)
         {
             return optimizer;
         }
 
-        var creation = _origins.CreationOf(SymbolOf(path));
-        var modules = _origins.ModulesBuiltFrom(creation);
-        return modules.IsDefault || modules.IsEmpty ? path : AccessPath.ForCreation(creation!.Syntax);
+        if (!_keys.TryGetValue(path, out var key))
+        {
+            var creation = Torch.IsOptimizer(TypeOf(path)) ? _origins.CreationOf(SymbolOf(path)) : null;
+            var modules = _origins.ModulesBuiltFrom(creation);
+            _keys[path] = key = modules.IsDefault || modules.IsEmpty ? path : AccessPath.ForCreation(creation!.Syntax);
+        }
+
+        return key;
     }
+
+    // Asked at every step, clear and site of every pass of the fixed point: each path's key is found once per analysis.
+    private readonly Dictionary<AccessPath, AccessPath> _keys = new();
 
     /// <summary>The modules whose parameters the optimizers kept under <paramref name="key"/> hold; default when not known.</summary>
     private ImmutableArray<ISymbol> ModulesOf(AccessPath key)

@@ -153,18 +153,42 @@ internal sealed class OptimizerOrigins
 
     private static void CollectAssignedValues(IOperation root, ISymbol symbol, List<IOperation> values)
     {
-        foreach (var operation in root.Descendants())
+        if (AssignmentsIn(root).TryGetValue(symbol, out var assigned))
         {
-            switch (operation)
-            {
-                case IVariableDeclaratorOperation declarator when SymbolEqualityComparer.Default.Equals(declarator.Symbol, symbol)
-                                                                  && declarator.Initializer is not null:
-                    values.Add(declarator.Initializer.Value);
-                    break;
-                case IAssignmentOperation assignment when SymbolEqualityComparer.Default.Equals(assignment.Target.ReferencedSymbol(), symbol):
-                    values.Add(assignment.Value);
-                    break;
-            }
+            values.AddRange(assigned);
         }
     }
+
+    /// <summary>
+    /// Every value a body assigns to a variable, field or property (initializers included), by symbol: found by one walk
+    /// of the body, shared by every analysis of it (a long method with a hundred loops asks for each of them).
+    /// </summary>
+    private static Dictionary<ISymbol, List<IOperation>> AssignmentsIn(IOperation root)
+        => Assignments.GetValue(root, static body =>
+        {
+            var index = new Dictionary<ISymbol, List<IOperation>>(SymbolEqualityComparer.Default);
+            foreach (var operation in body.Descendants())
+            {
+                var (symbol, value) = operation switch
+                {
+                    IVariableDeclaratorOperation { Initializer: { } initializer } declarator => (declarator.Symbol, initializer.Value),
+                    IAssignmentOperation assignment when assignment.Target.ReferencedSymbol() is { } target => (target, assignment.Value),
+                    _ => (null, null),
+                };
+
+                if (symbol is not null && value is not null)
+                {
+                    if (!index.TryGetValue(symbol, out var values))
+                    {
+                        index[symbol] = values = new List<IOperation>();
+                    }
+
+                    values.Add(value);
+                }
+            }
+
+            return index;
+        });
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IOperation, Dictionary<ISymbol, List<IOperation>>> Assignments = new();
 }
