@@ -52,7 +52,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
         : base(GradientHistory.Lattice)
     {
         _services = services;
-        _origins = new OptimizerOrigins(body, services, cancellationToken);
+        _origins = OptimizerOrigins.For(body, services);
         _ignoredClears = ignoredClears ?? ImmutableHashSet<SyntaxNode>.Empty;
         _others = others;
         _cancellationToken = cancellationToken;

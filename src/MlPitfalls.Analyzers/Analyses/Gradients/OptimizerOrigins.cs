@@ -21,9 +21,26 @@ internal sealed class OptimizerOrigins
     private readonly AnalysisServices _services;
     private readonly TorchSymbols _torch;
     private readonly CancellationToken _cancellationToken;
-    private readonly Dictionary<ISymbol, IOperation?> _creations = new(SymbolEqualityComparer.Default);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ISymbol, IOperation?> _creations = new(SymbolEqualityComparer.Default);
 
-    public OptimizerOrigins(IOperation insideMethod, AnalysisServices services, CancellationToken cancellationToken)
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IOperation, OptimizerOrigins> ByBody = new();
+
+    /// <summary>
+    /// The origins for the body <paramref name="insideMethod"/> stands in, shared by every analysis of it (a loop's later
+    /// iterations, a conditional clear left out). Found without cancellation: the work is bounded and the answers are shared.
+    /// </summary>
+    public static OptimizerOrigins For(IOperation insideMethod, AnalysisServices services)
+    {
+        var root = insideMethod;
+        while (root.Parent is not null)
+        {
+            root = root.Parent;
+        }
+
+        return ByBody.GetValue(root, body => new OptimizerOrigins(body, services, CancellationToken.None));
+    }
+
+    private OptimizerOrigins(IOperation insideMethod, AnalysisServices services, CancellationToken cancellationToken)
     {
         _methodBody = insideMethod;
         while (_methodBody.Parent is not null)
@@ -89,7 +106,7 @@ internal sealed class OptimizerOrigins
         if (!_creations.TryGetValue(symbol, out var creation))
         {
             creation = FindCreation(symbol);
-            _creations[symbol] = creation;
+            _creations.TryAdd(symbol, creation);
         }
 
         return creation;
@@ -145,11 +162,24 @@ internal sealed class OptimizerOrigins
             return known;
         }
 
-        _creations[source] = null;
-        var creation = FindCreation(source);
-        _creations[source] = creation;
-        return creation;
+        var following = t_following ??= new HashSet<ISymbol>(SymbolEqualityComparer.Default);
+        if (!following.Add(source))
+        {
+            return null; // a cycle of copies: none of them shows a creation
+        }
+
+        try
+        {
+            return FindCreation(source); // not kept: found inside a chain of copies, it may lack what the chain's start knows
+        }
+        finally
+        {
+            following.Remove(source);
+        }
     }
+
+    [System.ThreadStatic]
+    private static HashSet<ISymbol>? t_following;
 
     private static void CollectAssignedValues(IOperation root, ISymbol symbol, List<IOperation> values)
     {
