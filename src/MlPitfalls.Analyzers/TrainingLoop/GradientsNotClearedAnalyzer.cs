@@ -329,15 +329,24 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
                 return null;
             }
 
-            var ignored = skipped.Select(c => c.Anchor).ToImmutableHashSet();
-            var without = GradientAnalysis.LaterIterations(_services, _graph, _whole, _range.Header, _range.Last, ignored, _cancellationToken);
-            var stepWithout = without?.Sites.FirstOrDefault(s => s.Kind == GradientSiteKind.Step && s.Anchor == step.Anchor && Equals(s.Key, key));
-            if (stepWithout is null || !stepWithout.Before.MustHold(GradientContent.Stale))
+            // One clear at a time: clears on both sides of an if/else each run on some passes only, but together on all.
+            GradientSite? clear = null;
+            foreach (var candidate in skipped)
+            {
+                var without = GradientAnalysis.LaterIterations(_services, _graph, _whole, _range.Header, _range.Last, ImmutableHashSet.Create(candidate.Anchor), _cancellationToken);
+                var stepWithout = without?.Sites.FirstOrDefault(s => s.Kind == GradientSiteKind.Step && s.Anchor == step.Anchor && Equals(s.Key, key));
+                if (stepWithout is not null && stepWithout.Before.MustHold(GradientContent.Stale))
+                {
+                    clear = candidate;
+                    break;
+                }
+            }
+
+            if (clear is null)
             {
                 return null;
             }
 
-            var clear = skipped[0];
             var displayName = names.Value.Display;
             return AtClear(
                 clear,

@@ -457,8 +457,70 @@ public class GradientsNotClearedAnalyzerTests
                         optimizer!.step();
                     }
         """)]
+    // A clear on both sides of an if/else: each on some passes, together on every one.
+    [InlineData("""
+                    foreach (var (x, y) in batches)
+                    {
+                        if (x.shape[0] < 8)
+                        {
+                            optimizer.zero_grad();
+                            (criterion.call(model.call(x), y) * 2).backward();
+                        }
+                        else
+                        {
+                            optimizer.zero_grad();
+                            criterion.call(model.call(x), y).backward();
+                        }
+
+                        optimizer.step();
+                    }
+        """)]
     public Task Conditional_clears_that_match_the_steps_are_not_reported(string body)
         => Verifier.AnalyzerAsync(Training(body));
+
+    [Theory]
+    // Each part of the model cleared (its own zero_grad() clears a part of what the optimizer holds: may clear).
+    [InlineData("foreach (var m in model.children()) m.zero_grad();")]
+    // Gradients replaced, maybe by zeros, or zeroed in place by other means.
+    [InlineData("foreach (var p in model.parameters()) p.grad = torch.zeros_like(p);")]
+    [InlineData("foreach (var p in model.parameters()) p.grad?.fill_(0);")]
+    [InlineData("foreach (var p in model.parameters()) p.grad?.mul_(0);")]
+    public Task Other_ways_of_clearing_are_not_reported(string clear)
+        => Verifier.AnalyzerAsync(
+            Training($$"""
+                    foreach (var (x, y) in batches)
+                    {
+                        {{clear}}
+                        criterion.call(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+            """));
+
+    [Fact]
+    public Task Clearing_a_part_of_the_model_counts_as_a_possible_clear()
+        => Verifier.AnalyzerAsync("""
+            class Net : Module<Tensor, Tensor>
+            {
+                public readonly Module<Tensor, Tensor> encoder = nn.Linear(4, 4), head = nn.Linear(4, 2);
+                public Net() : base("net") => RegisterComponents();
+                public override Tensor forward(Tensor x) => head.call(encoder.call(x));
+            }
+
+            class Trainer
+            {
+                void Train(Net model, IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var (x, y) in batches)
+                    {
+                        model.encoder.zero_grad();
+                        model.head.zero_grad();
+                        functional.cross_entropy(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
 
     [Fact]
     public Task A_void_delegate_whose_lambda_clears_nothing_does_not_count_as_clearing()

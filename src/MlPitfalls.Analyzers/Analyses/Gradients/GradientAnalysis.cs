@@ -139,10 +139,16 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
 
         // p.grad = null: discards what backward() accumulated. Any other value (p.grad = p.grad.clamp(-1, 1)) keeps them.
         if ((operation is IExpressionStatementOperation statement ? statement.Operation : operation) is ISimpleAssignmentOperation assignment
-            && IsGradReference(assignment.Target)
-            && assignment.Value.ConstantValue is { HasValue: true, Value: null })
+            && IsGradReference(assignment.Target))
         {
-            ClearParameterGrads(assignment.Target, assignment, ref state);
+            if (assignment.Value.ConstantValue is { HasValue: true, Value: null })
+            {
+                ClearParameterGrads(assignment.Target, assignment, ref state);
+            }
+            else if (!ReadsTheSameGrad(assignment))
+            {
+                MaybeClearAll(assignment, ref state); // p.grad = zeros_like(p), p.grad = Combine(...): replaced, maybe by zeros
+            }
         }
 
         return state;
@@ -191,6 +197,12 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
         if (method.Name == "zero_" && Resolve(invocation.Instance, context) is { } gradReference && IsGradReference(gradReference))
         {
             ClearParameterGrads(gradReference, invocation, ref state);
+            return Values.Unknown;
+        }
+
+        if (method.Name.EndsWith("_", StringComparison.Ordinal) && Resolve(invocation.Instance, context) is { } written && IsGradReference(written))
+        {
+            MaybeClearAll(invocation, ref state); // p.grad.fill_(0), p.grad.mul_(0): may zero the gradients in place
             return Values.Unknown;
         }
 
@@ -366,6 +378,35 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
     }
 
     /// <summary>
+    /// True when the cleared module may be a part of one of <paramref name="modules"/>: reached through it
+    /// (<c>model.encoder</c> through <c>model</c>), or held by a local (<c>foreach (var m in model.children())</c>, a copy).
+    /// A module named by a parameter or field other than those (a GAN's other network) is not.
+    /// </summary>
+    private static bool PartOf(IOperation? module, ImmutableArray<ISymbol> modules)
+    {
+        var chain = module.ReferencedSymbols();
+        return chain.IsDefault || chain[chain.Length - 1] is ILocalSymbol // a module a local holds (a child, a copy): maybe a part
+               || chain.Any(symbol => modules.Contains(symbol, SymbolEqualityComparer.Default));
+    }
+
+    /// <summary>True for <c>p.grad = p.grad.clamp(-1, 1)</c>: the new value is computed from the gradients it replaces (clipping keeps them).</summary>
+    private static bool ReadsTheSameGrad(ISimpleAssignmentOperation assignment)
+    {
+        var target = assignment.Target.WithoutConversions() as IPropertyReferenceOperation;
+        var owner = target?.Instance.ReferencedSymbol();
+        foreach (var part in assignment.Value.DescendantsAndSelf())
+        {
+            if (part is IPropertyReferenceOperation read && SymbolEqualityComparer.Default.Equals(read.Property, target?.Property)
+                && owner is not null && SymbolEqualityComparer.Default.Equals(read.Instance.ReferencedSymbol(), owner))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// <c>module.zero_grad()</c> (or <c>p.grad = null</c> over its parameters): clears every optimizer built from the
     /// module's parameters (or its parent's), may clear any whose parameters are not known, and leaves the rest.
     /// </summary>
@@ -379,9 +420,10 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
             {
                 Clear(key, clear, definite: true, through: null, ref state); // SGD(model.head.parameters()) is cleared by model or head
             }
-            else if (symbol is null || modules.IsDefault)
+            else if (symbol is null || modules.IsDefault || PartOf(module, modules))
             {
-                Clear(key, clear, definite: false, through: null, ref state); // an optimizer whose parameters are not known
+                // An optimizer whose parameters are not known, or a part of its module (model.encoder of SGD(model.parameters())).
+                Clear(key, clear, definite: false, through: null, ref state);
             }
         }
     }
@@ -771,7 +813,9 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
         private static bool IsRelevant(TorchSymbols torch, IOperation part)
             => part switch
             {
-                IInvocationOperation invocation => !torch.IsInTorchSharp(invocation.TargetMethod) || invocation.TargetMethod.Name is "backward" or "step" or "zero_grad" or "zero_",
+                IInvocationOperation invocation => !torch.IsInTorchSharp(invocation.TargetMethod) || invocation.TargetMethod.Name is "backward" or "step" or "zero_grad" or "zero_"
+                                                   || (invocation.TargetMethod.Name.EndsWith("_", StringComparison.Ordinal)
+                                                       && invocation.Instance is IFlowCaptureReferenceOperation or IPropertyReferenceOperation { Property.Name: "grad" }),
                 IFlowCaptureOperation capture => torch.IsOptimizer(capture.Value.Type),
                 IAssignmentOperation or IDeconstructionAssignmentOperation => torch.IsOptimizer(part.Type)
                                                                                                      || part is ISimpleAssignmentOperation { Target: IPropertyReferenceOperation { Property.Name: "grad" } },
