@@ -94,6 +94,8 @@ public class GradientAnalysisTests
     [InlineData("foreach (var x in batches) { ResetAll(resetter, optimizer); x.sum().backward(); optimizer.step(); }", "static bool ResetAll(Resetter r, optim.Optimizer o) => r.Reset(o); static Resetter resetter = null!; public abstract class Resetter { public abstract bool Reset(optim.Optimizer o); }", "{Fresh, Stale}")]
     // A module's parts: nothing in them touches gradients, and they are not bound to learn it.
     [InlineData("foreach (var x in batches) { Forward(x); x.sum().backward(); optimizer.step(); }", "Tensor Forward(Tensor x) => net.call(cat(new[] { x, x }, 0));", "{Stale}")]
+    // A catch handler may be entered anywhere in its try block: nothing is known there, in a helper as in the loop's body.
+    [InlineData("foreach (var x in batches) { Train(field, x); }", "static void Train(optim.Optimizer o, Tensor x) { o.zero_grad(); try { x.sum().backward(); } catch { } o.step(); }", "{Zero, Fresh, Applied, Stale, Zero+lost, Fresh+lost, Applied+lost, Stale+lost}")]
     public void Helpers_apply_their_summaries(string body, string members, string expected)
         => Assert.Equal(expected, Before(GradientSiteKind.Step, body, members));
 

@@ -336,10 +336,15 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
     /// it did to every optimizer it does not name (a backward() reached them too); otherwise "as they were where the
     /// analysis started", which a summary composes with the caller's state.
     /// </summary>
+    /// <remarks>
+    /// In a summary the stand-in for unnamed optimizers is always in the state, unless the state was forgotten (a catch
+    /// handler is entered from anywhere in its try block, a source iterator ran): then nothing is known.
+    /// </remarks>
     private GradientHistory HistoryOf(PathState<GradientHistory> state, AccessPath key)
         => state.Values.TryGetValue(key, out var history) ? history
-            : _others is { } others && state.Values.TryGetValue(others, out var unnamed) ? unnamed
-            : GradientHistory.Unchanged;
+            : _others is not { } others ? GradientHistory.Unchanged
+            : state.Values.TryGetValue(others, out var unnamed) ? unnamed
+            : GradientHistory.Unknown;
 
     private static ITypeSymbol? TypeOf(AccessPath path)
         => SymbolOf(path) switch
