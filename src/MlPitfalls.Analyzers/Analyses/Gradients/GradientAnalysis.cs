@@ -172,7 +172,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
             {
                 if (argument.Value.Type?.TypeKind == TypeKind.Delegate && !TryRunDelegate(argument.Value, ref state, context)
                     && argument.Value.WithoutConversions() is IDelegateCreationOperation { Target: IMethodReferenceOperation reference }
-                    && SourceMethodBodies.DefinitionWithBody(reference.Method) is var closure && HasBody(closure) && !IsIterator(closure))
+                    && SourceMethodBodies.DefinitionWithBody(reference.Method) is var closure && HasBody(closure) && !SourceMethodBodies.IsIterator(closure, _cancellationToken))
                 {
                     SourceCall(reference, closure, reference.Instance, ImmutableArray<IArgumentOperation>.Empty, context, ref state); // step(Closure)
                 }
@@ -219,7 +219,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
 
         var definition = SourceMethodBodies.DefinitionWithBody(method);
         var hasBody = HasBody(definition) && method.MethodKind != MethodKind.DelegateInvoke;
-        if (hasBody && !IsIterator(definition))
+        if (hasBody && !SourceMethodBodies.IsIterator(definition, _cancellationToken))
         {
             SourceCall(invocation, definition, invocation.Instance, invocation.Arguments, context, ref state);
         }
@@ -757,9 +757,6 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
     private bool IsGradReference(IOperation? operation)
         => operation.WithoutConversions() is IPropertyReferenceOperation property && Torch.IsGradProperty(property.Property);
 
-    private bool IsIterator(IMethodSymbol method)
-        => method.DeclaringSyntaxReferences.Any(r => SourceMethodBodies.IsIterator(r.GetSyntax(_cancellationToken)));
-
     /// <summary>
     /// True for the <c>MoveNext()</c> a <c>foreach</c> makes over a source iterator that may touch gradients: the
     /// iterator's code up to its next <c>yield</c> runs there (<c>foreach (var batch in Batches(optimizer))</c>).
@@ -774,7 +771,7 @@ internal sealed class GradientAnalysis : ValueFlowAnalysis<GradientHistory>
         }
 
         if (model.GetSymbolInfo(loop.Expression, _cancellationToken).Symbol is not IMethodSymbol { DeclaringSyntaxReferences.IsEmpty: false } iterator
-            || !IsIterator(iterator))
+            || !SourceMethodBodies.IsIterator(iterator, _cancellationToken))
         {
             return false;
         }

@@ -787,7 +787,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     private static ModeEffects Summarize(AnalysisServices services, IMethodSymbol method, ControlFlowGraph graph, CancellationToken cancellationToken)
     {
         var definition = SourceMethodBodies.DefinitionWithBody(method);
-        var isIterator = IsIterator(definition, cancellationToken);
+        var isIterator = SourceMethodBodies.IsIterator(definition, cancellationToken);
         if (isIterator && MayRunCodeWhenDisposed(services, definition, cancellationToken))
         {
             return ModeEffects.UnknownIterator; // a finally runs when the caller leaves the loop early, and no step says what it does
@@ -918,9 +918,6 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
 
         return false;
     }
-
-    private static bool IsIterator(IMethodSymbol method, CancellationToken cancellationToken)
-        => method.DeclaringSyntaxReferences.Any(r => SourceMethodBodies.IsIterator(r.GetSyntax(cancellationToken)));
 
     internal static bool OverridesTrain(ITypeSymbol type)
     {
