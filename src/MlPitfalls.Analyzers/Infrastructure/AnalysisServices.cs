@@ -62,6 +62,22 @@ internal sealed class AnalysisServices
     /// <summary>What a <c>bool</c> parameter is at every call the compilation shows (<c>bias = true</c>, never passed).</summary>
     public CallSiteArguments CallSites { get; }
 
+    /// <summary>The compilation's source members by name, from their declarations (made on first use).</summary>
+    public SourceMemberNames MemberNames(CancellationToken cancellationToken)
+    {
+        // Two threads racing may both build it; one wins, as for every cache here.
+        var names = Volatile.Read(ref _memberNames);
+        if (names is null)
+        {
+            names = new SourceMemberNames(Compilation, cancellationToken);
+            names = Interlocked.CompareExchange(ref _memberNames, names, null) ?? names;
+        }
+
+        return names;
+    }
+
+    private SourceMemberNames? _memberNames;
+
     /// <summary>The services of <paramref name="compilation"/>, or null when it does not reference TorchSharp.</summary>
     public static AnalysisServices? For(Compilation compilation)
         => TorchSymbols.For(compilation) is { } torch ? Cache.GetValue(compilation, c => new AnalysisServices(c, torch)) : null;

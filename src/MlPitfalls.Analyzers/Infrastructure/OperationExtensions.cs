@@ -155,18 +155,31 @@ internal static class OperationExtensions
     /// </summary>
     public static ImmutableArray<ISymbol> ReferencedSymbols(this IOperation? operation)
     {
-        var chain = ImmutableArray.CreateBuilder<ISymbol>();
+        // Asked for nearly every operation a flow analysis meets: count first, so the common answers (none, one name)
+        // allocate nothing or one exact array rather than a builder.
+        var length = 0;
         for (var current = operation.WithoutConversions(); current is not null and not IInstanceReferenceOperation; current = current.MemberInstance())
         {
-            if (current.ReferencedSymbol() is not { } symbol)
+            if (current.ReferencedSymbol() is null)
             {
                 return default;
             }
 
-            chain.Add(symbol);
+            length++;
         }
 
-        return chain.Count == 0 ? default : chain.ToImmutable();
+        if (length == 0)
+        {
+            return default;
+        }
+
+        var chain = ImmutableArray.CreateBuilder<ISymbol>(length);
+        for (var current = operation.WithoutConversions(); current is not null and not IInstanceReferenceOperation; current = current.MemberInstance())
+        {
+            chain.Add(current.ReferencedSymbol()!);
+        }
+
+        return chain.MoveToImmutable();
     }
 
     /// <summary>

@@ -51,36 +51,73 @@ internal sealed class SyntacticReach
     /// <summary>False when nothing <paramref name="method"/> can run reaches the thing; true when it may (or has no source).</summary>
     public bool MayReach(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
     {
+        var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
+        return MayReach(services, method, names, new HashSet<string>(), cancellationToken);
+    }
+
+    private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<IMethodSymbol, bool>> _byMethod = new();
+
+    /// <summary>
+    /// Memoised per method, like <see cref="NameMayReach"/> per name. Every answer can be kept: a name met again while it
+    /// is being decided answers "may", and a "may" ends the search all the way up, so a "may not" never rests on a name
+    /// still being decided, and a "may" found through a cycle holds for every method on it.
+    /// </summary>
+    private bool MayReach(AnalysisServices services, IMethodSymbol method, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    {
         var byMethod = _byMethod.GetValue(services, static _ => new ConcurrentDictionary<IMethodSymbol, bool>(SymbolEqualityComparer.Default));
         if (byMethod.TryGetValue(method, out var known))
         {
             return known;
         }
 
-        var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
-        return byMethod.GetOrAdd(method, MayReach(services, method, names, new HashSet<string>(), cancellationToken));
+        var result = ComputeMayReach(services, method, names, inProgress, cancellationToken);
+        byMethod.TryAdd(method, result);
+        return result;
     }
 
-    private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<IMethodSymbol, bool>> _byMethod = new();
-
-    private bool MayReach(AnalysisServices services, IMethodSymbol method, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    private bool ComputeMayReach(AnalysisServices services, IMethodSymbol method, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
     {
         if (method.DeclaringSyntaxReferences.IsEmpty)
         {
             return true;
         }
 
-        if (method.IsAbstract || method.IsVirtual || method.IsOverride || method.ContainingType?.TypeKind == TypeKind.Interface)
+        var inInterface = method.ContainingType?.TypeKind == TypeKind.Interface;
+        if (ForOverridable(method.IsAbstract || method.IsVirtual || method.IsOverride || inInterface, method.IsAbstract || inInterface, method.ReturnsVoid) is { } answer)
         {
-            if (!OnlyVoidOverridablesAreUnseen || method.ReturnsVoid || method.IsAbstract || method.ContainingType?.TypeKind == TypeKind.Interface)
-            {
-                return UnseenCodeReaches && (!OnlyVoidOverridablesAreUnseen || method.ReturnsVoid);
-            }
+            return answer;
         }
 
         var declarations = method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).ToList();
         return CodeMayReach(services, declarations, declarations, names, inProgress, cancellationToken);
     }
+
+    private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<SyntaxNode, bool>> _byDeclaration = new();
+
+    /// <summary>What a source method named in a call may reach, from its declaration (memoised per declaration, see <see cref="MayReach(AnalysisServices, IMethodSymbol, ConcurrentDictionary{string, bool}, HashSet{string}, CancellationToken)"/>).</summary>
+    private bool MayReach(AnalysisServices services, SourceMember member, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    {
+        var declaration = member.Method!;
+        var byDeclaration = _byDeclaration.GetValue(services, static _ => new ConcurrentDictionary<SyntaxNode, bool>());
+        if (byDeclaration.TryGetValue(declaration, out var known))
+        {
+            return known;
+        }
+
+        var result = ForOverridable(member.IsOverridable, member.IsAbstractOrInInterface, member.ReturnsVoid)
+                     ?? CodeMayReach(services, new[] { declaration }, new[] { declaration }, names, inProgress, cancellationToken);
+        byDeclaration.TryAdd(declaration, result);
+        return result;
+    }
+
+    /// <summary>
+    /// The answer for a method whose call may run another body (an override elsewhere), or null when its own body
+    /// decides: with <see cref="OnlyVoidOverridablesAreUnseen"/>, a virtual method that returns a value is read by its body.
+    /// </summary>
+    private bool? ForOverridable(bool isOverridable, bool isAbstractOrInInterface, bool returnsVoid)
+        => isOverridable && (!OnlyVoidOverridablesAreUnseen || returnsVoid || isAbstractOrInInterface)
+            ? UnseenCodeReaches && (!OnlyVoidOverridablesAreUnseen || returnsVoid)
+            : null;
 
     /// <summary>
     /// False when nothing <paramref name="code"/> (a statement, a loop) runs can reach the thing, through the source
@@ -150,7 +187,7 @@ internal sealed class SyntacticReach
         MethodGroup,
     }
 
-    /// <summary>True when some source member named <paramref name="name"/> may reach the thing (memoised per name; a name being decided counts as "may").</summary>
+    /// <summary>True when some source member named <paramref name="name"/> may reach the thing (memoised per name; a name met again while it is being decided counts as "may").</summary>
     private bool NameMayReach(
         AnalysisServices services, string name, Use use, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
     {
@@ -166,16 +203,11 @@ internal sealed class SyntacticReach
         }
 
         var result = false;
-        foreach (var symbol in services.Compilation.GetSymbolsWithName(name, SymbolFilter.Member, cancellationToken))
+        foreach (var member in services.MemberNames(cancellationToken).Named(name))
         {
-            if (symbol is not IMethodSymbol candidate)
-            {
-                result = UnseenCodeReaches && use != Use.MethodGroup; // a delegate field or property called by name (an argument that names one only passes it)
-            }
-            else
-            {
-                result = MayReach(services, candidate, names, inProgress, cancellationToken);
-            }
+            result = member.Method is null
+                ? UnseenCodeReaches && use != Use.MethodGroup // a delegate field or property called by name (an argument that names one only passes it)
+                : MayReach(services, member, names, inProgress, cancellationToken);
 
             if (result)
             {
@@ -184,11 +216,7 @@ internal sealed class SyntacticReach
         }
 
         inProgress.Remove(key);
-        if (inProgress.Count == 0 || result)
-        {
-            names.TryAdd(key, result); // a "no" reached inside a cycle may rest on a name still being decided
-        }
-
+        names.TryAdd(key, result); // kept whatever the depth (see MayReach)
         return result;
     }
 
