@@ -55,7 +55,7 @@ public sealed class GradientsNotClearedAnalyzer : TorchSharpAnalyzer
     {
         var loop = (ILoopOperation)context.Operation;
         var cancellationToken = context.CancellationToken;
-        if (loop.Body is null || (GradientReach.Of(services, loop, cancellationToken) & GradientReachKind.Steps) == 0
+        if (loop.Body is null || !GradientReach.MayStep(services, loop, cancellationToken)
             || FunctionGraph(context.GetControlFlowGraph(), loop, cancellationToken) is not { } graph
             || LoopTable.For(graph).RangeOf(loop.Syntax) is not { } range)
         {

@@ -62,6 +62,15 @@ internal static class GradientReach
     public static GradientReachKind Of(AnalysisServices services, IOperation code, CancellationToken cancellationToken)
         => Walk(services, code, Memo(services), cancellationToken);
 
+    /// <summary>
+    /// True when <paramref name="code"/> or a source method it calls may step an optimizer. Code whose text, and that of
+    /// every method it calls by name, has no step (nor anything else gradients are touched with) is answered without
+    /// binding a callee: most loops of a model's code (over layers, data, results). A step needs a <c>step</c> call in some
+    /// source text the calls lead to, which the name gate follows; what only a library may do (clear) does not step.
+    /// </summary>
+    public static bool MayStep(AnalysisServices services, IOperation code, CancellationToken cancellationToken)
+        => ByName.MayReach(services, code.Syntax, cancellationToken) && (Of(services, code, cancellationToken) & GradientReachKind.Steps) != 0;
+
     /// <summary>What calling <paramref name="method"/> may do to gradients (memoised; a method on a call cycle counts what the cycle shows).</summary>
     public static GradientReachKind Of(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
         => OfMethod(services, SourceMethodBodies.DefinitionWithBody(method), Memo(services), cancellationToken);
