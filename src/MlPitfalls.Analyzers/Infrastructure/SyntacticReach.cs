@@ -34,8 +34,15 @@ internal sealed class SyntacticReach
     /// returns nothing (a hook a subclass fills in); one that returns a value (a module's <c>forward</c>) is read like any
     /// other method, by its own body. For a question whose analysis follows such a call into the method's own body.
     /// </param>
-    public SyntacticReach(Func<SyntaxNode, bool> isMarker, bool unseenCodeReaches, bool sourceCreationsReach, bool onlyVoidOverridablesAreUnseen = false)
+    /// <param name="overridablesAreReadByBody">
+    /// A virtual or interface method with a body is read by that body, whatever it returns, and one without a body answers
+    /// <paramref name="unseenCodeReaches"/>: for a question whose analysis reads such a call by the body it binds to, and
+    /// for which an override elsewhere changes nothing (a step is where some text calls it).
+    /// </param>
+    public SyntacticReach(
+        Func<SyntaxNode, bool> isMarker, bool unseenCodeReaches, bool sourceCreationsReach, bool onlyVoidOverridablesAreUnseen = false, bool overridablesAreReadByBody = false)
     {
+        OverridablesAreReadByBody = overridablesAreReadByBody;
         _isMarker = isMarker;
         UnseenCodeReaches = unseenCodeReaches;
         SourceCreationsReach = sourceCreationsReach;
@@ -45,6 +52,8 @@ internal sealed class SyntacticReach
     private bool UnseenCodeReaches { get; }
 
     private bool OnlyVoidOverridablesAreUnseen { get; }
+
+    private bool OverridablesAreReadByBody { get; }
 
     private bool SourceCreationsReach { get; }
 
@@ -83,7 +92,7 @@ internal sealed class SyntacticReach
         }
 
         var inInterface = method.ContainingType?.TypeKind == TypeKind.Interface;
-        if (ForOverridable(method.IsAbstract || method.IsVirtual || method.IsOverride || inInterface, method.IsAbstract || inInterface, method.ReturnsVoid) is { } answer)
+        if (ForOverridable(method.IsAbstract || method.IsVirtual || method.IsOverride || inInterface, method.IsAbstract || inInterface, method.ReturnsVoid, method.IsAbstract) is { } answer)
         {
             return answer;
         }
@@ -104,7 +113,7 @@ internal sealed class SyntacticReach
             return known;
         }
 
-        var result = ForOverridable(member.IsOverridable, member.IsAbstractOrInInterface, member.ReturnsVoid)
+        var result = ForOverridable(member.IsOverridable, member.IsAbstractOrInInterface, member.ReturnsVoid, declaration.Body is null && declaration.ExpressionBody is null)
                      ?? CodeMayReach(services, new[] { declaration }, new[] { declaration }, names, inProgress, cancellationToken);
         byDeclaration.TryAdd(declaration, result);
         return result;
@@ -114,10 +123,17 @@ internal sealed class SyntacticReach
     /// The answer for a method whose call may run another body (an override elsewhere), or null when its own body
     /// decides: with <see cref="OnlyVoidOverridablesAreUnseen"/>, a virtual method that returns a value is read by its body.
     /// </summary>
-    private bool? ForOverridable(bool isOverridable, bool isAbstractOrInInterface, bool returnsVoid)
-        => isOverridable && (!OnlyVoidOverridablesAreUnseen || returnsVoid || isAbstractOrInInterface)
+    private bool? ForOverridable(bool isOverridable, bool isAbstractOrInInterface, bool returnsVoid, bool hasNoBody)
+    {
+        if (OverridablesAreReadByBody)
+        {
+            return isOverridable && hasNoBody ? UnseenCodeReaches : null;
+        }
+
+        return isOverridable && (!OnlyVoidOverridablesAreUnseen || returnsVoid || isAbstractOrInInterface)
             ? UnseenCodeReaches && (!OnlyVoidOverridablesAreUnseen || returnsVoid)
             : null;
+    }
 
     /// <summary>
     /// False when nothing <paramref name="code"/> (a statement, a loop) runs can reach the thing, through the source
@@ -150,7 +166,7 @@ internal sealed class SyntacticReach
         // callback(x) on a delegate local or parameter may run anything: a lambda of the member, or code no text shows. A
         // simple call that names neither a variable nor a source method is a library's (using static TorchSharp.torch:
         // cat(...), randperm(...)).
-        if (simplyCalled.Count > 0 && DeclaresVariable(scopes, simplyCalled))
+        if (simplyCalled.Count > 0 && DeclaresVariable(services, scopes, simplyCalled, cancellationToken))
         {
             return true;
         }
@@ -265,29 +281,51 @@ internal sealed class SyntacticReach
     }
 
     /// <summary>True when a parameter, local, lambda parameter or pattern variable in <paramref name="scopes"/> has one of <paramref name="names"/>.</summary>
-    private static bool DeclaresVariable(IEnumerable<SyntaxNode> scopes, HashSet<string> names)
+    private static bool DeclaresVariable(AnalysisServices services, IEnumerable<SyntaxNode> scopes, HashSet<string> names, CancellationToken cancellationToken)
     {
+        var cache = DeclaredNames.GetValue(services, static _ => new ConcurrentDictionary<SyntaxNode, HashSet<string>>());
         foreach (var scope in scopes)
         {
-            foreach (var node in scope.DescendantNodesAndSelf())
+            if (!cache.TryGetValue(scope, out var declared))
             {
-                var declared = node switch
-                {
-                    ParameterSyntax parameter => parameter.Identifier.ValueText,
-                    VariableDeclaratorSyntax variable => variable.Identifier.ValueText,
-                    SingleVariableDesignationSyntax designation => designation.Identifier.ValueText,
-                    ForEachStatementSyntax loop => loop.Identifier.ValueText,
-                    _ => null,
-                };
+                // Asked for every loop of a member that calls something by a simple name (using static TorchSharp.torch:
+                // cat(...)), so the member's names are collected once, for every question.
+                declared = cache.GetOrAdd(scope, VariablesDeclaredIn(scope, cancellationToken));
+            }
 
-                if (declared is not null && names.Contains(declared))
-                {
-                    return true;
-                }
+            if (declared.Overlaps(names))
+            {
+                return true;
             }
         }
 
         return false;
+    }
+
+    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<SyntaxNode, HashSet<string>>> DeclaredNames = new();
+
+    private static HashSet<string> VariablesDeclaredIn(SyntaxNode scope, CancellationToken cancellationToken)
+    {
+        var declared = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in scope.DescendantNodesAndSelf())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var name = node switch
+            {
+                ParameterSyntax parameter => parameter.Identifier.ValueText,
+                VariableDeclaratorSyntax variable => variable.Identifier.ValueText,
+                SingleVariableDesignationSyntax designation => designation.Identifier.ValueText,
+                ForEachStatementSyntax loop => loop.Identifier.ValueText,
+                _ => null,
+            };
+
+            if (name is not null)
+            {
+                declared.Add(name);
+            }
+        }
+
+        return declared;
     }
 
     private static string? NameOf(ExpressionSyntax expression) => expression switch

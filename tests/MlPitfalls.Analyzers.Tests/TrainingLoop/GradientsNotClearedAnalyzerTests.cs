@@ -104,6 +104,56 @@ public class GradientsNotClearedAnalyzerTests
                 "the loop runs backward() (through 'trainStep') and 'optimizer.step()' (through 'trainStep') every iteration but nothing in it clears the gradients, " +
                 "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
 
+    // The gate before a loop is analysed reads names only: a lambda written before the loop and run by Invoke, and a
+    // virtual helper whose own body steps, must still let the loop through.
+    [Fact]
+    public Task A_step_in_a_lambda_written_before_the_loop_and_run_by_Invoke_is_judged()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    Action<Tensor, Tensor> trainStep = (x, y) =>
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                    };
+                    foreach (var (x, y) in batches)
+                    {
+                        {|#0:trainStep.Invoke(x, y)|};
+                    }
+            """),
+            MLP001(
+                "optimizer",
+                "the loop runs backward() (through 'trainStep') and 'optimizer.step()' (through 'trainStep') every iteration but nothing in it clears the gradients, " +
+                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+
+    [Fact]
+    public Task A_step_in_the_body_of_a_virtual_helper_is_judged()
+        => Verifier.AnalyzerAsync("""
+            class Trainer
+            {
+                protected virtual Tensor TrainStep(Module<Tensor, Tensor> model, optim.Optimizer optimizer, Tensor x)
+                {
+                    var loss = model.call(x).sum();
+                    loss.backward();
+                    optimizer.step();
+                    return loss;
+                }
+
+                public void Fit(Module<Tensor, Tensor> model, IEnumerable<Tensor> batches)
+                {
+                    var optimizer = optim.SGD(model.parameters(), 0.01);
+                    foreach (var x in batches)
+                    {
+                        {|#0:TrainStep(model, optimizer, x)|};
+                    }
+                }
+            }
+            """,
+            MLP001(
+                "optimizer",
+                "the loop runs backward() (through 'TrainStep') and 'optimizer.step()' (through 'TrainStep') every iteration but nothing in it clears the gradients, " +
+                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+
     [Theory]
     [InlineData("for (int i = 0; i < 100; i++)")]
     [InlineData("while (true)")]

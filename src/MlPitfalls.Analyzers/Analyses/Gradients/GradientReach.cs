@@ -69,7 +69,24 @@ internal static class GradientReach
     /// source text the calls lead to, which the name gate follows; what only a library may do (clear) does not step.
     /// </summary>
     public static bool MayStep(AnalysisServices services, IOperation code, CancellationToken cancellationToken)
-        => ByName.MayReach(services, code.Syntax, cancellationToken) && (Of(services, code, cancellationToken) & GradientReachKind.Steps) != 0;
+        => StepByName.MayReach(services, code.Syntax, cancellationToken) && (Of(services, code, cancellationToken) & GradientReachKind.Steps) != 0;
+
+    /// <summary>
+    /// The name gate for steps alone: a <c>step</c> call, or an <c>Invoke</c> (a local's lambda, which the walk runs). Virtual
+    /// methods are read by their body, as <see cref="OfCall"/> reads them for steps (an unseen override may clear, not step).
+    /// </summary>
+    private static readonly SyntacticReach StepByName = new(
+        static node => node is InvocationExpressionSyntax { Expression: var callee }
+                       && (callee switch
+                       {
+                           IdentifierNameSyntax name => name.Identifier.ValueText,
+                           MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText,
+                           MemberBindingExpressionSyntax binding => binding.Name.Identifier.ValueText,
+                           _ => null,
+                       }) is "step" or "Invoke",
+        unseenCodeReaches: false,
+        sourceCreationsReach: false,
+        overridablesAreReadByBody: true);
 
     /// <summary>What calling <paramref name="method"/> may do to gradients (memoised; a method on a call cycle counts what the cycle shows).</summary>
     public static GradientReachKind Of(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
