@@ -32,9 +32,10 @@ internal static class BenchmarkCompilations
     public static Compilation Create(GeneratedCode code)
     {
         var references = code.ReferencesTorchSharp ? PlatformReferences.Value.Add(TorchSharpReference.Value) : PlatformReferences.Value;
-        var tree = CSharpSyntaxTree.ParseText(code.Source, new CSharpParseOptions(LanguageVersion.Latest));
+        var parseOptions = new CSharpParseOptions(LanguageVersion.Latest);
+        var trees = code.Files.Select((file, i) => CSharpSyntaxTree.ParseText(file, parseOptions, path: $"File{i}.cs"));
         var compilation = CSharpCompilation.Create(
-            "Generated", new[] { tree }, references, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+            "Generated", trees, references, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
         var errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
         if (errors.Count > 0)
         {

@@ -51,6 +51,32 @@ internal static class DriverTimes
         }
     }
 
+    /// <summary>
+    /// How the cost grows with the size of a project: 10, 100 and 1,000 generated files (one unit of each generator per
+    /// file), TorchSharp code and plain C#, every diagnostic count asserted as always (and on plain C#, that nothing was
+    /// registered). Time about linear in the files means per-file cost about constant.
+    /// </summary>
+    public static void RunFileScaling(int rounds)
+    {
+        Measure(TrainingCodeGenerator.GenerateFiles(100), rounds: 0, warmUps: 3); // the JIT first (see Run)
+        Console.WriteLine($"Project-size scaling (driver times, medians of {rounds} rounds after 1 warm-up each).");
+        Console.WriteLine();
+        Console.WriteLine("| Code | Files | Lines | Compile | All MlPitfalls | per file | Empty op. analyzer | Analysis wall time |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var (name, generate) in new (string, Func<int, GeneratedCode>)[] { ("TorchSharp", TrainingCodeGenerator.GenerateFiles), ("plain C#", PlainCodeGenerator.GenerateFiles) })
+        {
+            foreach (var files in new[] { 10, 100, 1_000 })
+            {
+                var code = generate(files);
+                var measured = Measure(code, rounds, warmUps: 1);
+                var all = Median(measured, r => r.All);
+                Console.WriteLine(
+                    $"| {name} | {files:N0} | {code.Lines:N0} | {Ms(Median(measured, r => r.Compile))} | {Share(measured, r => r.All)} | {Ms(all / files)} | "
+                    + $"{Ms(Median(measured, r => r.Empty))} | {Ms(Median(measured, r => r.Wall))} |");
+            }
+        }
+    }
+
     /// <summary>The driver time of <see cref="ControlFlowGraphAnalyzer"/> alone (next to the empty operation analyzer), per round.</summary>
     private static List<double> GraphOnly(GeneratedCode code, int rounds)
     {

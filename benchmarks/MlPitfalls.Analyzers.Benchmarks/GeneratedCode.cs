@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Linq;
 
 namespace MlPitfalls.Analyzers.Benchmarks;
 
@@ -9,13 +10,22 @@ namespace MlPitfalls.Analyzers.Benchmarks;
 internal sealed class GeneratedCode
 {
     public GeneratedCode(string source, bool referencesTorchSharp, ImmutableDictionary<string, int> expected)
+        : this(ImmutableArray.Create(source), referencesTorchSharp, expected)
     {
-        Source = source;
+    }
+
+    /// <param name="files">The source files of one compilation (one syntax tree each).</param>
+    public GeneratedCode(ImmutableArray<string> files, bool referencesTorchSharp, ImmutableDictionary<string, int> expected)
+    {
+        Files = files;
         ReferencesTorchSharp = referencesTorchSharp;
         Expected = expected;
     }
 
-    public string Source { get; }
+    /// <summary>The source, when it is one file; the files joined otherwise.</summary>
+    public string Source => Files.Length == 1 ? Files[0] : string.Join("\n", Files);
+
+    public ImmutableArray<string> Files { get; }
 
     /// <summary>False for plain C#: the compilation is created without TorchSharp, and the analyzers must register nothing.</summary>
     public bool ReferencesTorchSharp { get; }
@@ -23,7 +33,7 @@ internal sealed class GeneratedCode
     /// <summary>Diagnostics per rule id; a rule not listed must report nothing.</summary>
     public ImmutableDictionary<string, int> Expected { get; }
 
-    public int Lines => Source.Split('\n').Length;
+    public int Lines => Files.Sum(f => f.Split('\n').Length);
 
     public int ExpectedFor(string ruleId) => Expected.TryGetValue(ruleId, out var count) ? count : 0;
 

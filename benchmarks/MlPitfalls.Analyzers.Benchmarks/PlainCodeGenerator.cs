@@ -11,18 +11,41 @@ namespace MlPitfalls.Analyzers.Benchmarks;
 /// </summary>
 internal static class PlainCodeGenerator
 {
+    private const string Usings = """
+        using System;
+        using System.Collections.Generic;
+        using System.Linq;
+        using System.Text;
+
+        """;
+
     public static GeneratedCode Generate(int classes)
     {
-        var code = new StringBuilder("""
-            using System;
-            using System.Collections.Generic;
-            using System.Linq;
-            using System.Text;
-
-            """);
+        var code = new StringBuilder(Usings);
         for (int i = 0; i < classes; i++)
         {
-            code.Append($$"""
+            AppendUnit(code, i);
+        }
+
+        return new GeneratedCode(code.ToString(), referencesTorchSharp: false, ImmutableDictionary<string, int>.Empty);
+    }
+
+    /// <summary>The same code as <see cref="Generate"/>, one unit per file.</summary>
+    public static GeneratedCode GenerateFiles(int files)
+    {
+        var sources = ImmutableArray.CreateBuilder<string>(files);
+        for (int i = 0; i < files; i++)
+        {
+            var code = new StringBuilder(Usings);
+            AppendUnit(code, i);
+            sources.Add(code.ToString());
+        }
+
+        return new GeneratedCode(sources.MoveToImmutable(), referencesTorchSharp: false, ImmutableDictionary<string, int>.Empty);
+    }
+
+    private static void AppendUnit(StringBuilder code, int i)
+        => code.Append($$"""
                 public sealed class CrossEntropyLoss{{i}}
                 {
                     public double call(double[] input, int target) => -Math.Log(Math.Max(1e-12, input[target]));
@@ -183,8 +206,4 @@ internal static class PlainCodeGenerator
                 }
 
                 """);
-        }
-
-        return new GeneratedCode(code.ToString(), referencesTorchSharp: false, ImmutableDictionary<string, int>.Empty);
-    }
 }

@@ -15,14 +15,22 @@ public static class Program
     /// the share of Roslyn's control-flow graph builder apart (<see cref="DriverTimes.RunLongMethodScaling"/>).
     /// <c>dotnet run -c Release -- --profile torch|long|project.rsp [--size N] [--rounds N] [--rules MLP005,...]</c>: only the analysis of one generated case,
     /// again and again, for a profiler to attach to (<c>dotnet-trace collect -- dotnet ...dll --profile long --size 5000</c>).
-    /// <c>dotnet run -c Release -- --projects a.rsp b.rsp ... [--rounds N]</c>: the driver-times metric on real projects, from
-    /// their csc response files (<see cref="RealProjects"/>).
+    /// <c>dotnet run -c Release -- --files [--rounds N]</c>: the driver-times metric on generated projects of 10, 100 and 1,000
+    /// files, TorchSharp and plain C# (<see cref="DriverTimes.RunFileScaling"/>).
+    /// <c>dotnet run -c Release -- --projects a.rsp b.rsp ... [--rounds N] [--with-meziantou]</c>: the driver-times metric on real
+    /// projects, from their csc response files (<see cref="RealProjects"/>), with Meziantou.Analyzer's time for context.
     /// </summary>
     public static void Main(string[] args)
     {
         if (Array.IndexOf(args, "--driver-times") >= 0)
         {
             DriverTimes.Run(Option(args, "--rounds", 7), verbose: Array.IndexOf(args, "--verbose") >= 0);
+            return;
+        }
+
+        if (Array.IndexOf(args, "--files") >= 0)
+        {
+            DriverTimes.RunFileScaling(Option(args, "--rounds", 3));
             return;
         }
 
@@ -35,7 +43,7 @@ public static class Program
         if (Array.IndexOf(args, "--projects") is var projects and >= 0)
         {
             var files = args.Skip(projects + 1).TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
-            RealProjects.Run(files, Option(args, "--rounds", 5));
+            RealProjects.Run(files, Option(args, "--rounds", 5), withMeziantou: Array.IndexOf(args, "--with-meziantou") >= 0);
             return;
         }
 

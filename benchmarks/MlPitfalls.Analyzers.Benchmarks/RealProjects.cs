@@ -32,12 +32,18 @@ internal static class RealProjects
         ("All MlPitfalls", _ => true),
     };
 
-    public static void Run(IReadOnlyList<string> responseFiles, int rounds)
+    /// <param name="withMeziantou">
+    /// Also attach Meziantou.Analyzer (every rule at its default severity, as a user who installs it gets) and show its
+    /// callback time in a last column, for context: what a well-known analyzer package costs on the same code.
+    /// </param>
+    public static void Run(IReadOnlyList<string> responseFiles, int rounds, bool withMeziantou = false)
     {
+        var others = withMeziantou ? OtherAnalyzers.Meziantou() : ImmutableArray<DiagnosticAnalyzer>.Empty;
         Console.WriteLine($"Driver times on real projects, medians of {rounds} rounds after a warm-up pass over all projects and 2 warm-up rounds each.");
         Console.WriteLine();
-        Console.WriteLine("| Project | Lines | Compile | " + string.Join(" | ", Columns.Select(c => c.Name)) + " |");
-        Console.WriteLine("|---|---:|---:|" + string.Concat(Columns.Select(_ => "---:|")));
+        Console.WriteLine("| Project | Lines | Compile | " + string.Join(" | ", Columns.Select(c => c.Name)) + (withMeziantou ? $" | Meziantou.Analyzer ({others.Length} analyzers)" : "") + " |");
+        Console.WriteLine("|---|---:|---:|" + string.Concat(Columns.Select(_ => "---:|")) + (withMeziantou ? "---:|" : ""));
+        var othersTotal = 0.0;
         var compileTotal = 0.0;
         var columnTotals = new double[Columns.Length];
         var lines = 0;
@@ -49,13 +55,14 @@ internal static class RealProjects
         foreach (var (_, (trees, references, options)) in projects)
         {
             BenchmarkCompilations.ThrowIfAnalyzerFailed(CSharpCompilation.Create("warm-up", trees, references, options)
-                .WithAnalyzers(MlPitfallsAnalyzers.All()).GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult());
+                .WithAnalyzers(MlPitfallsAnalyzers.All().AddRange(others)).GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult());
         }
 
         foreach (var (file, (trees, references, options)) in projects)
         {
             var compiles = new List<double>();
             var columnRounds = Columns.Select(_ => new List<double>()).ToArray();
+            var otherRounds = new List<double>();
             for (var round = -2; round < rounds; round++)
             {
                 var compilation = CSharpCompilation.Create("project", trees, references, options);
@@ -68,7 +75,7 @@ internal static class RealProjects
                 _ = analysed.SourceModule.ReferencedAssemblySymbols;
                 var mlPitfalls = MlPitfallsAnalyzers.All();
                 var withAnalyzers = analysed.WithAnalyzers(
-                    mlPitfalls.Insert(0, new EmptyOperationAnalyzer()),
+                    mlPitfalls.Insert(0, new EmptyOperationAnalyzer()).AddRange(others),
                     new CompilationWithAnalyzersOptions(new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), null, concurrentAnalysis: false, logAnalyzerExecutionTime: true));
                 DriverTimes.CollectGarbage();
                 BenchmarkCompilations.ThrowIfAnalyzerFailed(withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult());
@@ -79,6 +86,7 @@ internal static class RealProjects
 
                 var times = mlPitfalls.ToDictionary(MlPitfallsAnalyzers.IdOf, a => withAnalyzers.GetAnalyzerTelemetryInfoAsync(a, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds);
                 compiles.Add(compile);
+                otherRounds.Add(others.Sum(a => withAnalyzers.GetAnalyzerTelemetryInfoAsync(a, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds));
                 for (var column = 0; column < Columns.Length; column++)
                 {
                     columnRounds[column].Add(times.Where(t => Columns[column].Counts(t.Key)).Sum(t => t.Value));
@@ -95,10 +103,14 @@ internal static class RealProjects
                 columnTotals[column] += projectColumns[column];
             }
 
-            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(projectCompile)} | " + string.Join(" | ", projectColumns.Select(t => Share(t, projectCompile))) + " |");
+            var projectOthers = DriverTimes.Median(otherRounds);
+            othersTotal += projectOthers;
+            Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(projectCompile)} | " + string.Join(" | ", projectColumns.Select(t => Share(t, projectCompile)))
+                + (withMeziantou ? " | " + Share(projectOthers, projectCompile) : "") + " |");
         }
 
-        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | " + string.Join(" | ", columnTotals.Select(t => Share(t, compileTotal))) + " |");
+        Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | " + string.Join(" | ", columnTotals.Select(t => Share(t, compileTotal)))
+            + (withMeziantou ? " | " + Share(othersTotal, compileTotal) : "") + " |");
     }
 
     /// <summary>The compilation a csc response file describes (for <see cref="ProfileRun"/> on a real project).</summary>

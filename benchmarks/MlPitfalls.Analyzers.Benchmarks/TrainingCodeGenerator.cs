@@ -69,13 +69,32 @@ internal static class TrainingCodeGenerator
         var code = new StringBuilder(Usings);
         for (int i = 0; i < classes; i++)
         {
-            AppendTrainingLoops(code, i);
-            AppendLossCode(code, i);
-            AppendArchitecture(code, i);
-            AppendLayoutCode(code, i);
+            AppendUnit(code, i);
         }
 
         return new GeneratedCode(code.ToString(), referencesTorchSharp: true, GeneratedCode.Times(ExpectedPerClass, classes));
+    }
+
+    /// <summary>The same code as <see cref="Generate"/>, one unit (the classes of one <c>i</c>) per file, as a project has it.</summary>
+    public static GeneratedCode GenerateFiles(int files)
+    {
+        var sources = ImmutableArray.CreateBuilder<string>(files);
+        for (int i = 0; i < files; i++)
+        {
+            var code = new StringBuilder(Usings);
+            AppendUnit(code, i);
+            sources.Add(code.ToString());
+        }
+
+        return new GeneratedCode(sources.MoveToImmutable(), referencesTorchSharp: true, GeneratedCode.Times(ExpectedPerClass, files));
+    }
+
+    private static void AppendUnit(StringBuilder code, int i)
+    {
+        AppendTrainingLoops(code, i);
+        AppendLossCode(code, i);
+        AppendArchitecture(code, i);
+        AppendLayoutCode(code, i);
     }
 
     private static void AppendTrainingLoops(StringBuilder code, int i)
