@@ -37,6 +37,24 @@ internal sealed class GeneratedCode
 
     public int ExpectedFor(string ruleId) => Expected.TryGetValue(ruleId, out var count) ? count : 0;
 
+    /// <summary>
+    /// <paramref name="files"/> files, each <paramref name="usings"/> and the unit <paramref name="appendUnit"/> writes for
+    /// its index, with <paramref name="expectedPerUnit"/> counted once per file.
+    /// </summary>
+    public static GeneratedCode PerFile(
+        int files, string usings, System.Action<System.Text.StringBuilder, int> appendUnit, bool referencesTorchSharp, ImmutableDictionary<string, int> expectedPerUnit)
+    {
+        var sources = ImmutableArray.CreateBuilder<string>(files);
+        for (int i = 0; i < files; i++)
+        {
+            var code = new System.Text.StringBuilder(usings);
+            appendUnit(code, i);
+            sources.Add(code.ToString());
+        }
+
+        return new GeneratedCode(sources.MoveToImmutable(), referencesTorchSharp, Times(expectedPerUnit, files));
+    }
+
     /// <summary>Per-unit counts (bugs per generated class or section) multiplied by the number of units.</summary>
     public static ImmutableDictionary<string, int> Times(ImmutableDictionary<string, int> perUnit, int units)
     {

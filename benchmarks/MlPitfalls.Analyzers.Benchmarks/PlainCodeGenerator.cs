@@ -32,17 +32,7 @@ internal static class PlainCodeGenerator
 
     /// <summary>The same code as <see cref="Generate"/>, one unit per file.</summary>
     public static GeneratedCode GenerateFiles(int files)
-    {
-        var sources = ImmutableArray.CreateBuilder<string>(files);
-        for (int i = 0; i < files; i++)
-        {
-            var code = new StringBuilder(Usings);
-            AppendUnit(code, i);
-            sources.Add(code.ToString());
-        }
-
-        return new GeneratedCode(sources.MoveToImmutable(), referencesTorchSharp: false, ImmutableDictionary<string, int>.Empty);
-    }
+        => GeneratedCode.PerFile(files, Usings, AppendUnit, referencesTorchSharp: false, ImmutableDictionary<string, int>.Empty);
 
     private static void AppendUnit(StringBuilder code, int i)
         => code.Append($$"""

@@ -77,17 +77,7 @@ internal static class TrainingCodeGenerator
 
     /// <summary>The same code as <see cref="Generate"/>, one unit (the classes of one <c>i</c>) per file, as a project has it.</summary>
     public static GeneratedCode GenerateFiles(int files)
-    {
-        var sources = ImmutableArray.CreateBuilder<string>(files);
-        for (int i = 0; i < files; i++)
-        {
-            var code = new StringBuilder(Usings);
-            AppendUnit(code, i);
-            sources.Add(code.ToString());
-        }
-
-        return new GeneratedCode(sources.MoveToImmutable(), referencesTorchSharp: true, GeneratedCode.Times(ExpectedPerClass, files));
-    }
+        => GeneratedCode.PerFile(files, Usings, AppendUnit, referencesTorchSharp: true, ExpectedPerClass);
 
     private static void AppendUnit(StringBuilder code, int i)
     {
