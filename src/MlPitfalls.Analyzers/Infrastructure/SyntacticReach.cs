@@ -328,7 +328,8 @@ internal sealed class SyntacticReach
         return declared;
     }
 
-    private static string? NameOf(ExpressionSyntax expression) => expression switch
+    /// <summary>The member an expression names: <c>Name</c> of <c>Name</c>, <c>x.Name</c>, <c>?.Name</c>, <c>A.Name</c>; null otherwise.</summary>
+    internal static string? NameOf(ExpressionSyntax expression) => expression switch
     {
         SimpleNameSyntax name => name.Identifier.ValueText,
         QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,

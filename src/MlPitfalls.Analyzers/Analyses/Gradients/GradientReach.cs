@@ -76,14 +76,7 @@ internal static class GradientReach
     /// methods are read by their body, as <see cref="OfCall"/> reads them for steps (an unseen override may clear, not step).
     /// </summary>
     private static readonly SyntacticReach StepByName = new(
-        static node => node is InvocationExpressionSyntax { Expression: var callee }
-                       && (callee switch
-                       {
-                           IdentifierNameSyntax name => name.Identifier.ValueText,
-                           MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText,
-                           MemberBindingExpressionSyntax binding => binding.Name.Identifier.ValueText,
-                           _ => null,
-                       }) is "step" or "Invoke",
+        static node => node is InvocationExpressionSyntax { Expression: var callee } && SyntacticReach.NameOf(callee) is "step" or "Invoke",
         unseenCodeReaches: false,
         sourceCreationsReach: false,
         overridablesAreReadByBody: true);

@@ -53,8 +53,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     /// </summary>
     private static bool IsTorchScope(ExpressionSyntax? resource)
         => resource is InvocationExpressionSyntax { ArgumentList.Arguments.Count: 0 } call
-           && (call.Expression switch { IdentifierNameSyntax name => name.Identifier.ValueText, MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText, _ => null })
-               is "NewDisposeScope" or "no_grad" or "enable_grad" or "inference_mode";
+           && SyntacticReach.NameOf(call.Expression) is "NewDisposeScope" or "no_grad" or "enable_grad" or "inference_mode";
 
     private static readonly ImmutableHashSet<string> SameModuleMethods = ImmutableHashSet.Create(
         "to", "cuda", "cpu", "@float", "@double", "half", "bfloat16", "type", "to_type", "float", "double");
