@@ -13,7 +13,7 @@ public static class Program
     /// <c>--verbose</c> prints every round to standard error).
     /// <c>dotnet run -c Release -- --long-method [--rounds N]</c>: how the analysis of one long method grows with its length, with
     /// the share of Roslyn's control-flow graph builder apart (<see cref="DriverTimes.RunLongMethodScaling"/>).
-    /// <c>dotnet run -c Release -- --profile torch|long|project.rsp [--size N] [--rounds N] [--rules MLP005,...]</c>: only the analysis of one generated case,
+    /// <c>dotnet run -c Release -- --profile torch|long|project.rsp... [--size N] [--rounds N] [--rules MLP005,...]</c>: only the analysis of one generated case,
     /// again and again, for a profiler to attach to (<c>dotnet-trace collect -- dotnet ...dll --profile long --size 5000</c>).
     /// <c>dotnet run -c Release -- --files [--rounds N]</c>: the driver-times metric on generated projects of 10, 100 and 1,000
     /// files, TorchSharp and plain C# (<see cref="DriverTimes.RunFileScaling"/>).
@@ -53,7 +53,8 @@ public static class Program
             var rules = Array.IndexOf(args, "--rules") is var at and >= 0 && at + 1 < args.Length ? args[at + 1].Split(',') : null;
             if (args[profile + 1].EndsWith(".rsp", StringComparison.OrdinalIgnoreCase))
             {
-                ProfileRun.Run(RealProjects.Compilation(args[profile + 1]), Option(args, "--rounds", 20), rules);
+                var responseFiles = args.Skip(profile + 1).TakeWhile(a => a.EndsWith(".rsp", StringComparison.OrdinalIgnoreCase));
+                ProfileRun.Run(responseFiles.Select(RealProjects.Compilation).ToList(), Option(args, "--rounds", 20), rules);
                 return;
             }
 
