@@ -41,6 +41,7 @@ internal static class ProfileRun
         var withAnalyzers = fresh.WithAnalyzers(
             rules.Insert(0, new EmptyOperationAnalyzer()),
             new CompilationWithAnalyzersOptions(new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), null, concurrentAnalysis: false, logAnalyzerExecutionTime: true));
+        DriverTimes.CollectGarbage();
         var stopwatch = Stopwatch.StartNew();
         var diagnostics = withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult();
         BenchmarkCompilations.ThrowIfAnalyzerFailed(diagnostics);
