@@ -62,6 +62,15 @@ internal sealed class AnalysisServices
     /// <summary>What a <c>bool</c> parameter is at every call the compilation shows (<c>bias = true</c>, never passed).</summary>
     public CallSiteArguments CallSites { get; }
 
+    /// <summary>
+    /// What the text of <paramref name="code"/> (a member's declaration, a loop) calls, names and runs, read once for every
+    /// name gate that asks.
+    /// </summary>
+    public CallText CallTextOf(SyntaxNode code, CancellationToken cancellationToken)
+        => _callTexts.TryGetValue(code, out var text) ? text : _callTexts.GetOrAdd(code, CallText.Read(code, cancellationToken));
+
+    private readonly ConcurrentDictionary<SyntaxNode, CallText> _callTexts = new();
+
     /// <summary>The compilation's source members by name, from their declarations (made on first use).</summary>
     public SourceMemberNames MemberNames(CancellationToken cancellationToken)
     {

@@ -20,9 +20,9 @@ namespace MlPitfalls.Analyzers.Infrastructure;
 internal sealed class SyntacticReach
 {
     private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<string, bool>> _byName = new();
-    private readonly Func<SyntaxNode, bool> _isMarker;
+    private readonly Func<CallText, bool> _isMarker;
 
-    /// <param name="isMarker">A node that reaches the thing by itself (a <c>step</c> name, a lambda).</param>
+    /// <param name="isMarker">True for code whose text reaches the thing by itself (names <c>step</c>, has a lambda).</param>
     /// <param name="unseenCodeReaches">
     /// True when code the syntax cannot follow counts as reaching: a virtual, abstract or interface method, a delegate
     /// field or property called, an <c>Invoke</c>. False when it counts as not reaching (the question ignores it). A call
@@ -40,7 +40,7 @@ internal sealed class SyntacticReach
     /// for which an override elsewhere changes nothing (a step is where some text calls it).
     /// </param>
     public SyntacticReach(
-        Func<SyntaxNode, bool> isMarker, bool unseenCodeReaches, bool sourceCreationsReach, bool onlyVoidOverridablesAreUnseen = false, bool overridablesAreReadByBody = false)
+        Func<CallText, bool> isMarker, bool unseenCodeReaches, bool sourceCreationsReach, bool onlyVoidOverridablesAreUnseen = false, bool overridablesAreReadByBody = false)
     {
         OverridablesAreReadByBody = overridablesAreReadByBody;
         _isMarker = isMarker;
@@ -148,45 +148,39 @@ internal sealed class SyntacticReach
 
     /// <param name="scopes">Where the variables <paramref name="code"/> may call are declared: its member (a lambda held in a local before a loop).</param>
     private bool CodeMayReach(
-        AnalysisServices services, IEnumerable<SyntaxNode> code, IEnumerable<SyntaxNode> scopes, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress,
+        AnalysisServices services, IReadOnlyList<SyntaxNode> code, IEnumerable<SyntaxNode> scopes, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress,
         CancellationToken cancellationToken)
     {
-        var called = new HashSet<string>();
-        var simplyCalled = new HashSet<string>();
-        var groups = new HashSet<string>();
-        var created = new HashSet<string>();
-        foreach (var syntax in code)
+        var text = CallText.Union(code.Select(c => services.CallTextOf(c, cancellationToken)).ToList());
+        if (_isMarker(text) || (UnseenCodeReaches && text.Called.Contains("Invoke")) || (SourceCreationsReach && text.CreatesUnnamedWithArguments))
         {
-            if (Marks(syntax, called, simplyCalled, groups, created, cancellationToken))
-            {
-                return true;
-            }
+            return true;
         }
 
         // callback(x) on a delegate local or parameter may run anything: a lambda of the member, or code no text shows. A
         // simple call that names neither a variable nor a source method is a library's (using static TorchSharp.torch:
         // cat(...), randperm(...)).
-        if (simplyCalled.Count > 0 && DeclaresVariable(services, scopes, simplyCalled, cancellationToken))
+        if (text.SimplyCalled.Count > 0 && DeclaresVariable(services, scopes, text.SimplyCalled, cancellationToken))
         {
             return true;
         }
 
-        if (SourceCreationsReach && created.Any(type => services.Compilation.GetSymbolsWithName(type, SymbolFilter.Type, cancellationToken).Any()))
+        if (SourceCreationsReach && text.CreatedWithArguments.Any(type => services.Compilation.GetSymbolsWithName(type, SymbolFilter.Type, cancellationToken).Any()))
         {
             return true;
         }
 
-        foreach (var name in called)
+        foreach (var name in text.Called)
         {
-            if (NameMayReach(services, name, simplyCalled.Contains(name) ? Use.SimpleCall : Use.Call, names, inProgress, cancellationToken))
+            if (NameMayReach(services, name, text.SimplyCalled.Contains(name) ? Use.SimpleCall : Use.Call, names, inProgress, cancellationToken))
             {
                 return true;
             }
         }
 
-        foreach (var name in groups)
+        foreach (var name in text.Arguments)
         {
-            if (!called.Contains(name) && NameMayReach(services, name, Use.MethodGroup, names, inProgress, cancellationToken))
+            if (!text.Called.Contains(name) && NameMayReach(services, name, Use.MethodGroup, names, inProgress, cancellationToken))
             {
                 return true;
             }
@@ -234,50 +228,6 @@ internal sealed class SyntacticReach
         inProgress.Remove(key);
         names.TryAdd(key, result); // kept whatever the depth (see MayReach)
         return result;
-    }
-
-    /// <summary>
-    /// True when <paramref name="body"/> has a marker; otherwise collects the names of the methods it calls or hands over
-    /// (those called by a simple name apart), and of the source-looking types it creates with arguments.
-    /// </summary>
-    private bool Marks(
-        SyntaxNode body, HashSet<string> called, HashSet<string> simplyCalled, HashSet<string> groups, HashSet<string> created, CancellationToken cancellationToken)
-    {
-        foreach (var node in body.DescendantNodesAndSelf())
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (_isMarker(node))
-            {
-                return true;
-            }
-
-            switch (node)
-            {
-                case ImplicitObjectCreationExpressionSyntax { ArgumentList.Arguments.Count: > 0 } when SourceCreationsReach:
-                    return true;
-                case ObjectCreationExpressionSyntax { ArgumentList.Arguments.Count: > 0, Type: var type } when SourceCreationsReach && NameOf(type) is { } typeName:
-                    created.Add(typeName);
-                    break;
-                case InvocationExpressionSyntax invocation when NameOf(invocation.Expression) is { } name:
-                    if (UnseenCodeReaches && name == "Invoke")
-                    {
-                        return true;
-                    }
-
-                    called.Add(name);
-                    if (invocation.Expression is SimpleNameSyntax)
-                    {
-                        simplyCalled.Add(name);
-                    }
-
-                    break;
-                case ArgumentSyntax { Expression: var argument } when NameOf(argument) is { } group:
-                    groups.Add(group); // a method group becomes a delegate the callee may run
-                    break;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>True when a parameter, local, lambda parameter or pattern variable in <paramref name="scopes"/> has one of <paramref name="names"/>.</summary>

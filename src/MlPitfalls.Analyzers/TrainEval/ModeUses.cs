@@ -528,11 +528,11 @@ internal static class ModeUses
 
     /// <summary>Helpers that may step an optimizer: their text, or a callee's, names <c>step</c> (unseen code does not count, as in <see cref="Calls"/>).</summary>
     private static readonly SyntacticReach StepReach = new(
-        static node => node is IdentifierNameSyntax { Identifier.ValueText: "step" }, unseenCodeReaches: false, sourceCreationsReach: false);
+        static text => text.Identifiers.Contains("step"), unseenCodeReaches: false, sourceCreationsReach: false);
 
     /// <summary>Helpers that may train: their text, or a callee's, names <c>step</c> or <c>backward</c>, or they call code the syntax cannot follow.</summary>
     private static readonly SyntacticReach TrainReach = new(
-        static node => node is IdentifierNameSyntax { Identifier.ValueText: "step" or "backward" }, unseenCodeReaches: true, sourceCreationsReach: false);
+        static text => text.Identifiers.Contains("step") || text.Identifiers.Contains("backward"), unseenCodeReaches: true, sourceCreationsReach: false);
 
     private sealed class HelperKeyComparer : IEqualityComparer<(ISymbol Helper, Question Question)>
     {

@@ -40,56 +40,63 @@ internal static class GradientReach
 {
     private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<IMethodSymbol, GradientReachKind>> Methods = new();
 
+    // The answers of the steps-only walk, kept apart: a method's "None" there says nothing of what else it does to gradients.
+    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<IMethodSymbol, GradientReachKind>> StepMethods = new();
+
     /// <summary>
     /// The first gate, before a method's body is bound: by name, nothing it calls can run backward(), a step, a clear, a
     /// <c>.grad</c> access or a void hook. A "no" here is certain as far as calls go by name; a "may" is settled by binding.
     /// </summary>
     private static readonly SyntacticReach ByName = new(IsMarker, unseenCodeReaches: true, sourceCreationsReach: false, onlyVoidOverridablesAreUnseen: true);
 
-    private static bool IsMarker(SyntaxNode node)
-        => node switch
-        {
-            InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.ValueText: "backward" } } => true, // using static torch.autograd
-            InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Name.Identifier.ValueText: var name } } => IsGradientMethod(name),
-            InvocationExpressionSyntax { Expression: MemberBindingExpressionSyntax { Name.Identifier.ValueText: var name } } => IsGradientMethod(name),
-            MemberAccessExpressionSyntax { Name.Identifier.ValueText: "grad" } or MemberBindingExpressionSyntax { Name.Identifier.ValueText: "grad" } => true,
-            _ => false,
-        };
-
-    private static bool IsGradientMethod(string name) => name is "backward" or "step" or "zero_grad" or "zero_";
+    private static bool IsMarker(CallText text)
+        => text.SimplyCalled.Contains("backward") // using static torch.autograd
+           || text.CalledOnReceiver.Contains("backward") || text.CalledOnReceiver.Contains("step") || text.CalledOnReceiver.Contains("zero_grad")
+           || text.CalledOnReceiver.Contains("zero_") || text.MembersAccessed.Contains("grad");
 
     /// <summary>What <paramref name="code"/> (a loop, a body) and the source methods it calls may do to gradients.</summary>
     public static GradientReachKind Of(AnalysisServices services, IOperation code, CancellationToken cancellationToken)
-        => Walk(services, code, Memo(services), cancellationToken);
+        => Walk(services, code, Question.Everything, Memo(services, Question.Everything), cancellationToken);
 
     /// <summary>
     /// True when <paramref name="code"/> or a source method it calls may step an optimizer. Code whose text, and that of
-    /// every method it calls by name, has no step (nor anything else gradients are touched with) is answered without
-    /// binding a callee: most loops of a model's code (over layers, data, results). A step needs a <c>step</c> call in some
-    /// source text the calls lead to, which the name gate follows; what only a library may do (clear) does not step.
+    /// every method it calls by name, has no step is answered without binding a callee: most loops of a model's code (over
+    /// layers, data, results). A step needs a <c>step</c> call in some source text the calls lead to, which the name gate
+    /// follows; what only a library may do (clear) does not step, so only the callees whose text may lead to a step are
+    /// bound (a training loop's data, metrics and model helpers are not).
     /// </summary>
     public static bool MayStep(AnalysisServices services, IOperation code, CancellationToken cancellationToken)
-        => StepByName.MayReach(services, code.Syntax, cancellationToken) && (Of(services, code, cancellationToken) & GradientReachKind.Steps) != 0;
+        => StepByName.MayReach(services, code.Syntax, cancellationToken)
+           && (Walk(services, code, Question.Steps, Memo(services, Question.Steps), cancellationToken) & GradientReachKind.Steps) != 0;
 
     /// <summary>
     /// The name gate for steps alone: a <c>step</c> call, or an <c>Invoke</c> (a local's lambda, which the walk runs). Virtual
     /// methods are read by their body, as <see cref="OfCall"/> reads them for steps (an unseen override may clear, not step).
     /// </summary>
     private static readonly SyntacticReach StepByName = new(
-        static node => node is InvocationExpressionSyntax { Expression: var callee } && SyntacticReach.NameOf(callee) is "step" or "Invoke",
+        static text => text.Called.Contains("step") || text.Called.Contains("Invoke"),
         unseenCodeReaches: false,
         sourceCreationsReach: false,
         overridablesAreReadByBody: true);
 
+    /// <summary>What a walk is asked: everything code may do to gradients, or only whether it may step.</summary>
+    private enum Question
+    {
+        Everything,
+        Steps,
+    }
+
     /// <summary>What calling <paramref name="method"/> may do to gradients (memoised; a method on a call cycle counts what the cycle shows).</summary>
     public static GradientReachKind Of(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
-        => OfMethod(services, SourceMethodBodies.DefinitionWithBody(method), Memo(services), cancellationToken);
+        => OfMethod(services, SourceMethodBodies.DefinitionWithBody(method), Question.Everything, Memo(services, Question.Everything), cancellationToken);
 
-    private static ConcurrentDictionary<IMethodSymbol, GradientReachKind> Memo(AnalysisServices services)
-        => Methods.GetValue(services, static _ => new ConcurrentDictionary<IMethodSymbol, GradientReachKind>(SymbolEqualityComparer.Default));
+    private static ConcurrentDictionary<IMethodSymbol, GradientReachKind> Memo(AnalysisServices services, Question question)
+        => (question == Question.Steps ? StepMethods : Methods)
+            .GetValue(services, static _ => new ConcurrentDictionary<IMethodSymbol, GradientReachKind>(SymbolEqualityComparer.Default));
 
     private static GradientReachKind OfMethod(
-        AnalysisServices services, IMethodSymbol definition, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo, CancellationToken cancellationToken)
+        AnalysisServices services, IMethodSymbol definition, Question question, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo,
+        CancellationToken cancellationToken)
     {
         if (memo.TryGetValue(definition, out var known))
         {
@@ -118,8 +125,12 @@ internal static class GradientReach
             return GradientReachKind.Anything;
         }
 
-        // A method handed an optimizer or a module may hand it on to a library that clears it, which no name shows: read it.
-        if (!HandedTrainingState(services.Torch, definition) && !ByName.MayReach(services, definition, cancellationToken))
+        // A method handed an optimizer or a module may hand it on to a library that clears it, which no name shows: read it
+        // (for everything; a library does not step).
+        var mayReach = question == Question.Steps
+            ? StepByName.MayReach(services, definition, cancellationToken)
+            : HandedTrainingState(services.Torch, definition) || ByName.MayReach(services, definition, cancellationToken);
+        if (!mayReach)
         {
             memo.TryAdd(definition, GradientReachKind.None);
             return GradientReachKind.None; // not bound: most of a model's code is ruled out by the names it calls
@@ -131,7 +142,7 @@ internal static class GradientReach
         try
         {
             var body = services.GetBody(definition, cancellationToken);
-            reach = body is null ? GradientReachKind.MayClear : Walk(services, body, memo, cancellationToken);
+            reach = body is null ? GradientReachKind.MayClear : Walk(services, body, question, memo, cancellationToken);
         }
         finally
         {
@@ -163,24 +174,26 @@ internal static class GradientReach
     }
 
     private static GradientReachKind Walk(
-        AnalysisServices services, IOperation code, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo, CancellationToken cancellationToken)
+        AnalysisServices services, IOperation code, Question question, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo,
+        CancellationToken cancellationToken)
     {
         var torch = services.Torch;
         var reach = GradientReachKind.None;
+        var enough = question == Question.Steps ? GradientReachKind.Steps : GradientReachKind.Anything;
         foreach (var operation in code.DescendantsAndSelf())
         {
             cancellationToken.ThrowIfCancellationRequested();
             switch (operation)
             {
                 case IInvocationOperation invocation:
-                    reach |= OfCall(services, invocation, memo, cancellationToken);
+                    reach |= OfCall(services, invocation, question, memo, cancellationToken);
                     break;
-                case IPropertyReferenceOperation { Property: var property } when torch.IsGradProperty(property):
+                case IPropertyReferenceOperation { Property: var property } when question == Question.Everything && torch.IsGradProperty(property):
                     reach |= GradientReachKind.Touches;
                     break;
             }
 
-            if (reach == GradientReachKind.Anything)
+            if ((reach & enough) == enough)
             {
                 break;
             }
@@ -190,7 +203,8 @@ internal static class GradientReach
     }
 
     private static GradientReachKind OfCall(
-        AnalysisServices services, IInvocationOperation invocation, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo, CancellationToken cancellationToken)
+        AnalysisServices services, IInvocationOperation invocation, Question question, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo,
+        CancellationToken cancellationToken)
     {
         var torch = services.Torch;
         var method = invocation.TargetMethod;
@@ -201,7 +215,7 @@ internal static class GradientReach
 
         if (torch.IsInTorchSharp(method))
         {
-            return torch.IsBackward(method) || method.Name is "zero_grad" or "zero_" ? GradientReachKind.Touches : GradientReachKind.None;
+            return question == Question.Everything && (torch.IsBackward(method) || method.Name is "zero_grad" or "zero_") ? GradientReachKind.Touches : GradientReachKind.None;
         }
 
         var definition = SourceMethodBodies.DefinitionWithBody(method);
@@ -215,15 +229,16 @@ internal static class GradientReach
         // Code the walk cannot read (as the analysis reads it): a void delegate or overridable hook may clear, and a call
         // into a library or an abstract member handed an optimizer, a module or its parameters may.
         var inSource = services.DeclaredHere(definition);
-        if ((method.ReturnsVoid && (method.MethodKind == MethodKind.DelegateInvoke || (overridable && inSource)))
-            || ((!inSource || definition.IsAbstract) && !IsKnownNotToClear(method) && HandsOverTrainingState(torch, invocation)))
+        if (question == Question.Everything
+            && ((method.ReturnsVoid && (method.MethodKind == MethodKind.DelegateInvoke || (overridable && inSource)))
+                || ((!inSource || definition.IsAbstract) && !IsKnownNotToClear(method) && HandsOverTrainingState(torch, invocation))))
         {
             reach |= GradientReachKind.MayClear;
         }
 
         if (method.MethodKind != MethodKind.DelegateInvoke && !definition.IsAbstract && inSource)
         {
-            reach |= OfMethod(services, definition, memo, cancellationToken);
+            reach |= OfMethod(services, definition, question, memo, cancellationToken);
         }
         else if (method.MethodKind == MethodKind.DelegateInvoke && invocation.Instance is ILocalReferenceOperation { Local: var local })
         {
@@ -235,7 +250,7 @@ internal static class GradientReach
                 {
                     try
                     {
-                        reach |= Walk(services, lambda, memo, cancellationToken);
+                        reach |= Walk(services, lambda, question, memo, cancellationToken);
                     }
                     finally
                     {

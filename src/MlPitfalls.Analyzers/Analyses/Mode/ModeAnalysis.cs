@@ -33,27 +33,14 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     /// <summary>
     /// Source methods that may switch a mode or run code this analysis forgets every mode at: their text names
     /// <c>train</c>, <c>eval</c> or <c>apply</c>, creates a delegate or a source object with arguments (a guard),
-    /// disposes at a <c>using</c> or runs a <c>finally</c>; virtual methods count as switching.
+    /// disposes at a <c>using</c> (other than TorchSharp's own scopes, see <see cref="CallText.DisposesOtherThanTorchScope"/>) or
+    /// runs a <c>finally</c>; virtual methods count as switching.
     /// </summary>
     private static readonly SyntacticReach SwitchReach = new(
-        static node => node switch
-        {
-            IdentifierNameSyntax { Identifier.ValueText: "train" or "eval" or "apply" } or AnonymousFunctionExpressionSyntax or FinallyClauseSyntax => true,
-            UsingStatementSyntax statement => !IsTorchScope(statement.Expression ?? statement.Declaration?.Variables.SingleOrDefault()?.Initializer?.Value),
-            LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 } declaration => !IsTorchScope(declaration.Declaration.Variables.SingleOrDefault()?.Initializer?.Value),
-            _ => false,
-        },
+        static text => text.Identifiers.Contains("train") || text.Identifiers.Contains("eval") || text.Identifiers.Contains("apply")
+                       || text.HasLambda || text.HasFinally || text.DisposesOtherThanTorchScope,
         unseenCodeReaches: true,
         sourceCreationsReach: true);
-
-    /// <summary>
-    /// <c>torch.NewDisposeScope()</c>, <c>torch.no_grad()</c> and the like, the <c>using</c> of nearly every model's
-    /// <c>forward</c>: TorchSharp's scopes, made knowing no module, dispose of tensors or restore gradient mode, never a
-    /// module's mode. The call itself is still read like any other (a source method of that name is followed).
-    /// </summary>
-    private static bool IsTorchScope(ExpressionSyntax? resource)
-        => resource is InvocationExpressionSyntax { ArgumentList.Arguments.Count: 0 } call
-           && SyntacticReach.NameOf(call.Expression) is "NewDisposeScope" or "no_grad" or "enable_grad" or "inference_mode";
 
     private static readonly ImmutableHashSet<string> SameModuleMethods = ImmutableHashSet.Create(
         "to", "cuda", "cpu", "@float", "@double", "half", "bfloat16", "type", "to_type", "float", "double");
