@@ -104,10 +104,10 @@ internal sealed class CallText
                 case FinallyClauseSyntax:
                     text.HasFinally = true;
                     break;
-                case UsingStatementSyntax statement when !IsTorchScope(statement.Expression ?? statement.Declaration?.Variables.SingleOrDefault()?.Initializer?.Value):
+                case UsingStatementSyntax statement when !IsTorchScope(statement.Expression ?? OnlyInitializer(statement.Declaration)):
                     text.DisposesOtherThanTorchScope = true;
                     break;
-                case LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 } declaration when !IsTorchScope(declaration.Declaration.Variables.SingleOrDefault()?.Initializer?.Value):
+                case LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 } declaration when !IsTorchScope(OnlyInitializer(declaration.Declaration)):
                     text.DisposesOtherThanTorchScope = true;
                     break;
             }
@@ -142,6 +142,10 @@ internal sealed class CallText
 
         return union;
     }
+
+    /// <summary>The value of a declaration's one variable; null for none or several (<c>using (var a = F(), b = G())</c>).</summary>
+    private static ExpressionSyntax? OnlyInitializer(VariableDeclarationSyntax? declaration)
+        => declaration is { Variables.Count: 1 } ? declaration.Variables[0].Initializer?.Value : null;
 
     /// <summary>
     /// <c>torch.NewDisposeScope()</c>, <c>torch.no_grad()</c> and the like, the <c>using</c> of nearly every model's

@@ -1,7 +1,6 @@
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
-using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -176,7 +175,8 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
             }
         }
 
-        return MentionsModeCalls.GetValue(member, static node => node.DescendantTokens().Any(t => t.ValueText is "train" or "eval") ? Yes : No) == Yes;
+        var text = services.CallTextOf(member, cancellationToken);
+        return text.Identifiers.Contains("train") || text.Identifiers.Contains("eval");
     }
 
     /// <summary>True for a local declared with a module creation: <c>new Net()</c>, <c>nn.Sequential(...)</c>, <c>Linear(...)</c>.</summary>
@@ -193,9 +193,6 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
 
         return false;
     }
-
-    private static readonly ConditionalWeakTable<SyntaxNode, object> MentionsModeCalls = new();
-    private static readonly object Yes = new(), No = new();
 
     /// <summary>The mode the module is in, in the later iterations of each loop around the call (outermost first), when one of them is certain.</summary>
     private static ModeFinding? InLaterIterations(

@@ -80,6 +80,57 @@ public class RobustnessTests
     }
 
     [Fact]
+    public async Task A_using_of_several_resources_is_read_without_an_analyzer_exception()
+    {
+        // The name gates read a using's resource to tell TorchSharp's own scopes apart; a declaration of several
+        // (found in dotnet/TorchSharp's tests by the field test) once threw in every rule that follows a call into it.
+        var diagnostics = await AllAnalyzers.RunAsync(AllAnalyzers.Compile(LanguageVersion.Latest, addUsings: true, """
+            class Net : Module<Tensor, Tensor>
+            {
+                private readonly Module<Tensor, Tensor> fc = nn.Linear(4, 3);
+                public Net() : base("net") { RegisterComponents(); }
+                public override Tensor forward(Tensor x)
+                {
+                    using (IDisposable a = torch.NewDisposeScope(), b = torch.no_grad())
+                    {
+                        return fc.call(x.view(x.shape[0], -1));
+                    }
+                }
+            }
+
+            static class Program
+            {
+                static void Step(Net model, optim.Optimizer optimizer, Tensor x, Tensor y)
+                {
+                    using IDisposable scope = torch.NewDisposeScope(), other = torch.NewDisposeScope();
+                    optimizer.zero_grad();
+                    functional.cross_entropy(model.call(x), y).backward();
+                    optimizer.step();
+                }
+
+                static void Train(Net model, optim.Optimizer optimizer, IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    model.train();
+                    foreach (var (x, y) in batches)
+                    {
+                        Step(model, optimizer, x, y);
+                    }
+
+                    model.eval();
+                    foreach (var (x, y) in batches)
+                    {
+                        using (IDisposable a = torch.no_grad(), b = torch.NewDisposeScope())
+                        {
+                            Console.WriteLine(model.forward(x).argmax(1).eq(y).sum().ToInt64());
+                        }
+                    }
+                }
+            }
+            """));
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
     public async Task Error_types_and_missing_members_are_analysed_without_an_analyzer_exception()
     {
         var diagnostics = await AllAnalyzers.RunAsync(AllAnalyzers.Compile(LanguageVersion.Latest, addUsings: true, """
