@@ -88,7 +88,8 @@ internal static class ModeUses
             return call.Parent is IExpressionStatementOperation ? ModeUse.None : new ModeUse(ModeUseKind.Evaluation, guard);
         }
 
-        if (loop is not null && ReachesBackward(torch, call, loop.Body) && StepsAnOptimizer(services, loop, cancellationToken)
+        var loopText = loop is null ? null : services.CallTextOf(loop.Body.Syntax, cancellationToken);
+        if (loop is not null && ReachesBackward(torch, call, loop.Body, loopText!) && StepsAnOptimizer(services, loop, cancellationToken)
             && IsOptimized(call))
         {
             return new ModeUse(ModeUseKind.Training, loop.Syntax); // a backward pass with no optimizer step (a saliency map) trains nothing
@@ -105,7 +106,7 @@ internal static class ModeUses
 
         // In a loop that only measures (its outputs become predictions or a loss read as a number), with no backward pass
         // after it in the member (a gradient accumulated over the loop's outputs and applied after it is training).
-        if (member is null || !IsMeasured(torch, call, loop.Body) || MayTrain(services, loop.Body, 0, cancellationToken))
+        if (member is null || !IsMeasured(torch, call, loop.Body, loopText!) || MayTrain(services, loop.Body, 0, cancellationToken))
         {
             return ModeUse.None;
         }
@@ -241,9 +242,9 @@ internal static class ModeUses
     private static bool InLoopAfter(IOperation backward, ILoopOperation loop)
         => backward.EnclosingLoop() is { } other && other.Syntax.SpanStart >= loop.Syntax.Span.End;
 
-    /// <summary>True when the value of <paramref name="call"/> reaches a <c>backward()</c> call in <paramref name="scope"/>.</summary>
-    private static bool ReachesBackward(TorchSymbols torch, IInvocationOperation call, IOperation scope)
-        => Reaches(call, scope, invocation => torch.IsBackward(invocation.TargetMethod));
+    /// <summary>True when the value of <paramref name="call"/> reaches a <c>backward()</c> call in <paramref name="scope"/> (whose text is <paramref name="text"/>).</summary>
+    private static bool ReachesBackward(TorchSymbols torch, IInvocationOperation call, IOperation scope, CallText text)
+        => text.Called.Contains("backward") && Reaches(call, scope, invocation => torch.IsBackward(invocation.TargetMethod));
 
     /// <summary>
     /// True when the value of <paramref name="call"/> is measured in <paramref name="scope"/>: turned into predictions
@@ -251,10 +252,13 @@ internal static class ModeUses
     /// accuracy or a validation loss. A loop that only runs a forward pass (to fill batch-norm statistics, in a unit
     /// test of a layer) is no evaluation.
     /// </summary>
-    private static bool IsMeasured(TorchSymbols torch, IInvocationOperation call, IOperation scope)
-        => Reaches(call, scope, invocation => invocation.TargetMethod.Name is "argmax" or "topk" || (invocation.TargetMethod.Name == "max" && invocation.Arguments.Length > 0))
+    private static bool IsMeasured(TorchSymbols torch, IInvocationOperation call, IOperation scope, CallText text)
+        => MeasuringNames.Any(text.Called.Contains) // asked for every forward call of a loop: its text rules most loops out before a walk
+           && Reaches(call, scope, invocation => invocation.TargetMethod.Name is "argmax" or "topk" || (invocation.TargetMethod.Name == "max" && invocation.Arguments.Length > 0))
            || Reaches(call, scope, invocation => IsLossCall(torch, invocation)
                                                  && Reaches(invocation, scope, read => read.TargetMethod.Name is "item" or "ToSingle" or "ToDouble" or "ToScalar"));
+
+    private static readonly string[] MeasuringNames = { "argmax", "topk", "max", "item", "ToSingle", "ToDouble", "ToScalar" };
 
     private static bool IsLossCall(TorchSymbols torch, IInvocationOperation invocation)
     {
