@@ -34,16 +34,26 @@ internal static class RealProjects
 
     /// <param name="withMeziantou">
     /// Also attach Meziantou.Analyzer (every rule at its default severity, as a user who installs it gets) and show its
-    /// callback time in a last column, for context: what a well-known analyzer package costs on the same code.
+    /// callback time in a last column, for context: what a well-known analyzer package costs on the same code. Its
+    /// analyzers then do first some work MlPitfalls' callbacks would otherwise be charged with (binding bodies, building
+    /// graphs the driver caches), so the MlPitfalls columns of such a run are lower than MlPitfalls' own cost.
     /// </param>
-    public static void Run(IReadOnlyList<string> responseFiles, int rounds, bool withMeziantou = false)
+    /// <param name="withAddedTime">
+    /// Also analyse each round with the empty operation analyzer alone, and show what attaching MlPitfalls adds to the
+    /// wall time of the whole analysis: its callbacks, less the binding and graph building the driver would have done
+    /// anyway and MlPitfalls did first. Not with <paramref name="withMeziantou"/>.
+    /// </param>
+    public static void Run(IReadOnlyList<string> responseFiles, int rounds, bool withMeziantou = false, bool withAddedTime = false)
     {
+        withAddedTime &= !withMeziantou;
         var others = withMeziantou ? OtherAnalyzers.Meziantou() : ImmutableArray<DiagnosticAnalyzer>.Empty;
         Console.WriteLine($"Driver times on real projects, medians of {rounds} rounds after a warm-up pass over all projects and 2 warm-up rounds each.");
         Console.WriteLine();
-        Console.WriteLine("| Project | Lines | Compile | " + string.Join(" | ", Columns.Select(c => c.Name)) + (withMeziantou ? $" | Meziantou.Analyzer ({others.Length} analyzers)" : "") + " |");
-        Console.WriteLine("|---|---:|---:|" + string.Concat(Columns.Select(_ => "---:|")) + (withMeziantou ? "---:|" : ""));
+        Console.WriteLine("| Project | Lines | Compile | " + string.Join(" | ", Columns.Select(c => c.Name)) + (withMeziantou ? $" | Meziantou.Analyzer ({others.Length} analyzers)" : "")
+            + (withAddedTime ? " | Added wall time" : "") + " |");
+        Console.WriteLine("|---|---:|---:|" + string.Concat(Columns.Select(_ => "---:|")) + (withMeziantou || withAddedTime ? "---:|" : ""));
         var othersTotal = 0.0;
+        var addedTotal = 0.0;
         var compileTotal = 0.0;
         var columnTotals = new double[Columns.Length];
         var lines = 0;
@@ -63,6 +73,7 @@ internal static class RealProjects
             var compiles = new List<double>();
             var columnRounds = Columns.Select(_ => new List<double>()).ToArray();
             var otherRounds = new List<double>();
+            var addedRounds = new List<double>();
             for (var round = -2; round < rounds; round++)
             {
                 var compilation = CSharpCompilation.Create("project", trees, references, options);
@@ -78,11 +89,16 @@ internal static class RealProjects
                     mlPitfalls.Insert(0, new EmptyOperationAnalyzer()).AddRange(others),
                     new CompilationWithAnalyzersOptions(new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), null, concurrentAnalysis: false, logAnalyzerExecutionTime: true));
                 DriverTimes.CollectGarbage();
+                stopwatch.Restart();
                 BenchmarkCompilations.ThrowIfAnalyzerFailed(withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult());
+                var wallWith = stopwatch.Elapsed.TotalMilliseconds;
+                var wallWithout = withAddedTime ? EmptyAnalyzerWallTime(trees, references, options) : 0;
                 if (round < 0)
                 {
                     continue;
                 }
+
+                addedRounds.Add(wallWith - wallWithout);
 
                 var times = mlPitfalls.ToDictionary(MlPitfallsAnalyzers.IdOf, a => withAnalyzers.GetAnalyzerTelemetryInfoAsync(a, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds);
                 compiles.Add(compile);
@@ -105,12 +121,28 @@ internal static class RealProjects
 
             var projectOthers = DriverTimes.Median(otherRounds);
             othersTotal += projectOthers;
+            var projectAdded = DriverTimes.Median(addedRounds);
+            addedTotal += projectAdded;
             Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(projectCompile)} | " + string.Join(" | ", projectColumns.Select(t => Share(t, projectCompile)))
-                + (withMeziantou ? " | " + Share(projectOthers, projectCompile) : "") + " |");
+                + (withMeziantou ? " | " + Share(projectOthers, projectCompile) : "") + (withAddedTime ? " | " + Share(projectAdded, projectCompile) : "") + " |");
         }
 
         Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | " + string.Join(" | ", columnTotals.Select(t => Share(t, compileTotal)))
-            + (withMeziantou ? " | " + Share(othersTotal, compileTotal) : "") + " |");
+            + (withMeziantou ? " | " + Share(othersTotal, compileTotal) : "") + (withAddedTime ? " | " + Share(addedTotal, compileTotal) : "") + " |");
+    }
+
+    /// <summary>The wall time of a fresh compilation's analysis with only the empty operation analyzer attached (references bound first, as for the measured run).</summary>
+    private static double EmptyAnalyzerWallTime(List<SyntaxTree> trees, List<MetadataReference> references, CSharpCompilationOptions options)
+    {
+        var analysed = CSharpCompilation.Create("baseline", trees, references, options);
+        _ = analysed.SourceModule.ReferencedAssemblySymbols;
+        var withAnalyzers = analysed.WithAnalyzers(
+            ImmutableArray.Create<DiagnosticAnalyzer>(new EmptyOperationAnalyzer()),
+            new CompilationWithAnalyzersOptions(new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), null, concurrentAnalysis: false, logAnalyzerExecutionTime: true));
+        DriverTimes.CollectGarbage();
+        var stopwatch = Stopwatch.StartNew();
+        BenchmarkCompilations.ThrowIfAnalyzerFailed(withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult());
+        return stopwatch.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>The compilation a csc response file describes (for <see cref="ProfileRun"/> on a real project).</summary>
