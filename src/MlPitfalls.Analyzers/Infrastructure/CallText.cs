@@ -22,8 +22,12 @@ internal sealed class CallText
     {
     }
 
-    /// <summary>Every identifier written (<c>step</c> in <c>optimizer.step()</c>, <c>train</c>, a local's name).</summary>
-    public HashSet<string> Identifiers { get; private set; } = NoNames;
+    /// <summary>
+    /// The marker names the gates look for that the text writes as an identifier anywhere (<c>step</c> in
+    /// <c>optimizer.step()</c> or <c>opt.step</c>, <c>train</c>, <c>backward</c>): a set of every identifier was most of
+    /// the cost of reading a text.
+    /// </summary>
+    public MarkerNames Mentions { get; private set; }
 
     /// <summary>The names of the methods called, however written (<c>F()</c>, <c>x.F()</c>, <c>x?.F()</c>, <c>A.F()</c>).</summary>
     public HashSet<string> Called { get; private set; } = NoNames;
@@ -34,8 +38,8 @@ internal sealed class CallText
     /// <summary>The names called on a receiver, <c>x.F()</c> or <c>x?.F()</c>.</summary>
     public HashSet<string> CalledOnReceiver { get; private set; } = NoNames;
 
-    /// <summary>The names of members read on a receiver (<c>p.grad</c>, <c>x?.grad</c>), called or not.</summary>
-    public HashSet<string> MembersAccessed { get; private set; } = NoNames;
+    /// <summary>True when a member named <c>grad</c> is read on a receiver (<c>p.grad</c>, <c>x?.grad</c>).</summary>
+    public bool ReadsGrad { get; private set; }
 
     /// <summary>The names passed as arguments (<c>F(Name)</c>): a method group becomes a delegate the callee may run.</summary>
     public HashSet<string> Arguments { get; private set; } = NoNames;
@@ -69,7 +73,7 @@ internal sealed class CallText
             switch (node)
             {
                 case IdentifierNameSyntax identifier:
-                    text.Identifiers = Add(text.Identifiers, identifier.Identifier.ValueText);
+                    text.Mentions |= MarkerOf(identifier.Identifier.ValueText);
                     break;
                 case InvocationExpressionSyntax { Expression: var callee } when SyntacticReach.NameOf(callee) is { } name:
                     text.Called = Add(text.Called, name);
@@ -83,11 +87,8 @@ internal sealed class CallText
                     }
 
                     break;
-                case MemberAccessExpressionSyntax { Name.Identifier.ValueText: var member }:
-                    text.MembersAccessed = Add(text.MembersAccessed, member);
-                    break;
-                case MemberBindingExpressionSyntax { Name.Identifier.ValueText: var member }:
-                    text.MembersAccessed = Add(text.MembersAccessed, member);
+                case MemberAccessExpressionSyntax { Name.Identifier.ValueText: "grad" } or MemberBindingExpressionSyntax { Name.Identifier.ValueText: "grad" }:
+                    text.ReadsGrad = true;
                     break;
                 case ArgumentSyntax { Expression: var argument } when SyntacticReach.NameOf(argument) is { } group:
                     text.Arguments = Add(text.Arguments, group);
@@ -127,11 +128,11 @@ internal sealed class CallText
         var union = new CallText();
         foreach (var text in texts)
         {
-            union.Identifiers = AddAll(union.Identifiers, text.Identifiers);
+            union.Mentions |= text.Mentions;
             union.Called = AddAll(union.Called, text.Called);
             union.SimplyCalled = AddAll(union.SimplyCalled, text.SimplyCalled);
             union.CalledOnReceiver = AddAll(union.CalledOnReceiver, text.CalledOnReceiver);
-            union.MembersAccessed = AddAll(union.MembersAccessed, text.MembersAccessed);
+            union.ReadsGrad |= text.ReadsGrad;
             union.Arguments = AddAll(union.Arguments, text.Arguments);
             union.CreatedWithArguments = AddAll(union.CreatedWithArguments, text.CreatedWithArguments);
             union.CreatesUnnamedWithArguments |= text.CreatesUnnamedWithArguments;
@@ -142,6 +143,16 @@ internal sealed class CallText
 
         return union;
     }
+
+    private static MarkerNames MarkerOf(string identifier) => identifier switch
+    {
+        "step" => MarkerNames.Step,
+        "backward" => MarkerNames.Backward,
+        "train" => MarkerNames.Train,
+        "eval" => MarkerNames.Eval,
+        "apply" => MarkerNames.Apply,
+        _ => MarkerNames.None,
+    };
 
     /// <summary>The value of a declaration's one variable; null for none or several (<c>using (var a = F(), b = G())</c>).</summary>
     private static ExpressionSyntax? OnlyInitializer(VariableDeclarationSyntax? declaration)
@@ -177,4 +188,16 @@ internal sealed class CallText
 
         return names;
     }
+}
+
+/// <summary>The identifiers name gates look for (<see cref="CallText.Mentions"/>).</summary>
+[Flags]
+internal enum MarkerNames
+{
+    None = 0,
+    Step = 1,
+    Backward = 2,
+    Train = 4,
+    Eval = 8,
+    Apply = 16,
 }

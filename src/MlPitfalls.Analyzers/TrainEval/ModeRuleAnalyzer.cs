@@ -176,7 +176,7 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
         }
 
         var text = services.CallTextOf(member, cancellationToken);
-        return text.Identifiers.Contains("train") || text.Identifiers.Contains("eval");
+        return (text.Mentions & (MarkerNames.Train | MarkerNames.Eval)) != 0;
     }
 
     /// <summary>True for a local declared with a module creation: <c>new Net()</c>, <c>nn.Sequential(...)</c>, <c>Linear(...)</c>.</summary>

@@ -532,11 +532,11 @@ internal static class ModeUses
 
     /// <summary>Helpers that may step an optimizer: their text, or a callee's, names <c>step</c> (unseen code does not count, as in <see cref="Calls"/>).</summary>
     private static readonly SyntacticReach StepReach = new(
-        static text => text.Identifiers.Contains("step"), unseenCodeReaches: false, sourceCreationsReach: false);
+        static text => (text.Mentions & MarkerNames.Step) != 0, unseenCodeReaches: false, sourceCreationsReach: false);
 
     /// <summary>Helpers that may train: their text, or a callee's, names <c>step</c> or <c>backward</c>, or they call code the syntax cannot follow.</summary>
     private static readonly SyntacticReach TrainReach = new(
-        static text => text.Identifiers.Contains("step") || text.Identifiers.Contains("backward"), unseenCodeReaches: true, sourceCreationsReach: false);
+        static text => (text.Mentions & (MarkerNames.Step | MarkerNames.Backward)) != 0, unseenCodeReaches: true, sourceCreationsReach: false);
 
     private sealed class HelperKeyComparer : IEqualityComparer<(ISymbol Helper, Question Question)>
     {

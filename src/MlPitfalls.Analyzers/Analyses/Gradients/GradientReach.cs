@@ -52,7 +52,7 @@ internal static class GradientReach
     private static bool IsMarker(CallText text)
         => text.SimplyCalled.Contains("backward") // using static torch.autograd
            || text.CalledOnReceiver.Contains("backward") || text.CalledOnReceiver.Contains("step") || text.CalledOnReceiver.Contains("zero_grad")
-           || text.CalledOnReceiver.Contains("zero_") || text.MembersAccessed.Contains("grad");
+           || text.CalledOnReceiver.Contains("zero_") || text.ReadsGrad;
 
     /// <summary>What <paramref name="code"/> (a loop, a body) and the source methods it calls may do to gradients.</summary>
     public static GradientReachKind Of(AnalysisServices services, IOperation code, CancellationToken cancellationToken)

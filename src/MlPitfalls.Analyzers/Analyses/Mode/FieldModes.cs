@@ -261,5 +261,5 @@ internal static class FieldModes
 
     /// <summary>Constructors that may switch a mode: their text, or a source callee's, names <c>train</c> or <c>eval</c> (library calls such as <c>RegisterComponents()</c> do not).</summary>
     private static readonly SyntacticReach ConstructorSwitchReach = new(
-        static text => text.Identifiers.Contains("train") || text.Identifiers.Contains("eval") || text.Identifiers.Contains("apply"), unseenCodeReaches: false, sourceCreationsReach: false);
+        static text => (text.Mentions & (MarkerNames.Train | MarkerNames.Eval | MarkerNames.Apply)) != 0, unseenCodeReaches: false, sourceCreationsReach: false);
 }

@@ -37,7 +37,7 @@ internal sealed class ModeAnalysis : ValueFlowAnalysis<ModuleMode>
     /// runs a <c>finally</c>; virtual methods count as switching.
     /// </summary>
     private static readonly SyntacticReach SwitchReach = new(
-        static text => text.Identifiers.Contains("train") || text.Identifiers.Contains("eval") || text.Identifiers.Contains("apply")
+        static text => (text.Mentions & (MarkerNames.Train | MarkerNames.Eval | MarkerNames.Apply)) != 0
                        || text.HasLambda || text.HasFinally || text.DisposesOtherThanTorchScope,
         unseenCodeReaches: true,
         sourceCreationsReach: true);
