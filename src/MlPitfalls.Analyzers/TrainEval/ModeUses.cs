@@ -88,8 +88,7 @@ internal static class ModeUses
             return call.Parent is IExpressionStatementOperation ? ModeUse.None : new ModeUse(ModeUseKind.Evaluation, guard);
         }
 
-        var loopText = loop is null ? null : services.CallTextOf(loop.Body.Syntax, cancellationToken);
-        if (loop is not null && ReachesBackward(torch, call, loop.Body, loopText!) && StepsAnOptimizer(services, loop, cancellationToken)
+        if (loop is not null && ReachesBackward(torch, call, loop.Body, services.CallTextOf(loop.Body.Syntax, cancellationToken)) && StepsAnOptimizer(services, loop, cancellationToken)
             && IsOptimized(call))
         {
             return new ModeUse(ModeUseKind.Training, loop.Syntax); // a backward pass with no optimizer step (a saliency map) trains nothing
@@ -106,7 +105,7 @@ internal static class ModeUses
 
         // In a loop that only measures (its outputs become predictions or a loss read as a number), with no backward pass
         // after it in the member (a gradient accumulated over the loop's outputs and applied after it is training).
-        if (member is null || !IsMeasured(torch, call, loop.Body, loopText!) || MayTrain(services, loop.Body, 0, cancellationToken))
+        if (member is null || !IsMeasured(torch, call, loop.Body, services.CallTextOf(loop.Body.Syntax, cancellationToken)) || MayTrain(services, loop.Body, 0, cancellationToken))
         {
             return ModeUse.None;
         }
@@ -254,9 +253,9 @@ internal static class ModeUses
     /// </summary>
     private static bool IsMeasured(TorchSymbols torch, IInvocationOperation call, IOperation scope, CallText text)
         => MeasuringNames.Any(text.Called.Contains) // asked for every forward call of a loop: its text rules most loops out before a walk
-           && Reaches(call, scope, invocation => invocation.TargetMethod.Name is "argmax" or "topk" || (invocation.TargetMethod.Name == "max" && invocation.Arguments.Length > 0))
-           || Reaches(call, scope, invocation => IsLossCall(torch, invocation)
-                                                 && Reaches(invocation, scope, read => read.TargetMethod.Name is "item" or "ToSingle" or "ToDouble" or "ToScalar"));
+           && (Reaches(call, scope, invocation => invocation.TargetMethod.Name is "argmax" or "topk" || (invocation.TargetMethod.Name == "max" && invocation.Arguments.Length > 0))
+               || Reaches(call, scope, invocation => IsLossCall(torch, invocation)
+                                                     && Reaches(invocation, scope, read => read.TargetMethod.Name is "item" or "ToSingle" or "ToDouble" or "ToScalar")));
 
     private static readonly string[] MeasuringNames = { "argmax", "topk", "max", "item", "ToSingle", "ToDouble", "ToScalar" };
 
