@@ -638,6 +638,36 @@ public class GradientsNotClearedAnalyzerTests
             }
             """);
 
+    [Theory]
+    // An iterator's body runs while it is enumerated: calling it without enumerating clears nothing (the analysis reads a
+    // body as an iterator's only when its text has a yield, and must find it here, with or without a comment in between).
+    [InlineData("yield return 0;")]
+    [InlineData("yield /* one */ return 0;")]
+    public Task A_clear_in_an_iterator_called_but_not_enumerated_does_not_count(string yield)
+        => Verifier.AnalyzerAsync(
+            $$"""
+            class Trainer
+            {
+                static IEnumerable<int> Clear(optim.Optimizer optimizer)
+                {
+                    optimizer.zero_grad();
+                    {{yield}}
+                }
+
+                void Train(Module<Tensor, Tensor> model, IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+                    foreach (var (x, y) in batches)
+                    {
+                        Clear(optimizer);
+                        {|#0:functional.mse_loss(model.call(x), y).backward()|};
+                        optimizer.step();
+                    }
+                }
+            }
+            """,
+            MLP001());
+
     // ---------------------------------------------------------------- correct code that looks like the bug
 
     [Theory]
