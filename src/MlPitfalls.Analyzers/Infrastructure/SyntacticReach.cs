@@ -151,7 +151,7 @@ internal sealed class SyntacticReach
         AnalysisServices services, IReadOnlyList<SyntaxNode> code, IEnumerable<SyntaxNode> scopes, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress,
         CancellationToken cancellationToken)
     {
-        var text = CallText.Union(code.Select(c => services.CallTextOf(c, cancellationToken)).ToList());
+        var text = code.Count == 1 ? services.CallTextOf(code[0], cancellationToken) : CallText.Union(code.Select(c => services.CallTextOf(c, cancellationToken)).ToList());
         if (_isMarker(text) || (UnseenCodeReaches && text.Called.Contains("Invoke")) || (SourceCreationsReach && text.CreatesUnnamedWithArguments))
         {
             return true;
@@ -230,53 +230,40 @@ internal sealed class SyntacticReach
         return result;
     }
 
-    /// <summary>True when a parameter, local, lambda parameter or pattern variable in <paramref name="scopes"/> has one of <paramref name="names"/>.</summary>
+    /// <summary>
+    /// True when a parameter, local, lambda parameter or pattern variable in <paramref name="scopes"/> has one of
+    /// <paramref name="names"/>: found from where each name occurs in the scope's text (a search and a token lookup per
+    /// occurrence), not from a walk over every node of the member, which every loop of a member that calls something by a
+    /// simple name (<c>using static TorchSharp.torch</c>: <c>cat(...)</c>) asks about.
+    /// </summary>
     private static bool DeclaresVariable(AnalysisServices services, IEnumerable<SyntaxNode> scopes, HashSet<string> names, CancellationToken cancellationToken)
     {
-        var cache = DeclaredNames.GetValue(services, static _ => new ConcurrentDictionary<SyntaxNode, HashSet<string>>());
         foreach (var scope in scopes)
         {
-            if (!cache.TryGetValue(scope, out var declared))
+            foreach (var name in names)
             {
-                // Asked for every loop of a member that calls something by a simple name (using static TorchSharp.torch:
-                // cat(...)), so the member's names are collected once, for every question.
-                declared = cache.GetOrAdd(scope, VariablesDeclaredIn(scope, cancellationToken));
-            }
-
-            if (declared.Overlaps(names))
-            {
-                return true;
+                foreach (var token in services.TokensNaming(scope, name, cancellationToken))
+                {
+                    if (IsDeclaredBy(token))
+                    {
+                        return true;
+                    }
+                }
             }
         }
 
         return false;
     }
 
-    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<SyntaxNode, HashSet<string>>> DeclaredNames = new();
-
-    private static HashSet<string> VariablesDeclaredIn(SyntaxNode scope, CancellationToken cancellationToken)
+    /// <summary>True when <paramref name="token"/> is the name a parameter, local, pattern or foreach variable is declared with.</summary>
+    private static bool IsDeclaredBy(SyntaxToken token) => token.Parent switch
     {
-        var declared = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var node in scope.DescendantNodesAndSelf())
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var name = node switch
-            {
-                ParameterSyntax parameter => parameter.Identifier.ValueText,
-                VariableDeclaratorSyntax variable => variable.Identifier.ValueText,
-                SingleVariableDesignationSyntax designation => designation.Identifier.ValueText,
-                ForEachStatementSyntax loop => loop.Identifier.ValueText,
-                _ => null,
-            };
-
-            if (name is not null)
-            {
-                declared.Add(name);
-            }
-        }
-
-        return declared;
-    }
+        ParameterSyntax parameter => parameter.Identifier == token,
+        VariableDeclaratorSyntax variable => variable.Identifier == token,
+        SingleVariableDesignationSyntax designation => designation.Identifier == token,
+        ForEachStatementSyntax loop => loop.Identifier == token,
+        _ => false,
+    };
 
     /// <summary>The member an expression names: <c>Name</c> of <c>Name</c>, <c>x.Name</c>, <c>?.Name</c>, <c>A.Name</c>; null otherwise.</summary>
     internal static string? NameOf(ExpressionSyntax expression) => expression switch

@@ -175,8 +175,9 @@ public abstract class ModeRuleAnalyzer : TorchSharpAnalyzer
             }
         }
 
-        var text = services.CallTextOf(member, cancellationToken);
-        return (text.Mentions & (MarkerNames.Train | MarkerNames.Eval)) != 0;
+        // Found from where the names occur in the text: most members with a forward call are a model's own forward, whose
+        // text is otherwise never read.
+        return services.TokensNaming(member, "train", cancellationToken).Count > 0 || services.TokensNaming(member, "eval", cancellationToken).Count > 0;
     }
 
     /// <summary>True for a local declared with a module creation: <c>new Net()</c>, <c>nn.Sequential(...)</c>, <c>Linear(...)</c>.</summary>
