@@ -153,7 +153,7 @@ internal sealed class AnalysisServices
 
         for (var i = start; i < end; i++)
         {
-            if (text[i] > 0x7F && char.GetUnicodeCategory(text[i]) == System.Globalization.UnicodeCategory.Format)
+            if (text[i] > 0x7F && System.Globalization.CharUnicodeInfo.GetUnicodeCategory(text[i]) == System.Globalization.UnicodeCategory.Format)
             {
                 return true;
             }

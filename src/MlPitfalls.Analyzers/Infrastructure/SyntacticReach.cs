@@ -142,7 +142,8 @@ internal sealed class SyntacticReach
     public bool MayReach(AnalysisServices services, SyntaxNode code, CancellationToken cancellationToken)
     {
         var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
-        var member = code.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax or CompilationUnitSyntax) ?? code;
+        // Top-level statements are one body: a global statement is not a member of its own.
+        var member = code.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax and not GlobalStatementSyntax or CompilationUnitSyntax) ?? code;
         return CodeMayReach(services, new[] { code }, new[] { member }, names, new HashSet<string>(), cancellationToken);
     }
 
@@ -255,9 +256,14 @@ internal sealed class SyntacticReach
         return false;
     }
 
-    /// <summary>True when <paramref name="token"/> is the name a parameter, local, pattern or foreach variable is declared with.</summary>
+    /// <summary>
+    /// True when <paramref name="token"/> is the name a parameter, local, pattern or foreach variable is declared with, or
+    /// a local function: its body is read with the code only when the code holds its declaration, so a call of one declared
+    /// elsewhere in the member may run anything, like a delegate's.
+    /// </summary>
     private static bool IsDeclaredBy(SyntaxToken token) => token.Parent switch
     {
+        LocalFunctionStatementSyntax function => function.Identifier == token,
         ParameterSyntax parameter => parameter.Identifier == token,
         VariableDeclaratorSyntax variable => variable.Identifier == token,
         SingleVariableDesignationSyntax designation => designation.Identifier == token,

@@ -110,7 +110,7 @@ public class GradientsNotClearedAnalyzerTests
     [Theory]
     [InlineData("trainStep.Invoke(x, y)")]
     [InlineData("trainStep(x, y)")]
-    public Task A_step_in_a_lambda_written_before_the_loop_and_run_by_Invoke_is_judged(string run)
+    public Task A_step_in_a_lambda_written_before_the_loop_and_run_through_its_local_is_judged(string run)
         => Verifier.AnalyzerAsync(
             Training($$"""
                     Action<Tensor, Tensor> trainStep = (x, y) =>
@@ -128,6 +128,56 @@ public class GradientsNotClearedAnalyzerTests
                 "optimizer",
                 "the loop runs backward() (through 'trainStep') and 'optimizer.step()' (through 'trainStep') every iteration but nothing in it clears the gradients, " +
                 "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+
+    // The gate must see the helper wherever it is declared: a local function before the loop, a lambda local in top-level
+    // statements (one body, not a member per statement).
+    [Fact]
+    public Task A_step_in_a_local_function_declared_before_the_loop_is_judged()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    void TrainStep(Tensor x, Tensor y)
+                    {
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                    }
+
+                    foreach (var (x, y) in batches)
+                    {
+                        {|#0:TrainStep(x, y)|};
+                    }
+            """),
+            MLP001(
+                "optimizer",
+                "the loop runs backward() (through 'TrainStep') and 'optimizer.step()' (through 'TrainStep') every iteration but nothing in it clears the gradients, " +
+                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+
+    [Fact]
+    public Task A_step_in_a_lambda_local_of_top_level_statements_is_judged()
+    {
+        var test = Verifier.Create();
+        test.TestState.OutputKind = Microsoft.CodeAnalysis.OutputKind.ConsoleApplication;
+        test.TestCode = Verifier.Usings + """
+            var model = nn.Linear(10, 1);
+            var optimizer = optim.Adam(model.parameters());
+            var batches = new List<(Tensor x, Tensor y)>();
+            Action<Tensor, Tensor> trainStep = (x, y) =>
+            {
+                functional.mse_loss(model.call(x), y).backward();
+                optimizer.step();
+            };
+
+            foreach (var (x, y) in batches)
+            {
+                {|#0:trainStep(x, y)|};
+            }
+            """;
+        test.ExpectedDiagnostics.Add(MLP001(
+            "optimizer",
+            "the loop runs backward() (through 'trainStep') and 'optimizer.step()' (through 'trainStep') every iteration but nothing in it clears the gradients, " +
+            "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+        return test.RunAsync();
+    }
 
     [Fact]
     public Task A_step_in_the_body_of_a_virtual_helper_is_judged()

@@ -223,7 +223,9 @@ internal static class GradientReach
         var reach = GradientReachKind.None;
         if (method.MethodKind == MethodKind.LocalFunction)
         {
-            return reach; // its body is part of the code walked
+            // Its body runs here; it is part of the code walked only when declared in it (a loop calling a local function
+            // declared before it is not).
+            return LocalFunctionBody(method, invocation) is { } body ? WalkOnce(services, body, question, memo, cancellationToken) : reach;
         }
 
         // Code the walk cannot read (as the analysis reads it): a void delegate or overridable hook may clear, and a call
@@ -243,24 +245,53 @@ internal static class GradientReach
         else if (method.MethodKind == MethodKind.DelegateInvoke && invocation.Instance is ILocalReferenceOperation { Local: var local })
         {
             // step() on a local holding a lambda written before the loop: the analysis runs the lambda there.
-            var walking = t_lambdas ??= new HashSet<IOperation>();
             foreach (var lambda in LambdasHeldBy(local, invocation))
             {
-                if (walking.Add(lambda)) // a lambda that calls itself through its local is read once
-                {
-                    try
-                    {
-                        reach |= Walk(services, lambda, question, memo, cancellationToken);
-                    }
-                    finally
-                    {
-                        walking.Remove(lambda);
-                    }
-                }
+                reach |= WalkOnce(services, lambda, question, memo, cancellationToken);
             }
         }
 
         return reach;
+    }
+
+    /// <summary>Walks a lambda's or a local function's body run at a call, unless it is already being walked (it calls itself).</summary>
+    private static GradientReachKind WalkOnce(
+        AnalysisServices services, IOperation body, Question question, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo, CancellationToken cancellationToken)
+    {
+        var walking = t_lambdas ??= new HashSet<IOperation>();
+        if (!walking.Add(body))
+        {
+            return GradientReachKind.None;
+        }
+
+        try
+        {
+            return Walk(services, body, question, memo, cancellationToken);
+        }
+        finally
+        {
+            walking.Remove(body);
+        }
+    }
+
+    /// <summary>The body of the local function <paramref name="call"/> runs, found in the operations of the body holding the call.</summary>
+    private static IOperation? LocalFunctionBody(IMethodSymbol function, IOperation call)
+    {
+        var root = call;
+        while (root.Parent is not null)
+        {
+            root = root.Parent;
+        }
+
+        foreach (var operation in root.Descendants())
+        {
+            if (operation is ILocalFunctionOperation declared && SymbolEqualityComparer.Default.Equals(declared.Symbol, function.OriginalDefinition))
+            {
+                return declared.Body ?? declared.IgnoredBody;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The lambdas the body holding <paramref name="use"/> assigns to <paramref name="local"/>.</summary>
