@@ -117,6 +117,7 @@ internal sealed class AnalysisServices
         {
             foreach (var token in scope.DescendantTokens())
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 if (IsName(token, name))
                 {
                     found.Add(token);

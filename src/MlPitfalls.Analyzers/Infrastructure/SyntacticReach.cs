@@ -239,22 +239,30 @@ internal sealed class SyntacticReach
     /// </summary>
     private static bool DeclaresVariable(AnalysisServices services, IEnumerable<SyntaxNode> scopes, HashSet<string> names, CancellationToken cancellationToken)
     {
+        // Kept per scope and name: every loop of a member asks again for each gate, and a member whose text has a Unicode
+        // escape (a string such as "\u2192") has its tokens walked for each search.
+        var known = DeclaredNames.GetValue(services, static _ => new ConcurrentDictionary<(SyntaxNode, string), bool>());
         foreach (var scope in scopes)
         {
             foreach (var name in names)
             {
-                foreach (var token in services.TokensNaming(scope, name, cancellationToken))
+                if (!known.TryGetValue((scope, name), out var declared))
                 {
-                    if (IsDeclaredBy(token))
-                    {
-                        return true;
-                    }
+                    declared = services.TokensNaming(scope, name, cancellationToken).Exists(IsDeclaredBy);
+                    known.TryAdd((scope, name), declared);
+                }
+
+                if (declared)
+                {
+                    return true;
                 }
             }
         }
 
         return false;
     }
+
+    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<(SyntaxNode, string), bool>> DeclaredNames = new();
 
     /// <summary>
     /// True when <paramref name="token"/> is the name a parameter, local, pattern or foreach variable is declared with, or
