@@ -27,6 +27,13 @@ public class GradientsNotClearedAnalyzerTests
         }
         """;
 
+    /// <summary>MLP001's message for a loop whose backward() and step both run through <paramref name="helper"/>, with nothing clearing.</summary>
+    private static DiagnosticResult NothingClearsThrough(string helper)
+        => MLP001(
+            "optimizer",
+            $"the loop runs backward() (through '{helper}') and 'optimizer.step()' (through '{helper}') every iteration but nothing in it clears the gradients, " +
+            "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration");
+
     // ---------------------------------------------------------------- the bug
 
     [Fact]
@@ -99,10 +106,7 @@ public class GradientsNotClearedAnalyzerTests
                         {|#0:trainStep()|};
                     }
             """),
-            MLP001(
-                "optimizer",
-                "the loop runs backward() (through 'trainStep') and 'optimizer.step()' (through 'trainStep') every iteration but nothing in it clears the gradients, " +
-                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+            NothingClearsThrough("trainStep"));
 
     // The gate before a loop is analysed reads names only: a lambda written before the loop and run by Invoke, and a
     // virtual helper whose own body steps, must still let the loop through.
@@ -124,10 +128,7 @@ public class GradientsNotClearedAnalyzerTests
                         {|#0:{{run}}|};
                     }
             """),
-            MLP001(
-                "optimizer",
-                "the loop runs backward() (through 'trainStep') and 'optimizer.step()' (through 'trainStep') every iteration but nothing in it clears the gradients, " +
-                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+            NothingClearsThrough("trainStep"));
 
     // The gate must see the helper wherever it is declared: a local function before the loop, a lambda local in top-level
     // statements (one body, not a member per statement).
@@ -147,10 +148,7 @@ public class GradientsNotClearedAnalyzerTests
                         {|#0:TrainStep(x, y)|};
                     }
             """),
-            MLP001(
-                "optimizer",
-                "the loop runs backward() (through 'TrainStep') and 'optimizer.step()' (through 'TrainStep') every iteration but nothing in it clears the gradients, " +
-                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+            NothingClearsThrough("TrainStep"));
 
     [Fact]
     public Task A_step_in_a_lambda_local_of_top_level_statements_is_judged()
@@ -172,10 +170,7 @@ public class GradientsNotClearedAnalyzerTests
                 {|#0:trainStep(x, y)|};
             }
             """;
-        test.ExpectedDiagnostics.Add(MLP001(
-            "optimizer",
-            "the loop runs backward() (through 'trainStep') and 'optimizer.step()' (through 'trainStep') every iteration but nothing in it clears the gradients, " +
-            "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+        test.ExpectedDiagnostics.Add(NothingClearsThrough("trainStep"));
         return test.RunAsync();
     }
 
@@ -202,10 +197,7 @@ public class GradientsNotClearedAnalyzerTests
                 }
             }
             """,
-            MLP001(
-                "optimizer",
-                "the loop runs backward() (through 'TrainStep') and 'optimizer.step()' (through 'TrainStep') every iteration but nothing in it clears the gradients, " +
-                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+            NothingClearsThrough("TrainStep"));
 
     [Theory]
     [InlineData("for (int i = 0; i < 100; i++)")]
@@ -361,10 +353,7 @@ public class GradientsNotClearedAnalyzerTests
                 }
             }
             """,
-            MLP001(
-                "optimizer",
-                "the loop runs backward() (through 'TrainStep') and 'optimizer.step()' (through 'TrainStep') every iteration but nothing in it clears the gradients, " +
-                "so each step applies the sum of every gradient so far; call 'optimizer.zero_grad()' at the start of each iteration"));
+            NothingClearsThrough("TrainStep"));
 
     [Fact]
     public Task Optimizer_passed_to_a_helper_is_named_as_the_loop_knows_it()
