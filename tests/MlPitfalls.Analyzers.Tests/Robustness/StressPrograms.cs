@@ -25,7 +25,9 @@ internal static class StressPrograms
         "generic modules",
         "partial classes across files",
         "iterators and local functions",
-        "async methods");
+        "async methods",
+        "local functions calling each other (12)",
+        "a chain of 2,000 local functions");
 
     /// <summary>The programs of unusual features rather than size, cheap enough to analyse in more configurations.</summary>
     public static readonly ImmutableArray<string> Small = ImmutableArray.Create(
@@ -42,6 +44,8 @@ internal static class StressPrograms
         "partial classes across files" => new SweepProgram(name, PartialClasses.Select((text, i) => ($"Net.Part{i}.cs", TorchSharpSources.Usings + text))),
         "iterators and local functions" => One(name, IteratorsAndLocalFunctions),
         "async methods" => One(name, AsyncMethods),
+        "local functions calling each other (12)" => One(name, LocalFunctions(12, everyOther: true)),
+        "a chain of 2,000 local functions" => One(name, LocalFunctions(2000, everyOther: false)),
         _ => throw new ArgumentException("No stress program " + name, nameof(name)),
     };
 
@@ -49,6 +53,42 @@ internal static class StressPrograms
         => new(name, new[] { ("Stress.cs", source.StartsWith("using", StringComparison.Ordinal) ? source : TorchSharpSources.Usings + source) });
 
     private static string Number(int i) => i.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// A training loop calling the first of <paramref name="count"/> local functions, each calling every other one
+    /// (<paramref name="everyOther"/>: as many paths as orderings) or only the next (a chain as deep as the count).
+    /// </summary>
+    private static string LocalFunctions(int count, bool everyOther)
+    {
+        var code = new StringBuilder("""
+            public static class LocalFunctionTraining
+            {
+                public static void Train(Module<Tensor, Tensor> model, IEnumerable<(Tensor x, Tensor y)> batches)
+                {
+                    var optimizer = optim.Adam(model.parameters());
+
+            """);
+        for (var i = 0; i < count; i++)
+        {
+            var calls = everyOther
+                ? string.Concat(Enumerable.Range(0, count).Where(j => j != i).Select(j => $"L{Number(j)}(d - 1); "))
+                : i + 1 < count ? $"L{Number(i + 1)}(d); " : "";
+            code.Append($"        void L{Number(i)}(int d) {{ if (d > 0) {{ {calls}}} }}\n");
+        }
+
+        code.Append("""
+
+                    foreach (var (x, y) in batches)
+                    {
+                        L0(3);
+                        functional.mse_loss(model.call(x), y).backward();
+                        optimizer.step();
+                    }
+                }
+            }
+            """);
+        return code.ToString();
+    }
 
     /// <summary>A training step at the bottom of <paramref name="depth"/> nested ifs, loops, usings, try blocks and switches.</summary>
     private static string DeepNesting(int depth)

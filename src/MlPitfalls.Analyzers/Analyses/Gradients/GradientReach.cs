@@ -103,26 +103,9 @@ internal static class GradientReach
             return known;
         }
 
-        var frames = t_frames ??= new List<Frame>();
-        for (var i = 0; i < frames.Count; i++)
+        if (OnTheWay(definition) is { } onTheWay)
         {
-            if (SymbolEqualityComparer.Default.Equals(frames[i].Method, definition))
-            {
-                // A call back into a method being read: what the cycle reaches is found by that method's own walk. The
-                // methods read since then are answered without it, so their answers are not kept.
-                for (var j = i + 1; j < frames.Count; j++)
-                {
-                    frames[j].OnCycle = true;
-                }
-
-                return GradientReachKind.None;
-            }
-        }
-
-        if (frames.Count >= AnalysisServices.MaxSummaryDepth)
-        {
-            // Deeper than any summary goes: the analysis will not read it either, and takes it as a possible clear.
-            return GradientReachKind.Anything;
+            return onTheWay;
         }
 
         // A method handed an optimizer or a module may hand it on to a library that clears it, which no name shows: read it
@@ -136,12 +119,62 @@ internal static class GradientReach
             return GradientReachKind.None; // not bound: most of a model's code is ruled out by the names it calls
         }
 
-        var frame = new Frame(definition);
+        return Follow(definition, services.GetBody(definition, cancellationToken), services, question, memo, cancellationToken);
+    }
+
+    /// <summary>
+    /// What a call of a local function or of a lambda held in a local may do: its body, read like a method's (memoised,
+    /// with the same cycle and depth limits: local functions calling each other are read once each, not once per path).
+    /// </summary>
+    private static GradientReachKind OfFunction(
+        IMethodSymbol function, IOperation body, AnalysisServices services, Question question, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo,
+        CancellationToken cancellationToken)
+    {
+        if (memo.TryGetValue(function, out var known))
+        {
+            return known;
+        }
+
+        return OnTheWay(function) ?? Follow(function, body, services, question, memo, cancellationToken);
+    }
+
+    /// <summary>
+    /// The answer for <paramref name="method"/> when the walk cannot go into it: it is being read further up (a cycle), or
+    /// the calls are deeper than any summary goes; null when it can.
+    /// </summary>
+    private static GradientReachKind? OnTheWay(IMethodSymbol method)
+    {
+        var frames = t_frames ??= new List<Frame>();
+        for (var i = 0; i < frames.Count; i++)
+        {
+            if (SymbolEqualityComparer.Default.Equals(frames[i].Method, method))
+            {
+                // A call back into a method being read: what the cycle reaches is found by that method's own walk. The
+                // methods read since then are answered without it, so their answers are not kept.
+                for (var j = i + 1; j < frames.Count; j++)
+                {
+                    frames[j].OnCycle = true;
+                }
+
+                return GradientReachKind.None;
+            }
+        }
+
+        // Deeper than any summary goes: the analysis will not read it either, and takes it as a possible clear.
+        return frames.Count >= AnalysisServices.MaxSummaryDepth ? GradientReachKind.Anything : null;
+    }
+
+    /// <summary>Reads <paramref name="body"/> (null: no body the walk can see, which may clear) for <paramref name="method"/> and keeps the answer unless a cycle cut it.</summary>
+    private static GradientReachKind Follow(
+        IMethodSymbol method, IOperation? body, AnalysisServices services, Question question, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo,
+        CancellationToken cancellationToken)
+    {
+        var frames = t_frames ??= new List<Frame>();
+        var frame = new Frame(method);
         frames.Add(frame);
         GradientReachKind reach;
         try
         {
-            var body = services.GetBody(definition, cancellationToken);
             reach = body is null ? GradientReachKind.MayClear : Walk(services, body, question, memo, cancellationToken);
         }
         finally
@@ -151,7 +184,7 @@ internal static class GradientReach
 
         if (!frame.OnCycle || reach == GradientReachKind.Anything)
         {
-            memo.TryAdd(definition, reach);
+            memo.TryAdd(method, reach);
         }
 
         return reach;
@@ -160,8 +193,6 @@ internal static class GradientReach
     [ThreadStatic]
     private static List<Frame>? t_frames;
 
-    [ThreadStatic]
-    private static HashSet<IOperation>? t_lambdas;
 
     private sealed class Frame
     {
@@ -225,7 +256,9 @@ internal static class GradientReach
         {
             // Its body runs here; it is part of the code walked only when declared in it (a loop calling a local function
             // declared before it is not).
-            return LocalFunctionBody(method, invocation) is { } body ? WalkOnce(services, body, question, memo, cancellationToken) : reach;
+            return LocalFunctionBodies(invocation).TryGetValue(method.OriginalDefinition, out var body)
+                ? OfFunction(method.OriginalDefinition, body, services, question, memo, cancellationToken)
+                : reach;
         }
 
         // Code the walk cannot read (as the analysis reads it): a void delegate or overridable hook may clear, and a call
@@ -247,35 +280,15 @@ internal static class GradientReach
             // step() on a local holding a lambda written before the loop: the analysis runs the lambda there.
             foreach (var lambda in LambdasHeldBy(local, invocation))
             {
-                reach |= WalkOnce(services, lambda, question, memo, cancellationToken);
+                reach |= OfFunction(lambda.Symbol, lambda.Body, services, question, memo, cancellationToken);
             }
         }
 
         return reach;
     }
 
-    /// <summary>Walks a lambda's or a local function's body run at a call, unless it is already being walked (it calls itself).</summary>
-    private static GradientReachKind WalkOnce(
-        AnalysisServices services, IOperation body, Question question, ConcurrentDictionary<IMethodSymbol, GradientReachKind> memo, CancellationToken cancellationToken)
-    {
-        var walking = t_lambdas ??= new HashSet<IOperation>();
-        if (!walking.Add(body))
-        {
-            return GradientReachKind.None;
-        }
-
-        try
-        {
-            return Walk(services, body, question, memo, cancellationToken);
-        }
-        finally
-        {
-            walking.Remove(body);
-        }
-    }
-
-    /// <summary>The body of the local function <paramref name="call"/> runs, found in the operations of the body holding the call.</summary>
-    private static IOperation? LocalFunctionBody(IMethodSymbol function, IOperation call)
+    /// <summary>The local functions of the body holding <paramref name="call"/>, with their bodies (found in one pass per body).</summary>
+    private static Dictionary<IMethodSymbol, IOperation> LocalFunctionBodies(IOperation call)
     {
         var root = call;
         while (root.Parent is not null)
@@ -283,19 +296,25 @@ internal static class GradientReach
             root = root.Parent;
         }
 
-        foreach (var operation in root.Descendants())
+        return LocalFunctions.GetValue(root, static root =>
         {
-            if (operation is ILocalFunctionOperation declared && SymbolEqualityComparer.Default.Equals(declared.Symbol, function.OriginalDefinition))
+            var bodies = new Dictionary<IMethodSymbol, IOperation>(SymbolEqualityComparer.Default);
+            foreach (var operation in root.Descendants())
             {
-                return declared.Body ?? declared.IgnoredBody;
+                if (operation is ILocalFunctionOperation { Body: { } body } declared)
+                {
+                    bodies[declared.Symbol] = body;
+                }
             }
-        }
 
-        return null;
+            return bodies;
+        });
     }
 
+    private static readonly ConditionalWeakTable<IOperation, Dictionary<IMethodSymbol, IOperation>> LocalFunctions = new();
+
     /// <summary>The lambdas the body holding <paramref name="use"/> assigns to <paramref name="local"/>.</summary>
-    private static IEnumerable<IOperation> LambdasHeldBy(ILocalSymbol local, IOperation use)
+    private static IEnumerable<IAnonymousFunctionOperation> LambdasHeldBy(ILocalSymbol local, IOperation use)
     {
         var root = use;
         while (root.Parent is not null)
@@ -314,7 +333,7 @@ internal static class GradientReach
 
             if (value.WithoutConversions() is IDelegateCreationOperation { Target: IAnonymousFunctionOperation lambda })
             {
-                yield return lambda.Body;
+                yield return lambda;
             }
         }
     }
