@@ -27,17 +27,7 @@ public class LocalFunctionReachReviewTests
 
     public LocalFunctionReachReviewTests(ITestOutputHelper output) => _output = output;
 
-    private static string Training(string body) => $$"""
-        class Trainer
-        {
-            void Train(Module<Tensor, Tensor> model, IEnumerable<(Tensor x, Tensor y)> batches)
-            {
-                var optimizer = optim.Adam(model.parameters());
-                var criterion = nn.CrossEntropyLoss();
-        {{body}}
-            }
-        }
-        """;
+    private static string Training(string body) => TrainingLoop.GradientsNotClearedAnalyzerTests.Training(body);
 
     [Fact]
     public Task LF1_generic_local_function_declared_before_the_loop()

@@ -15,7 +15,7 @@ namespace MlPitfalls.Analyzers.Tests.TrainingLoop;
 public class GradientsNotClearedAnalyzerTests
 {
     /// <summary>A training method with a model, an optimizer built from its parameters and a loss; the body is the test's.</summary>
-    private static string Training(string body) => $$"""
+    internal static string Training(string body) => $$"""
         class Trainer
         {
             void Train(Module<Tensor, Tensor> model, IEnumerable<(Tensor x, Tensor y)> batches)
