@@ -154,7 +154,7 @@ internal sealed class AnalysisServices
 
         for (var i = start; i < end; i++)
         {
-            if (text[i] > 0x7F && System.Globalization.CharUnicodeInfo.GetUnicodeCategory(text[i]) == System.Globalization.UnicodeCategory.Format)
+            if (IsFormatCharacter(text[i]))
             {
                 return true;
             }
@@ -162,6 +162,10 @@ internal sealed class AnalysisServices
 
         return false;
     }
+
+    /// <summary>A formatting character (Unicode category Cf), which C# drops from a name: classified as the compiler does, by <see cref="System.Globalization.CharUnicodeInfo"/>.</summary>
+    internal static bool IsFormatCharacter(char c)
+        => c > 0x7F && System.Globalization.CharUnicodeInfo.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format;
 
     /// <summary>
     /// True when <paramref name="text"/> occurs in the source of <paramref name="type"/> (every part of it): a filter that

@@ -41,7 +41,7 @@ internal static class SourceMethodBodies
         for (int at = node.Span.Start, last = node.Span.End - word.Length; at < node.Span.End; at++)
         {
             var c = text[at];
-            if (c > 0x7F && System.Globalization.CharUnicodeInfo.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format)
+            if (AnalysisServices.IsFormatCharacter(c))
             {
                 return true;
             }

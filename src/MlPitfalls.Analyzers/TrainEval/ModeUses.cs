@@ -252,12 +252,25 @@ internal static class ModeUses
     /// test of a layer) is no evaluation.
     /// </summary>
     private static bool IsMeasured(TorchSymbols torch, IInvocationOperation call, IOperation scope, CallText text)
-        => MeasuringNames.Any(text.Called.Contains) // asked for every forward call of a loop: its text rules most loops out before a walk
+        => CallsAnyOf(text, MeasuringNames) // asked for every forward call of a loop: its text rules most loops out before a walk
            && (Reaches(call, scope, invocation => invocation.TargetMethod.Name is "argmax" or "topk" || (invocation.TargetMethod.Name == "max" && invocation.Arguments.Length > 0))
                || Reaches(call, scope, invocation => IsLossCall(torch, invocation)
                                                      && Reaches(invocation, scope, read => read.TargetMethod.Name is "item" or "ToSingle" or "ToDouble" or "ToScalar")));
 
     private static readonly string[] MeasuringNames = { "argmax", "topk", "max", "item", "ToSingle", "ToDouble", "ToScalar" };
+
+    private static bool CallsAnyOf(CallText text, string[] names)
+    {
+        foreach (var name in names)
+        {
+            if (text.Called.Contains(name))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static bool IsLossCall(TorchSymbols torch, IInvocationOperation invocation)
     {

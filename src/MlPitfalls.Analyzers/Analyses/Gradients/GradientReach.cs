@@ -193,7 +193,6 @@ internal static class GradientReach
     [ThreadStatic]
     private static List<Frame>? t_frames;
 
-
     private sealed class Frame
     {
         public Frame(IMethodSymbol method) => Method = method;
