@@ -150,6 +150,49 @@ public class GradientsNotClearedAnalyzerTests
             """),
             NothingClearsThrough("TrainStep"));
 
+    // The same helpers, clearing before backward(): the loop is read through them and stays quiet.
+    [Fact]
+    public Task A_local_function_declared_before_the_loop_that_clears_is_not_reported()
+        => Verifier.AnalyzerAsync(
+            Training("""
+                    void TrainStep(Tensor x, Tensor y)
+                    {
+                        optimizer.zero_grad();
+                        var loss = criterion.call(model.call(x), y);
+                        loss.backward();
+                        optimizer.step();
+                    }
+
+                    foreach (var (x, y) in batches)
+                    {
+                        TrainStep(x, y);
+                    }
+            """));
+
+    [Fact]
+    public Task A_lambda_local_of_top_level_statements_that_clears_is_not_reported()
+    {
+        var test = Verifier.Create();
+        test.TestState.OutputKind = Microsoft.CodeAnalysis.OutputKind.ConsoleApplication;
+        test.TestCode = Verifier.Usings + """
+            var model = nn.Linear(10, 1);
+            var optimizer = optim.Adam(model.parameters());
+            var batches = new List<(Tensor x, Tensor y)>();
+            Action<Tensor, Tensor> trainStep = (x, y) =>
+            {
+                optimizer.zero_grad();
+                functional.mse_loss(model.call(x), y).backward();
+                optimizer.step();
+            };
+
+            foreach (var (x, y) in batches)
+            {
+                trainStep(x, y);
+            }
+            """;
+        return test.RunAsync();
+    }
+
     [Fact]
     public Task A_step_in_a_lambda_local_of_top_level_statements_is_judged()
     {
