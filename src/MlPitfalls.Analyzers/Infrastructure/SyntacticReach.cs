@@ -61,17 +61,16 @@ internal sealed class SyntacticReach
     public bool MayReach(AnalysisServices services, IMethodSymbol method, CancellationToken cancellationToken)
     {
         var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
-        return MayReach(services, method, names, new HashSet<string>(), cancellationToken);
+        return MayReach(services, method, names, new Search(), cancellationToken);
     }
 
     private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<IMethodSymbol, bool>> _byMethod = new();
 
     /// <summary>
-    /// Memoised per method, like <see cref="NameMayReach"/> per name. Every answer can be kept: a name met again while it
-    /// is being decided answers "may", and a "may" ends the search all the way up, so a "may not" never rests on a name
-    /// still being decided, and a "may" found through a cycle holds for every method on it.
+    /// Memoised per method, like <see cref="NameMayReach"/> per name, once the answer no longer rests on a name still
+    /// being decided (see <see cref="Search"/>).
     /// </summary>
-    private bool MayReach(AnalysisServices services, IMethodSymbol method, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    private bool MayReach(AnalysisServices services, IMethodSymbol method, ConcurrentDictionary<string, bool> names, Search search, CancellationToken cancellationToken)
     {
         var byMethod = _byMethod.GetValue(services, static _ => new ConcurrentDictionary<IMethodSymbol, bool>(SymbolEqualityComparer.Default));
         if (byMethod.TryGetValue(method, out var known))
@@ -79,12 +78,17 @@ internal sealed class SyntacticReach
             return known;
         }
 
-        var result = ComputeMayReach(services, method, names, inProgress, cancellationToken);
-        byMethod.TryAdd(method, result);
+        var start = search.Enter();
+        var result = ComputeMayReach(services, method, names, search, cancellationToken);
+        if (search.Leave(start, result))
+        {
+            byMethod.TryAdd(method, result);
+        }
+
         return result;
     }
 
-    private bool ComputeMayReach(AnalysisServices services, IMethodSymbol method, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    private bool ComputeMayReach(AnalysisServices services, IMethodSymbol method, ConcurrentDictionary<string, bool> names, Search search, CancellationToken cancellationToken)
     {
         if (method.DeclaringSyntaxReferences.IsEmpty)
         {
@@ -98,13 +102,13 @@ internal sealed class SyntacticReach
         }
 
         var declarations = method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).ToList();
-        return CodeMayReach(services, declarations, declarations, names, inProgress, cancellationToken);
+        return CodeMayReach(services, declarations, declarations, names, search, cancellationToken);
     }
 
     private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<SyntaxNode, bool>> _byDeclaration = new();
 
-    /// <summary>What a source method named in a call may reach, from its declaration (memoised per declaration, see <see cref="MayReach(AnalysisServices, IMethodSymbol, ConcurrentDictionary{string, bool}, HashSet{string}, CancellationToken)"/>).</summary>
-    private bool MayReach(AnalysisServices services, SourceMember member, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+    /// <summary>What a source method named in a call may reach, from its declaration (memoised per declaration, see <see cref="MayReach(AnalysisServices, IMethodSymbol, ConcurrentDictionary{string, bool}, Search, CancellationToken)"/>).</summary>
+    private bool MayReach(AnalysisServices services, SourceMember member, ConcurrentDictionary<string, bool> names, Search search, CancellationToken cancellationToken)
     {
         var declaration = member.Method!;
         var byDeclaration = _byDeclaration.GetValue(services, static _ => new ConcurrentDictionary<SyntaxNode, bool>());
@@ -113,9 +117,14 @@ internal sealed class SyntacticReach
             return known;
         }
 
+        var start = search.Enter();
         var result = ForOverridable(member.IsOverridable, member.IsAbstractOrInInterface, member.ReturnsVoid, declaration.Body is null && declaration.ExpressionBody is null)
-                     ?? CodeMayReach(services, new[] { declaration }, new[] { declaration }, names, inProgress, cancellationToken);
-        byDeclaration.TryAdd(declaration, result);
+                     ?? CodeMayReach(services, new[] { declaration }, new[] { declaration }, names, search, cancellationToken);
+        if (search.Leave(start, result))
+        {
+            byDeclaration.TryAdd(declaration, result);
+        }
+
         return result;
     }
 
@@ -144,12 +153,12 @@ internal sealed class SyntacticReach
         var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
         // Top-level statements are one body: a global statement is not a member of its own.
         var member = code.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax and not GlobalStatementSyntax or CompilationUnitSyntax) ?? code;
-        return CodeMayReach(services, new[] { code }, new[] { member }, names, new HashSet<string>(), cancellationToken);
+        return CodeMayReach(services, new[] { code }, new[] { member }, names, new Search(), cancellationToken);
     }
 
     /// <param name="scopes">Where the variables <paramref name="code"/> may call are declared: its member (a lambda held in a local before a loop).</param>
     private bool CodeMayReach(
-        AnalysisServices services, IReadOnlyList<SyntaxNode> code, IEnumerable<SyntaxNode> scopes, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress,
+        AnalysisServices services, IReadOnlyList<SyntaxNode> code, IEnumerable<SyntaxNode> scopes, ConcurrentDictionary<string, bool> names, Search search,
         CancellationToken cancellationToken)
     {
         var text = code.Count == 1 ? services.CallTextOf(code[0], cancellationToken) : CallText.Union(code.Select(c => services.CallTextOf(c, cancellationToken)).ToList());
@@ -173,7 +182,7 @@ internal sealed class SyntacticReach
 
         foreach (var name in text.Called)
         {
-            if (NameMayReach(services, name, text.SimplyCalled.Contains(name) ? Use.SimpleCall : Use.Call, names, inProgress, cancellationToken))
+            if (NameMayReach(services, name, text.SimplyCalled.Contains(name) ? Use.SimpleCall : Use.Call, names, search, cancellationToken))
             {
                 return true;
             }
@@ -181,7 +190,7 @@ internal sealed class SyntacticReach
 
         foreach (var name in text.Arguments)
         {
-            if (!text.Called.Contains(name) && NameMayReach(services, name, Use.MethodGroup, names, inProgress, cancellationToken))
+            if (!text.Called.Contains(name) && NameMayReach(services, name, Use.MethodGroup, names, search, cancellationToken))
             {
                 return true;
             }
@@ -198,9 +207,9 @@ internal sealed class SyntacticReach
         MethodGroup,
     }
 
-    /// <summary>True when some source member named <paramref name="name"/> may reach the thing (memoised per name; a name met again while it is being decided counts as "may").</summary>
+    /// <summary>True when some source member named <paramref name="name"/> may reach the thing (memoised per name once its cycle is decided, see <see cref="Search"/>).</summary>
     private bool NameMayReach(
-        AnalysisServices services, string name, Use use, ConcurrentDictionary<string, bool> names, HashSet<string> inProgress, CancellationToken cancellationToken)
+        AnalysisServices services, string name, Use use, ConcurrentDictionary<string, bool> names, Search search, CancellationToken cancellationToken)
     {
         var key = use switch { Use.SimpleCall => name + "()", Use.MethodGroup => name + "&", _ => name };
         if (names.TryGetValue(key, out var known))
@@ -208,17 +217,18 @@ internal sealed class SyntacticReach
             return known;
         }
 
-        if (!inProgress.Add(key))
+        if (search.Reached(key))
         {
-            return true; // a recursion: decided by the methods on the cycle that have a marker themselves, conservatively here
+            return false; // a call back into a name being decided: the cycle itself reaches nothing (see Search)
         }
 
+        var mark = search.Push(key);
         var result = false;
         foreach (var member in services.MemberNames(cancellationToken).Named(name))
         {
             result = member.Method is null
                 ? UnseenCodeReaches && use != Use.MethodGroup // a delegate field or property called by name (an argument that names one only passes it)
-                : MayReach(services, member, names, inProgress, cancellationToken);
+                : MayReach(services, member, names, search, cancellationToken);
 
             if (result)
             {
@@ -226,8 +236,7 @@ internal sealed class SyntacticReach
             }
         }
 
-        inProgress.Remove(key);
-        names.TryAdd(key, result); // kept whatever the depth (see MayReach)
+        search.Pop(mark, result, names);
         return result;
     }
 
@@ -278,6 +287,100 @@ internal sealed class SyntacticReach
         ForEachStatementSyntax loop => loop.Identifier == token,
         _ => false,
     };
+
+    /// <summary>
+    /// One search's state over the names it meets: Tarjan's strongly connected components. Names that call each other
+    /// form a cycle (every module's <c>forward</c> calls <c>forward</c>), and a cycle by itself reaches nothing: a name may
+    /// reach the thing when one of its members' text has a marker or calls a name that may, through the cycle or out of
+    /// it. A name met again while it is being decided answers "no" for now; what rests on that answer is kept only when
+    /// its whole cycle is decided: "may not" for all of it when its first name finds nothing, and "may" for every name on
+    /// the stack as soon as one finds a marker (each of them leads back to a name that is still being decided, and a
+    /// "may" ends the search all the way up, so all of those will answer "may").
+    /// </summary>
+    private sealed class Search
+    {
+        // The names being decided or waiting for their cycle, in the order they were met, and where each stands in it.
+        private readonly List<string> _stack = new();
+        private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+        private int _next;
+
+        // The earliest name still on the stack that the code being read has met: below the name being decided, the
+        // answer waits for an earlier name's cycle.
+        private int _low = int.MaxValue;
+
+        /// <summary>True when <paramref name="key"/> is being decided or waiting for its cycle (noted as met).</summary>
+        public bool Reached(string key)
+        {
+            if (!_index.TryGetValue(key, out var index))
+            {
+                return false;
+            }
+
+            _low = Math.Min(_low, index);
+            return true;
+        }
+
+        /// <summary>Starts deciding <paramref name="key"/>.</summary>
+        public Mark Push(string key)
+        {
+            var mark = Enter();
+            _index.Add(key, _next++);
+            _stack.Add(key);
+            return mark;
+        }
+
+        /// <summary>Ends deciding the name pushed at <paramref name="mark"/>: keeps its answer, and its cycle's, when they are decided.</summary>
+        public void Pop(Mark mark, bool result, ConcurrentDictionary<string, bool> names)
+        {
+            var low = _low;
+            _low = Math.Min(mark.OuterLow, low);
+            if (!result && low < mark.Next)
+            {
+                return; // waits on the stack for the earlier name its cycle leads back to
+            }
+
+            for (var i = mark.Depth; i < _stack.Count; i++)
+            {
+                names.TryAdd(_stack[i], result);
+                _index.Remove(_stack[i]);
+            }
+
+            _stack.RemoveRange(mark.Depth, _stack.Count - mark.Depth);
+        }
+
+        /// <summary>Starts reading a member's code (<see cref="Leave"/> says whether its answer may be kept).</summary>
+        public Mark Enter()
+        {
+            var mark = new Mark(_stack.Count, _next, _low);
+            _low = int.MaxValue;
+            return mark;
+        }
+
+        /// <summary>True when the answer for the code entered at <paramref name="mark"/> is decided: a "may", or a "may not" that rests on no name still waiting.</summary>
+        public bool Leave(Mark mark, bool result)
+        {
+            var low = _low;
+            _low = Math.Min(mark.OuterLow, low);
+            return result || (low >= mark.Next && _stack.Count == mark.Depth);
+        }
+    }
+
+    /// <summary>Where a search stood when a name or a member's code was entered.</summary>
+    private readonly struct Mark
+    {
+        public Mark(int depth, int next, int outerLow)
+        {
+            Depth = depth;
+            Next = next;
+            OuterLow = outerLow;
+        }
+
+        public int Depth { get; }
+
+        public int Next { get; }
+
+        public int OuterLow { get; }
+    }
 
     /// <summary>The member an expression names: <c>Name</c> of <c>Name</c>, <c>x.Name</c>, <c>?.Name</c>, <c>A.Name</c>; null otherwise.</summary>
     internal static string? NameOf(ExpressionSyntax expression) => expression switch
