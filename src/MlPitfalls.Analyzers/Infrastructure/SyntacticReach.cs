@@ -167,10 +167,10 @@ internal sealed class SyntacticReach
             return true;
         }
 
-        // callback(x) on a delegate local or parameter may run anything: a lambda of the member, or code no text shows. A
-        // simple call that names neither a variable nor a source method is a library's (using static TorchSharp.torch:
-        // cat(...), randperm(...)).
-        if (text.SimplyCalled.Count > 0 && DeclaresVariable(services, scopes, text.SimplyCalled, cancellationToken))
+        // callback(x) on a delegate local or parameter may run anything: a lambda of the member, or code no text shows; a
+        // local function is read by its body. A simple call that names neither a variable, a local function nor a source
+        // method is a library's (using static TorchSharp.torch: cat(...), randperm(...)).
+        if (text.SimplyCalled.Count > 0 && SimpleCallMayReach(services, scopes, text.SimplyCalled, names, search, cancellationToken))
         {
             return true;
         }
@@ -241,29 +241,42 @@ internal sealed class SyntacticReach
     }
 
     /// <summary>
-    /// True when a parameter, local, lambda parameter or pattern variable in <paramref name="scopes"/> has one of
-    /// <paramref name="names"/>: found from where each name occurs in the scope's text (a search and a token lookup per
-    /// occurrence), not from a walk over every node of the member, which every loop of a member that calls something by a
-    /// simple name (<c>using static TorchSharp.torch</c>: <c>cat(...)</c>) asks about.
+    /// True when a simple call of <paramref name="called"/> may reach the thing through what <paramref name="scopes"/>
+    /// declare with that name: a parameter, local, lambda parameter or pattern variable (a delegate, which may run a lambda
+    /// of the member or code no text shows), or a local function whose body may (read like a method's, and decided with
+    /// the names in one search: local functions calling each other are a cycle like any other). The declarations are found
+    /// from where each name occurs in the scope's text (a search and a token lookup per occurrence), not from a walk over
+    /// every node of the member, which every loop of a member that calls something by a simple name
+    /// (<c>using static TorchSharp.torch</c>: <c>cat(...)</c>) asks about.
     /// </summary>
-    private static bool DeclaresVariable(AnalysisServices services, IEnumerable<SyntaxNode> scopes, HashSet<string> names, CancellationToken cancellationToken)
+    private bool SimpleCallMayReach(
+        AnalysisServices services, IEnumerable<SyntaxNode> scopes, HashSet<string> called, ConcurrentDictionary<string, bool> names, Search search,
+        CancellationToken cancellationToken)
     {
         // Kept per scope and name: every loop of a member asks again for each gate, and a member whose text has a Unicode
         // escape (a string such as "\u2192") has its tokens walked for each search.
-        var known = DeclaredNames.GetValue(services, static _ => new ConcurrentDictionary<(SyntaxNode, string), bool>());
+        var known = DeclaredNames.GetValue(services, static _ => new ConcurrentDictionary<(SyntaxNode, string), Declared>());
         foreach (var scope in scopes)
         {
-            foreach (var name in names)
+            foreach (var name in called)
             {
                 if (!known.TryGetValue((scope, name), out var declared))
                 {
-                    declared = services.TokensNaming(scope, name, cancellationToken).Exists(IsDeclaredBy);
+                    declared = Declared.Among(services.TokensNaming(scope, name, cancellationToken));
                     known.TryAdd((scope, name), declared);
                 }
 
-                if (declared)
+                if (declared.Variable)
                 {
                     return true;
+                }
+
+                foreach (var function in declared.LocalFunctions)
+                {
+                    if (LocalFunctionMayReach(services, function, scope, names, search, cancellationToken))
+                    {
+                        return true;
+                    }
                 }
             }
         }
@@ -271,22 +284,80 @@ internal sealed class SyntacticReach
         return false;
     }
 
-    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<(SyntaxNode, string), bool>> DeclaredNames = new();
-
-    /// <summary>
-    /// True when <paramref name="token"/> is the name a parameter, local, pattern or foreach variable is declared with, or
-    /// a local function: its body is read with the code only when the code holds its declaration, so a call of one declared
-    /// elsewhere in the member may run anything, like a delegate's.
-    /// </summary>
-    private static bool IsDeclaredBy(SyntaxToken token) => token.Parent switch
+    /// <summary>What a local function's body may reach, as a name of the search (memoised once its cycle is decided).</summary>
+    private bool LocalFunctionMayReach(
+        AnalysisServices services, LocalFunctionStatementSyntax function, SyntaxNode scope, ConcurrentDictionary<string, bool> names, Search search,
+        CancellationToken cancellationToken)
     {
-        LocalFunctionStatementSyntax function => function.Identifier == token,
-        ParameterSyntax parameter => parameter.Identifier == token,
-        VariableDeclaratorSyntax variable => variable.Identifier == token,
-        SingleVariableDesignationSyntax designation => designation.Identifier == token,
-        ForEachStatementSyntax loop => loop.Identifier == token,
-        _ => false,
-    };
+        var key = LocalFunctionKeys.GetValue(services, static _ => new LocalFunctionKeyTable()).For(function);
+        if (names.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        if (search.Reached(key))
+        {
+            return false; // a call back into a local function being decided (see Search)
+        }
+
+        var mark = search.Push(key);
+        var result = CodeMayReach(services, new[] { function }, new[] { scope }, names, search, cancellationToken);
+        search.Pop(mark, result, names);
+        return result;
+    }
+
+    private static readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<(SyntaxNode, string), Declared>> DeclaredNames = new();
+
+    private static readonly ConditionalWeakTable<AnalysisServices, LocalFunctionKeyTable> LocalFunctionKeys = new();
+
+    /// <summary>A key per local function declaration, with a character no name has (two local functions of one name in different members are two).</summary>
+    private sealed class LocalFunctionKeyTable
+    {
+        private readonly ConcurrentDictionary<SyntaxNode, string> _keys = new();
+        private int _next;
+
+        public string For(LocalFunctionStatementSyntax function)
+            => _keys.GetOrAdd(function, _ => "\0" + Interlocked.Increment(ref _next).ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>What a scope declares with one name: a variable of some kind, and its local functions of that name.</summary>
+    private sealed class Declared
+    {
+        private static readonly Declared Nothing = new(false, new List<LocalFunctionStatementSyntax>());
+
+        private Declared(bool variable, List<LocalFunctionStatementSyntax> localFunctions)
+        {
+            Variable = variable;
+            LocalFunctions = localFunctions;
+        }
+
+        public bool Variable { get; }
+
+        public List<LocalFunctionStatementSyntax> LocalFunctions { get; }
+
+        public static Declared Among(List<SyntaxToken> tokens)
+        {
+            var variable = false;
+            List<LocalFunctionStatementSyntax>? functions = null;
+            foreach (var token in tokens)
+            {
+                switch (token.Parent)
+                {
+                    case LocalFunctionStatementSyntax function when function.Identifier == token:
+                        (functions ??= new List<LocalFunctionStatementSyntax>()).Add(function);
+                        break;
+                    case ParameterSyntax parameter when parameter.Identifier == token:
+                    case VariableDeclaratorSyntax declarator when declarator.Identifier == token:
+                    case SingleVariableDesignationSyntax designation when designation.Identifier == token:
+                    case ForEachStatementSyntax loop when loop.Identifier == token:
+                        variable = true;
+                        break;
+                }
+            }
+
+            return variable || functions is not null ? new Declared(variable, functions ?? Nothing.LocalFunctions) : Nothing;
+        }
+    }
 
     /// <summary>
     /// One search's state over the names it meets: Tarjan's strongly connected components. Names that call each other

@@ -120,4 +120,46 @@ public class SyntacticReachTests
         Assert.True(MayReach(reach, compilation, "S"));
         Assert.True(MayReach(reach, compilation, "Both"));
     }
+
+    // Loops calling local functions of their method: a local function is read by its body, and local functions calling
+    // each other are a cycle like names are. A delegate parameter may run anything. (Before, a call of any local function
+    // declared outside the loop counted as "may".)
+    private const string LocalFunctions = """
+        public static class Program
+        {
+            public static void Mark() { }
+            public static void Run(int epochs, System.Action<int> callback)
+            {
+                void Log(int e) => System.Console.WriteLine(e);
+                void Step() { Mark(); }
+                void Ping(int n) { if (n > 0) Pong(n - 1); }
+                void Pong(int n) { if (n > 0) Ping(n - 1); }
+                void Tick(int n) { if (n > 0) Tock(n - 1); }
+                void Tock(int n) { if (n > 0) Tick(n - 1); Step(); }
+                for (var e = 0; e < epochs; e++) { Log(e); }
+                for (var e = 0; e < epochs; e++) { Step(); }
+                for (var e = 0; e < epochs; e++) { Ping(e); }
+                for (var e = 0; e < epochs; e++) { Tick(e); }
+                for (var e = 0; e < epochs; e++) { callback(e); }
+            }
+        }
+        """;
+
+    [Theory]
+    [InlineData(new[] { 0, 1, 2, 3, 4 })]
+    [InlineData(new[] { 4, 3, 2, 1, 0 })]
+    [InlineData(new[] { 3, 2, 0, 4, 1 })]
+    public void A_local_function_is_read_by_its_body(int[] order)
+    {
+        var compilation = TestCompilation.Create(true, LocalFunctions);
+        var services = AnalysisServices.For(compilation)!;
+        var reach = NewReach();
+        var loops = compilation.SyntaxTrees.Single().GetRoot().DescendantNodes().OfType<ForStatementSyntax>().ToList();
+        var expected = new[] { false, true, false, true, true }; // Log, Step, Ping (a cycle without the mark), Tick (its cycle calls Step), a delegate
+
+        foreach (var index in order)
+        {
+            Assert.Equal(expected[index], reach.MayReach(services, loops[index], CancellationToken.None));
+        }
+    }
 }
