@@ -17,8 +17,9 @@ public static class Program
     /// again and again, for a profiler to attach to (<c>dotnet-trace collect -- dotnet ...dll --profile long --size 5000</c>).
     /// <c>dotnet run -c Release -- --files [--rounds N]</c>: the driver-times metric on generated projects of 10, 100 and 1,000
     /// files, TorchSharp and plain C# (<see cref="DriverTimes.RunFileScaling"/>).
-    /// <c>dotnet run -c Release -- --projects a.rsp b.rsp ... [--rounds N] [--with-meziantou | --added-time]</c>: the driver-times metric on real
-    /// projects, from their csc response files (<see cref="RealProjects"/>), with Meziantou.Analyzer's time for context, or with what MlPitfalls adds to the analysis's wall time.
+    /// <c>dotnet run -c Release -- --projects a.rsp b.rsp ... [--rounds N] [--with-meziantou | --added-time] [--with-emit]</c>: the driver-times metric on real
+    /// projects, from their csc response files (<see cref="RealProjects"/>), with Meziantou.Analyzer's time for context, or with what MlPitfalls adds to the analysis's wall time,
+    /// and against compile time with emit too.
     /// </summary>
     public static void Main(string[] args)
     {
@@ -43,7 +44,8 @@ public static class Program
         if (Array.IndexOf(args, "--projects") is var projects and >= 0)
         {
             var files = args.Skip(projects + 1).TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
-            RealProjects.Run(files, Option(args, "--rounds", 5), withMeziantou: Array.IndexOf(args, "--with-meziantou") >= 0, withAddedTime: Array.IndexOf(args, "--added-time") >= 0);
+            RealProjects.Run(files, Option(args, "--rounds", 5), withMeziantou: Array.IndexOf(args, "--with-meziantou") >= 0, withAddedTime: Array.IndexOf(args, "--added-time") >= 0,
+                withEmit: Array.IndexOf(args, "--with-emit") >= 0);
             return;
         }
 

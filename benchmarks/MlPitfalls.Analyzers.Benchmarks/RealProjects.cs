@@ -5,9 +5,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using System.Text;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Text;
 
 namespace MlPitfalls.Analyzers.Benchmarks;
 
@@ -43,7 +45,12 @@ internal static class RealProjects
     /// wall time of the whole analysis: its callbacks, less the binding and graph building the driver would have done
     /// anyway and MlPitfalls did first. Not with <paramref name="withMeziantou"/>.
     /// </param>
-    public static void Run(IReadOnlyList<string> responseFiles, int rounds, bool withMeziantou = false, bool withAddedTime = false)
+    /// <param name="withEmit">
+    /// Also time a fresh compilation's <c>Emit</c> (IL and a portable PDB into memory), which binds every body again and
+    /// lowers it, as <c>csc</c> does in a build, and show all of MlPitfalls' callbacks against that compile time too, for
+    /// context: the metric's compile time is <c>GetDiagnostics()</c>, binding without emitting.
+    /// </param>
+    public static void Run(IReadOnlyList<string> responseFiles, int rounds, bool withMeziantou = false, bool withAddedTime = false, bool withEmit = false)
     {
         withAddedTime &= !withMeziantou;
         var others = withMeziantou ? OtherAnalyzers.Meziantou() : ImmutableArray<DiagnosticAnalyzer>.Empty;
@@ -55,6 +62,7 @@ internal static class RealProjects
         var othersTotal = 0.0;
         var addedTotal = 0.0;
         var compileTotal = 0.0;
+        var (emitted, emittedCompile, emittedEmit, emittedAll) = (0, 0.0, 0.0, 0.0);
         var columnTotals = new double[Columns.Length];
         var lines = 0;
         var projects = responseFiles.Select(file => (File: file, Project: Load(file))).ToList();
@@ -74,6 +82,7 @@ internal static class RealProjects
             var columnRounds = Columns.Select(_ => new List<double>()).ToArray();
             var otherRounds = new List<double>();
             var addedRounds = new List<double>();
+            var emitRounds = new List<double?>();
             for (var round = -2; round < rounds; round++)
             {
                 var compilation = CSharpCompilation.Create("project", trees, references, options);
@@ -81,6 +90,7 @@ internal static class RealProjects
                 var stopwatch = Stopwatch.StartNew();
                 compilation.GetDiagnostics();
                 var compile = stopwatch.Elapsed.TotalMilliseconds;
+                var emit = withEmit ? EmitTime(trees, references, options) : null;
 
                 var analysed = CSharpCompilation.Create("analysed", trees, references, options);
                 _ = analysed.SourceModule.ReferencedAssemblySymbols;
@@ -99,6 +109,7 @@ internal static class RealProjects
                 }
 
                 addedRounds.Add(wallWith - wallWithout);
+                emitRounds.Add(emit);
 
                 var times = mlPitfalls.ToDictionary(MlPitfallsAnalyzers.IdOf, a => withAnalyzers.GetAnalyzerTelemetryInfoAsync(a, default).GetAwaiter().GetResult().ExecutionTime.TotalMilliseconds);
                 compiles.Add(compile);
@@ -123,12 +134,38 @@ internal static class RealProjects
             othersTotal += projectOthers;
             var projectAdded = DriverTimes.Median(addedRounds);
             addedTotal += projectAdded;
+            if (withEmit && emitRounds.All(e => e is not null))
+            {
+                (emitted, emittedCompile, emittedEmit, emittedAll) =
+                    (emitted + 1, emittedCompile + projectCompile, emittedEmit + DriverTimes.Median(emitRounds.Select(e => e!.Value).ToList()), emittedAll + projectColumns[Columns.Length - 1]);
+            }
+
             Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {projectLines:N0} | {DriverTimes.Ms(projectCompile)} | " + string.Join(" | ", projectColumns.Select(t => Share(t, projectCompile)))
                 + (withMeziantou ? " | " + Share(projectOthers, projectCompile) : "") + (withAddedTime ? " | " + Share(projectAdded, projectCompile) : "") + " |");
         }
 
         Console.WriteLine($"| **all {responseFiles.Count} projects** | {lines:N0} | {DriverTimes.Ms(compileTotal)} | " + string.Join(" | ", columnTotals.Select(t => Share(t, compileTotal)))
             + (withMeziantou ? " | " + Share(othersTotal, compileTotal) : "") + (withAddedTime ? " | " + Share(addedTotal, compileTotal) : "") + " |");
+        if (withEmit)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"The {emitted} projects that emit (the others miss references the corpus does not have): all MlPitfalls callbacks "
+                + $"{Share(emittedAll, emittedCompile)} of compile time as measured above, {Share(emittedAll, emittedEmit)} of compile time with emit "
+                + $"({DriverTimes.Ms(emittedEmit)}, csc's work in a build).");
+        }
+    }
+
+    /// <summary>The time a fresh compilation takes to bind, lower and emit its assembly and portable PDB into memory; null when it has errors (nothing is emitted).</summary>
+    private static double? EmitTime(List<SyntaxTree> trees, List<MetadataReference> references, CSharpCompilationOptions options)
+    {
+        var compilation = CSharpCompilation.Create("emitted", trees, references, options);
+        using var pe = new MemoryStream();
+        using var pdb = new MemoryStream();
+        DriverTimes.CollectGarbage();
+        var stopwatch = Stopwatch.StartNew();
+        var result = compilation.Emit(pe, pdb, options: new Microsoft.CodeAnalysis.Emit.EmitOptions(debugInformationFormat: Microsoft.CodeAnalysis.Emit.DebugInformationFormat.PortablePdb));
+        var elapsed = stopwatch.Elapsed.TotalMilliseconds;
+        return result.Success ? elapsed : null;
     }
 
     /// <summary>The wall time of a fresh compilation's analysis with only the empty operation analyzer attached (references bound first, as for the measured run).</summary>
@@ -158,7 +195,7 @@ internal static class RealProjects
         var directory = Path.GetDirectoryName(Path.GetFullPath(responseFile))!;
         var parsed = CSharpCommandLineParser.Default.Parse(arguments, directory, sdkDirectory: null);
         var trees = parsed.SourceFiles.Where(s => File.Exists(s.Path))
-            .Select(s => CSharpSyntaxTree.ParseText(File.ReadAllText(s.Path), parsed.ParseOptions, s.Path)).ToList();
+            .Select(s => CSharpSyntaxTree.ParseText(SourceText.From(File.ReadAllText(s.Path), Encoding.UTF8), parsed.ParseOptions, s.Path)).ToList(); // an encoding, as csc reads files: emitting a PDB needs it
         var references = parsed.MetadataReferences.Select(r => (MetadataReference)MetadataReference.CreateFromFile(r.Reference)).ToList();
         return (trees, references, parsed.CompilationOptions);
     }
