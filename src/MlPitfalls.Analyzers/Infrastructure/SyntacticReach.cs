@@ -101,8 +101,9 @@ internal sealed class SyntacticReach
             return answer;
         }
 
+        // A local function or lambda asked about by its symbol sees the variables and local functions of its member.
         var declarations = method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).ToList();
-        return CodeMayReach(services, declarations, declarations, names, search, cancellationToken);
+        return CodeMayReach(services, declarations, declarations.Select(ScopeOf).Distinct().ToList(), names, search, cancellationToken);
     }
 
     private readonly ConditionalWeakTable<AnalysisServices, ConcurrentDictionary<SyntaxNode, bool>> _byDeclaration = new();
@@ -151,10 +152,15 @@ internal sealed class SyntacticReach
     public bool MayReach(AnalysisServices services, SyntaxNode code, CancellationToken cancellationToken)
     {
         var names = _byName.GetValue(services, static _ => new ConcurrentDictionary<string, bool>());
-        // Top-level statements are one body: a global statement is not a member of its own.
-        var member = code.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax and not GlobalStatementSyntax or CompilationUnitSyntax) ?? code;
-        return CodeMayReach(services, new[] { code }, new[] { member }, names, new Search(), cancellationToken);
+        return CodeMayReach(services, new[] { code }, new[] { ScopeOf(code) }, names, new Search(), cancellationToken);
     }
+
+    /// <summary>
+    /// Where the variables and local functions code may call are declared: its member. Top-level statements are one body
+    /// (a global statement is not a member of its own).
+    /// </summary>
+    private static SyntaxNode ScopeOf(SyntaxNode code)
+        => code.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax and not GlobalStatementSyntax or CompilationUnitSyntax) ?? code;
 
     /// <param name="scopes">Where the variables <paramref name="code"/> may call are declared: its member (a lambda held in a local before a loop).</param>
     private bool CodeMayReach(
@@ -190,7 +196,9 @@ internal sealed class SyntacticReach
 
         foreach (var name in text.Arguments)
         {
-            if (!text.Called.Contains(name) && NameMayReach(services, name, Use.MethodGroup, names, search, cancellationToken))
+            if (!text.Called.Contains(name)
+                && (NameMayReach(services, name, Use.MethodGroup, names, search, cancellationToken)
+                    || LocalFunctionGroupMayReach(services, scopes, name, names, search, cancellationToken)))
             {
                 return true;
             }
@@ -253,19 +261,11 @@ internal sealed class SyntacticReach
         AnalysisServices services, IEnumerable<SyntaxNode> scopes, HashSet<string> called, ConcurrentDictionary<string, bool> names, Search search,
         CancellationToken cancellationToken)
     {
-        // Kept per scope and name: every loop of a member asks again for each gate, and a member whose text has a Unicode
-        // escape (a string such as "\u2192") has its tokens walked for each search.
-        var known = DeclaredNames.GetValue(services, static _ => new ConcurrentDictionary<(SyntaxNode, string), Declared>());
         foreach (var scope in scopes)
         {
             foreach (var name in called)
             {
-                if (!known.TryGetValue((scope, name), out var declared))
-                {
-                    declared = Declared.Among(services.TokensNaming(scope, name, cancellationToken));
-                    known.TryAdd((scope, name), declared);
-                }
-
+                var declared = DeclaredIn(services, scope, name, cancellationToken);
                 if (declared.Variable)
                 {
                     return true;
@@ -273,7 +273,7 @@ internal sealed class SyntacticReach
 
                 foreach (var function in declared.LocalFunctions)
                 {
-                    if (LocalFunctionMayReach(services, function, scope, names, search, cancellationToken))
+                    if (LocalFunctionMayReach(services, function, names, search, cancellationToken))
                     {
                         return true;
                     }
@@ -284,10 +284,47 @@ internal sealed class SyntacticReach
         return false;
     }
 
-    /// <summary>What a local function's body may reach, as a name of the search (memoised once its cycle is decided).</summary>
+    /// <summary>True when <paramref name="name"/>, handed over as an argument (<c>batches.ForEach(Update)</c>), names a local function of <paramref name="scopes"/> that may reach the thing.</summary>
+    private bool LocalFunctionGroupMayReach(
+        AnalysisServices services, IEnumerable<SyntaxNode> scopes, string name, ConcurrentDictionary<string, bool> names, Search search, CancellationToken cancellationToken)
+    {
+        foreach (var scope in scopes)
+        {
+            foreach (var function in DeclaredIn(services, scope, name, cancellationToken).LocalFunctions)
+            {
+                if (LocalFunctionMayReach(services, function, names, search, cancellationToken))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// What <paramref name="scope"/> declares with <paramref name="name"/>. Kept per scope and name: every loop of a member
+    /// asks again for each gate, and a member whose text has a Unicode escape (a string such as "\u2192") has its tokens
+    /// walked for each search.
+    /// </summary>
+    private static Declared DeclaredIn(AnalysisServices services, SyntaxNode scope, string name, CancellationToken cancellationToken)
+    {
+        var known = DeclaredNames.GetValue(services, static _ => new ConcurrentDictionary<(SyntaxNode, string), Declared>());
+        if (!known.TryGetValue((scope, name), out var declared))
+        {
+            declared = Declared.Among(services.TokensNaming(scope, name, cancellationToken));
+            known.TryAdd((scope, name), declared);
+        }
+
+        return declared;
+    }
+
+    /// <summary>
+    /// What a local function's body may reach, as a name of the search (memoised once its cycle is decided), with the
+    /// variables and local functions of its own member in view, whoever calls it.
+    /// </summary>
     private bool LocalFunctionMayReach(
-        AnalysisServices services, LocalFunctionStatementSyntax function, SyntaxNode scope, ConcurrentDictionary<string, bool> names, Search search,
-        CancellationToken cancellationToken)
+        AnalysisServices services, LocalFunctionStatementSyntax function, ConcurrentDictionary<string, bool> names, Search search, CancellationToken cancellationToken)
     {
         var key = LocalFunctionKeys.GetValue(services, static _ => new LocalFunctionKeyTable()).For(function);
         if (names.TryGetValue(key, out var known))
@@ -301,7 +338,7 @@ internal sealed class SyntacticReach
         }
 
         var mark = search.Push(key);
-        var result = CodeMayReach(services, new[] { function }, new[] { scope }, names, search, cancellationToken);
+        var result = CodeMayReach(services, new[] { function }, new[] { ScopeOf(function) }, names, search, cancellationToken);
         search.Pop(mark, result, names);
         return result;
     }

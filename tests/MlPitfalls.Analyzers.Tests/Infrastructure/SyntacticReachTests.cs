@@ -162,4 +162,56 @@ public class SyntacticReachTests
             Assert.Equal(expected[index], reach.MayReach(services, loops[index], CancellationToken.None));
         }
     }
+
+    // Found by review: a local function asked about by its symbol (the mode and gradient analyses ask so at its calls) sees
+    // the parameters of its member, here a delegate its nested local function calls; a local function handed over as a
+    // method group runs where it is handed over.
+    private const string LocalFunctionsInTheirMember = """
+        public static class Program
+        {
+            public static void Mark() { }
+            public static void Evaluate(System.Action<int> prepare)
+            {
+                void Run() { Setup(); void Setup() { prepare(1); } }
+                Run();
+            }
+            public static void Train(System.Collections.Generic.List<int> batches, int epochs)
+            {
+                void Update(int batch) { Mark(); }
+                void Epoch() { batches.ForEach(Update); }
+                for (var e = 0; e < epochs; e++) { Epoch(); }
+                for (var e = 0; e < epochs; e++) { batches.ForEach(Update); }
+            }
+        }
+        """;
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_local_function_sees_its_members_variables_and_runs_where_it_is_handed_over(bool symbolFirst)
+    {
+        var compilation = TestCompilation.Create(true, LocalFunctionsInTheirMember);
+        var services = AnalysisServices.For(compilation)!;
+        var reach = NewReach();
+        var tree = compilation.SyntaxTrees.Single();
+        var run = tree.GetRoot().DescendantNodes().OfType<LocalFunctionStatementSyntax>().Single(f => f.Identifier.ValueText == "Run");
+        var runSymbol = (IMethodSymbol)compilation.GetSemanticModel(tree).GetDeclaredSymbol(run)!;
+        var runCall = tree.GetRoot().DescendantNodes().OfType<ExpressionStatementSyntax>().Single(s => s.ToString() == "Run();");
+
+        if (symbolFirst)
+        {
+            Assert.True(reach.MayReach(services, runSymbol, CancellationToken.None));
+            Assert.True(reach.MayReach(services, runCall, CancellationToken.None));
+        }
+        else
+        {
+            Assert.True(reach.MayReach(services, runCall, CancellationToken.None));
+            Assert.True(reach.MayReach(services, runSymbol, CancellationToken.None));
+        }
+
+        foreach (var loop in tree.GetRoot().DescendantNodes().OfType<ForStatementSyntax>())
+        {
+            Assert.True(reach.MayReach(services, loop, CancellationToken.None), loop.ToString());
+        }
+    }
 }
