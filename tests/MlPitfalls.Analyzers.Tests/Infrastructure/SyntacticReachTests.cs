@@ -214,4 +214,59 @@ public class SyntacticReachTests
             Assert.True(reach.MayReach(services, loop, CancellationToken.None), loop.ToString());
         }
     }
+
+    // Two local functions of one name in different methods are two: one marks, the other does not.
+    private const string SameNamedLocalFunctions = """
+        public static class Program
+        {
+            public static void Mark() { }
+            public static void Train(int epochs)
+            {
+                void Step() { Mark(); }
+                for (var e = 0; e < epochs; e++) { Step(); }
+            }
+            public static void Evaluate(int epochs)
+            {
+                void Step() { System.Console.WriteLine(); }
+                for (var e = 0; e < epochs; e++) { Step(); }
+            }
+        }
+        """;
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public void Local_functions_of_one_name_in_different_members_are_decided_apart(int first)
+    {
+        var compilation = TestCompilation.Create(true, SameNamedLocalFunctions);
+        var services = AnalysisServices.For(compilation)!;
+        var reach = NewReach();
+        var loops = compilation.SyntaxTrees.Single().GetRoot().DescendantNodes().OfType<ForStatementSyntax>().ToList();
+
+        Assert.Equal(first == 0, reach.MayReach(services, loops[first], CancellationToken.None));
+        Assert.Equal(first != 0, reach.MayReach(services, loops[1 - first], CancellationToken.None));
+    }
+
+    // Analyzers run concurrently and share the answers kept per compilation: questions asked from several threads at once,
+    // in different orders, get the answers one thread gets alone.
+    [Fact]
+    public void Questions_asked_at_once_from_several_threads_get_the_answers_asked_alone()
+    {
+        var methods = new[] { "P", "Q", "R", "S", "Both" };
+        var alone = methods.Select(m => MayReach(NewReach(), TestCompilation.Create(true, TwoCycles), m)).ToArray();
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            var compilation = TestCompilation.Create(true, TwoCycles);
+            var reach = NewReach();
+            var answers = new bool[8][];
+            System.Threading.Tasks.Parallel.For(0, answers.Length, thread =>
+            {
+                var order = thread % 2 == 0 ? methods : methods.Reverse().ToArray();
+                var found = order.Select(m => (m, MayReach(reach, compilation, m))).ToDictionary(p => p.m, p => p.Item2);
+                answers[thread] = methods.Select(m => found[m]).ToArray();
+            });
+
+            Assert.All(answers, answer => Assert.Equal(alone, answer));
+        }
+    }
 }
