@@ -8,6 +8,17 @@ namespace MlPitfalls.Analyzers.Infrastructure;
 /// <summary>Small questions about operations that several rules ask.</summary>
 internal static class OperationExtensions
 {
+    /// <summary>The operation at the top of <paramref name="operation"/>'s tree: the body it stands in.</summary>
+    public static IOperation Root(this IOperation operation)
+    {
+        while (operation.Parent is not null)
+        {
+            operation = operation.Parent;
+        }
+
+        return operation;
+    }
+
     /// <summary>Strips conversions and parentheses, which never change what a value is bound to.</summary>
     public static IOperation? WithoutConversions(this IOperation? operation)
     {

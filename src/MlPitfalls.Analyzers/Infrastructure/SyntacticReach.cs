@@ -198,7 +198,7 @@ internal sealed class SyntacticReach
         {
             if (!text.Called.Contains(name)
                 && (NameMayReach(services, name, Use.MethodGroup, names, search, cancellationToken)
-                    || LocalFunctionGroupMayReach(services, scopes, name, names, search, cancellationToken)))
+                    || LocalFunctionNamedMayReach(services, scopes, name, names, search, cancellationToken)))
             {
                 return true;
             }
@@ -261,31 +261,36 @@ internal sealed class SyntacticReach
         AnalysisServices services, IEnumerable<SyntaxNode> scopes, HashSet<string> called, ConcurrentDictionary<string, bool> names, Search search,
         CancellationToken cancellationToken)
     {
-        foreach (var scope in scopes)
+        foreach (var name in called)
         {
-            foreach (var name in called)
+            if (DeclaresVariable(services, scopes, name, cancellationToken)
+                || LocalFunctionNamedMayReach(services, scopes, name, names, search, cancellationToken))
             {
-                var declared = DeclaredIn(services, scope, name, cancellationToken);
-                if (declared.Variable)
-                {
-                    return true;
-                }
-
-                foreach (var function in declared.LocalFunctions)
-                {
-                    if (LocalFunctionMayReach(services, function, names, search, cancellationToken))
-                    {
-                        return true;
-                    }
-                }
+                return true;
             }
         }
 
         return false;
     }
 
-    /// <summary>True when <paramref name="name"/>, handed over as an argument (<c>batches.ForEach(Update)</c>), names a local function of <paramref name="scopes"/> that may reach the thing.</summary>
-    private bool LocalFunctionGroupMayReach(
+    private static bool DeclaresVariable(AnalysisServices services, IEnumerable<SyntaxNode> scopes, string name, CancellationToken cancellationToken)
+    {
+        foreach (var scope in scopes)
+        {
+            if (DeclaredIn(services, scope, name, cancellationToken).Variable)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// True when <paramref name="name"/> names a local function of <paramref name="scopes"/> that may reach the thing: called
+    /// by its simple name, or handed over as an argument (<c>batches.ForEach(Update)</c>).
+    /// </summary>
+    private bool LocalFunctionNamedMayReach(
         AnalysisServices services, IEnumerable<SyntaxNode> scopes, string name, ConcurrentDictionary<string, bool> names, Search search, CancellationToken cancellationToken)
     {
         foreach (var scope in scopes)

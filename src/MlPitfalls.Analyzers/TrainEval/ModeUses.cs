@@ -94,7 +94,7 @@ internal static class ModeUses
             return new ModeUse(ModeUseKind.Training, loop.Syntax); // a backward pass with no optimizer step (a saliency map) trains nothing
         }
 
-        var member = Root(call);
+        var member = call.Root();
         if (loop is null)
         {
             // Outside any loop and any grad-disabled scope, a forward pass says nothing of its purpose: a unit test of a
@@ -132,12 +132,12 @@ internal static class ModeUses
     private static bool IsOptimized(IInvocationOperation call)
     {
         var chain = call.Instance.ReferencedSymbols(); // innermost first: model.encoder gives encoder, model
-        if (chain.IsDefaultOrEmpty || Root(call) is not { } member)
+        if (chain.IsDefaultOrEmpty)
         {
             return false;
         }
 
-        var calls = MemberCalls.Of(member);
+        var calls = MemberCalls.Of(call.Root());
         if (chain.Any(symbol => calls.ParametersRead.Contains(symbol.Name)))
         {
             return true;
@@ -429,12 +429,7 @@ internal static class ModeUses
     /// </summary>
     public static bool MayTrainBefore(AnalysisServices services, IOperation use, int start, CancellationToken cancellationToken)
     {
-        if (Root(use) is not { } member)
-        {
-            return true;
-        }
-
-        foreach (var invocation in MemberCalls.Of(member).Invocations)
+        foreach (var invocation in MemberCalls.Of(use.Root()).Invocations)
         {
             if (invocation.Syntax.SpanStart >= use.Syntax.SpanStart)
             {
@@ -558,16 +553,5 @@ internal static class ModeUses
             => SymbolEqualityComparer.Default.Equals(x.Helper, y.Helper) && x.Question == y.Question;
 
         public int GetHashCode((ISymbol Helper, Question Question) obj) => SymbolEqualityComparer.Default.GetHashCode(obj.Helper) ^ (int)obj.Question;
-    }
-
-    private static IOperation? Root(IOperation operation)
-    {
-        var current = operation;
-        while (current.Parent is not null)
-        {
-            current = current.Parent;
-        }
-
-        return current;
     }
 }

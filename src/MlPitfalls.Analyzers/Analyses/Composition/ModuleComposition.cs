@@ -82,12 +82,7 @@ internal sealed class ModuleComposition
             return ImmutableArray<(ModuleChild, ModuleChild)>.Empty;
         }
 
-        var root = (IOperation)sequential;
-        while (root.Parent is not null)
-        {
-            root = root.Parent;
-        }
-
+        var root = ((IOperation)sequential).Root();
         var adds = new Dictionary<SyntaxNode, IInvocationOperation>();
         var made = false; // a list made right here, not an alias of one that other code may change
         foreach (var operation in root.Descendants())

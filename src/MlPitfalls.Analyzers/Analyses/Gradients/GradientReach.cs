@@ -289,13 +289,7 @@ internal static class GradientReach
     /// <summary>The local functions of the body holding <paramref name="call"/>, with their bodies (found in one pass per body).</summary>
     private static Dictionary<IMethodSymbol, IOperation> LocalFunctionBodies(IOperation call)
     {
-        var root = call;
-        while (root.Parent is not null)
-        {
-            root = root.Parent;
-        }
-
-        return LocalFunctions.GetValue(root, static root =>
+        return LocalFunctions.GetValue(call.Root(), static root =>
         {
             var bodies = new Dictionary<IMethodSymbol, IOperation>(SymbolEqualityComparer.Default);
             foreach (var operation in root.Descendants())
@@ -315,13 +309,7 @@ internal static class GradientReach
     /// <summary>The lambdas the body holding <paramref name="use"/> assigns to <paramref name="local"/>.</summary>
     private static IEnumerable<IAnonymousFunctionOperation> LambdasHeldBy(ILocalSymbol local, IOperation use)
     {
-        var root = use;
-        while (root.Parent is not null)
-        {
-            root = root.Parent;
-        }
-
-        foreach (var operation in root.Descendants())
+        foreach (var operation in use.Root().Descendants())
         {
             var value = operation switch
             {

@@ -31,13 +31,7 @@ internal sealed class OptimizerOrigins
     /// </summary>
     public static OptimizerOrigins For(IOperation insideMethod, AnalysisServices services)
     {
-        var root = insideMethod;
-        while (root.Parent is not null)
-        {
-            root = root.Parent;
-        }
-
-        return ByBody.GetValue(root, body => new OptimizerOrigins(body, services, CancellationToken.None));
+        return ByBody.GetValue(insideMethod.Root(), body => new OptimizerOrigins(body, services, CancellationToken.None));
     }
 
     private OptimizerOrigins(IOperation insideMethod, AnalysisServices services, CancellationToken cancellationToken)
